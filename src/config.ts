@@ -1,0 +1,27 @@
+/** Settings that are not bindings, and the limits API.md promises. One place, so README can cite it. */
+export const LIMITS = {
+  /** Request bodies over this are refused with 413 before they are parsed. */
+  maxBodyBytes: 10 * 1024 * 1024,
+  /** A fetched page over this ends the job as failed ("response body exceeds …"). */
+  maxResponseBytes: 10 * 1024 * 1024,
+  maxRedirects: 10,
+  /** Attempts (first try included) for transient failures: network errors, 408, 429, 502-504. */
+  maxAttempts: 3,
+  /** Backoff of a transient retry: base × 2^(attempt-1), ± 50 % jitter, capped; Retry-After honoured up to the cap. */
+  retryBaseSeconds: 1,
+  retryCapSeconds: 60,
+  /** HTML and screenshots are served for this long after a job completed, then 410. */
+  bodyRetentionMs: 48 * 3600_000,
+  /** Run and job metadata is kept this long after the run completed, then 404. */
+  metadataRetentionMs: 90 * 24 * 3600_000,
+  /** Idempotency records live this long. */
+  idempotencyTtlMs: 24 * 3600_000,
+  /** Size cap of the JSON kept from `evaluate` actions, per job. */
+  maxEvaluateResultBytes: 64 * 1024,
+} as const;
+
+export const isLocalDev = (env: Env) => env.LOCAL_DEV === "true";
+/** Loopback targets are reachable only in local development (the local target site). */
+export const allowLoopback = (env: Env) => isLocalDev(env);
+export const maxRequestsPerCollection = (env: Env) => Number(env.MAX_REQUESTS_PER_COLLECTION) || 10_000;
+export const maxJobsInFlight = (env: Env) => Number(env.MAX_JOBS_IN_FLIGHT) || 200_000;

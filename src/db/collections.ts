@@ -1,0 +1,126 @@
+import type { JobSpec } from "../schemas";
+import { decodeCursor, encodeCursor } from "./cursor";
+
+export interface CollectionRow {
+  id: string;
+  tenant: string;
+  name: string;
+  total_requests: number;
+  browser_requests: number;
+  max_timeout_ms: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A request as stored: url already normalised, spec holding the rest. */
+export interface RequestRow {
+  url: string;
+  custom_id: string | null;
+  browser: boolean;
+  spec: JobSpec;
+}
+
+/**
+ * D1 caps a bound value at about 2 MB and a statement at 100 params, so requests go in as JSON
+ * text chunks of at most this many bytes, each expanded by json_each in one INSERT … SELECT.
+ */
+const CHUNK_BYTES = 900_000;
+
+function requestInserts(db: D1Database, collectionId: string, requests: RequestRow[]): D1PreparedStatement[] {
+  const stmt = db.prepare(
+    `INSERT INTO requests (collection_id, seq, url, custom_id, browser, spec)
+     SELECT ?1, ?2 + CAST(key AS INTEGER), json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+            json_extract(value, '$[2]'), json_extract(value, '$[3]')
+     FROM json_each(?3)`,
+  );
+  const out: D1PreparedStatement[] = [];
+  let rows: string[] = [];
+  let bytes = 0;
+  let start = 0;
+  const flush = () => {
+    if (rows.length === 0) return;
+    out.push(stmt.bind(collectionId, start, `[${rows.join(",")}]`));
+    start += rows.length;
+    rows = [];
+    bytes = 0;
+  };
+  for (const r of requests) {
+    const row = JSON.stringify([r.url, r.custom_id, r.browser ? 1 : 0, JSON.stringify(r.spec)]);
+    if (bytes + row.length > CHUNK_BYTES) flush();
+    rows.push(row);
+    bytes += row.length + 1;
+  }
+  flush();
+  return out;
+}
+
+const summaryOf = (requests: RequestRow[]) => ({
+  total: requests.length,
+  browser: requests.filter((r) => r.browser).length,
+  maxTimeout: requests.reduce((m, r) => Math.max(m, r.spec.timeout), 0),
+});
+
+/** Creates the collection and all its requests in one atomic batch. */
+export async function insertCollection(db: D1Database, c: { id: string; tenant: string; name: string; at: string }, requests: RequestRow[]) {
+  const s = summaryOf(requests);
+  await db.batch([
+    db
+      .prepare(
+        `INSERT INTO collections (id, tenant, name, total_requests, browser_requests, max_timeout_ms, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)`,
+      )
+      .bind(c.id, c.tenant, c.name, s.total, s.browser, s.maxTimeout, c.at),
+    ...requestInserts(db, c.id, requests),
+  ]);
+}
+
+/** Replaces the request list (and optionally the name) atomically; runs already started keep their own jobs. */
+export async function replaceCollection(db: D1Database, c: { id: string; name?: string; at: string }, requests: RequestRow[]) {
+  const s = summaryOf(requests);
+  await db.batch([
+    db
+      .prepare(
+        `UPDATE collections SET name = COALESCE(?2, name), total_requests = ?3, browser_requests = ?4, max_timeout_ms = ?5, updated_at = ?6
+         WHERE id = ?1`,
+      )
+      .bind(c.id, c.name ?? null, s.total, s.browser, s.maxTimeout, c.at),
+    db.prepare("DELETE FROM requests WHERE collection_id = ?1").bind(c.id),
+    ...requestInserts(db, c.id, requests),
+  ]);
+}
+
+export const getCollection = (db: D1Database, tenant: string, id: string) =>
+  db.prepare("SELECT * FROM collections WHERE id = ?1 AND tenant = ?2").bind(id, tenant).first<CollectionRow>();
+
+export async function getRequests(db: D1Database, collectionId: string): Promise<RequestRow[]> {
+  const { results } = await db
+    .prepare("SELECT url, custom_id, browser, spec FROM requests WHERE collection_id = ?1 ORDER BY seq")
+    .bind(collectionId)
+    .all<{ url: string; custom_id: string | null; browser: number; spec: string }>();
+  return results.map((r) => ({ url: r.url, custom_id: r.custom_id, browser: r.browser === 1, spec: JSON.parse(r.spec) }));
+}
+
+export async function listCollections(db: D1Database, tenant: string, limit: number, cursor?: string) {
+  const after = decodeCursor("collections", cursor, 2);
+  const page = after
+    ? db
+        .prepare(
+          `SELECT id, name, total_requests, created_at FROM collections
+           WHERE tenant = ?1 AND (created_at, id) < (?2, ?3) ORDER BY created_at DESC, id DESC LIMIT ?4`,
+        )
+        .bind(tenant, after[0], after[1], limit + 1)
+    : db
+        .prepare("SELECT id, name, total_requests, created_at FROM collections WHERE tenant = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2")
+        .bind(tenant, limit + 1);
+  const [rows, count] = await db.batch([page, db.prepare("SELECT count(*) AS n FROM collections WHERE tenant = ?1").bind(tenant)]);
+  const items = rows.results as { id: string; name: string; total_requests: number; created_at: string }[];
+  const has_more = items.length > limit;
+  if (has_more) items.pop();
+  const last = items.at(-1);
+  return {
+    items,
+    total: (count.results[0] as { n: number }).n,
+    has_more,
+    cursor_next: has_more && last ? encodeCursor("collections", [last.created_at, last.id]) : null,
+  };
+}

@@ -1,0 +1,53 @@
+import { createMiddleware } from "hono/factory";
+import { type AppEnv, sha256Hex } from "./auth";
+import { now } from "./clock";
+import { idempotencyStub } from "./do/stubs";
+import { ApiError } from "./errors";
+
+/** Response headers worth replaying with the body. */
+const KEPT_HEADERS = ["content-type", "location"];
+
+/**
+ * Idempotency-Key (draft-ietf-httpapi-idempotency-key-header) for the creating POSTs: the first
+ * request with a key runs; a retry with the same key and body gets the stored response with
+ * `Idempotent-Replayed: true`; another body is 422; a retry while the first still runs is 409.
+ * A response that says nothing about the request's effect (5xx, 409, 429) is not stored, so a
+ * retry may run afresh.
+ */
+export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
+  const key = c.req.header("idempotency-key");
+  if (key === undefined) return next();
+  if (key.length < 1 || key.length > 255) {
+    throw new ApiError("validation_failed", "The Idempotency-Key header must be 1 to 255 characters.", {
+      errors: [{ path: "header.Idempotency-Key", message: "1..255 characters" }],
+    });
+  }
+  const fingerprint = await sha256Hex(`${c.req.method} ${new URL(c.req.url).pathname}\n${await c.req.text()}`);
+  const stub = idempotencyStub(c.env, c.get("tenant"), key);
+  const begun = await stub.begin(fingerprint, now());
+  switch (begun.state) {
+    case "replay":
+      return new Response(begun.body, { status: begun.status, headers: { ...begun.headers, "idempotent-replayed": "true" } });
+    case "in_flight":
+      throw new ApiError("conflict", "A request with this Idempotency-Key is still being processed; retry shortly.", { headers: { "retry-after": "1" } });
+    case "mismatch":
+      throw new ApiError("validation_failed", "This Idempotency-Key was already used with a different request; use a new key for a new request.");
+  }
+  try {
+    await next();
+  } catch (e) {
+    await stub.release();
+    throw e;
+  }
+  const res = c.res;
+  if (res.status >= 500 || res.status === 409 || res.status === 429) {
+    await stub.release();
+    return;
+  }
+  const headers: Record<string, string> = {};
+  for (const h of KEPT_HEADERS) {
+    const v = res.headers.get(h);
+    if (v) headers[h] = v;
+  }
+  await stub.complete(res.status, await res.clone().text(), headers);
+});

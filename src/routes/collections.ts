@@ -1,0 +1,160 @@
+import { createRoute } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { requireTenant } from "../auth";
+import { nowIso } from "../clock";
+import { allowLoopback, LIMITS, maxRequestsPerCollection } from "../config";
+import { getCollection, getRequests, insertCollection, listCollections, replaceCollection, type RequestRow } from "../db/collections";
+import { ApiError, notFound, type FieldError } from "../errors";
+import { normalizeTargetUrl, targetRefusal } from "../fetchers/url-guard";
+import { idempotent } from "../idempotency";
+import {
+  Collection,
+  CollectionCreated,
+  CollectionList,
+  CollectionParams,
+  CollectionSummary,
+  CreateCollectionBody,
+  Cursor,
+  Limit,
+  ReplaceCollectionBody,
+  type ScrapeRequest,
+} from "../schemas";
+import { z } from "@hono/zod-openapi";
+import { conflict, errorResponses, IdempotencyHeaders, router, security, tooLarge } from "./common";
+
+export const collections = router();
+
+const limitBody = bodyLimit({
+  maxSize: LIMITS.maxBodyBytes,
+  onError: () => {
+    throw new ApiError("payload_too_large", `The request body is over ${LIMITS.maxBodyBytes / 1024 / 1024} MB; split the requests over several collections.`);
+  },
+});
+
+collections.use("*", requireTenant);
+collections.on(["POST", "PUT"], "*", limitBody);
+collections.post("/", idempotent);
+
+/**
+ * Normalises URLs, refuses targets the URL guard forbids, applies the per-collection limit and
+ * drops repeats of the same (normalised url, custom_id).
+ */
+function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRow[]; duplicates: number } {
+  const limit = maxRequestsPerCollection(env);
+  if (requests.length > limit) {
+    throw new ApiError("validation_failed", `A collection holds at most ${limit} requests; this one has ${requests.length}. Split it into several collections.`, {
+      errors: [{ path: "requests", message: `at most ${limit} requests` }],
+    });
+  }
+  const seen = new Set<string>();
+  const rows: RequestRow[] = [];
+  const errors: FieldError[] = [];
+  requests.forEach((r, i) => {
+    const url = normalizeTargetUrl(r.url);
+    const refusal = targetRefusal(url, { allowLoopback: allowLoopback(env) });
+    if (refusal) errors.push({ path: `requests[${i}].url`, message: refusal });
+    const key = `${url}\u0000${r.custom_id ?? ""}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    rows.push({
+      url,
+      custom_id: r.custom_id ?? null,
+      browser: r.browser,
+      spec: { screenshot: r.screenshot, full_page: r.full_page, actions: r.actions, timeout: r.timeout },
+    });
+  });
+  if (errors.length) {
+    throw new ApiError("validation_failed", `Invalid request body: ${errors[0].path}: ${errors[0].message}.`, { errors: errors.slice(0, 50) });
+  }
+  return { rows, duplicates: requests.length - rows.length };
+}
+
+const create = createRoute({
+  method: "post",
+  path: "/",
+  summary: "Create a collection of page requests",
+  security,
+  request: { headers: IdempotencyHeaders, body: { content: { "application/json": { schema: CreateCollectionBody } }, required: true } },
+  responses: {
+    201: { content: { "application/json": { schema: CollectionCreated } }, description: "Created" },
+    ...errorResponses,
+    ...conflict,
+    ...tooLarge,
+  },
+});
+
+collections.openapi(create, async (c) => {
+  const body = c.req.valid("json");
+  const { rows, duplicates } = prepareRequests(c.env, body.requests);
+  const id = crypto.randomUUID();
+  await insertCollection(c.env.DB, { id, tenant: c.get("tenant"), name: body.name, at: nowIso() }, rows);
+  return c.json(
+    { id, name: body.name, message: "Collection created successfully.", total_requests: rows.length, duplicates_skipped: duplicates },
+    201,
+    { location: `/v1/async/collections/${id}` },
+  );
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/",
+  summary: "List collections, newest first",
+  security,
+  request: { query: z.object({ limit: Limit, cursor: Cursor }) },
+  responses: { 200: { content: { "application/json": { schema: CollectionList } }, description: "A page" }, ...errorResponses },
+});
+
+collections.openapi(list, async (c) => {
+  const q = c.req.valid("query");
+  return c.json(await listCollections(c.env.DB, c.get("tenant"), q.limit, q.cursor), 200);
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/{id}",
+  summary: "Get a collection with its requests",
+  security,
+  request: { params: CollectionParams },
+  responses: { 200: { content: { "application/json": { schema: Collection } }, description: "The collection" }, ...errorResponses },
+});
+
+collections.openapi(get, async (c) => {
+  const { id } = c.req.valid("param");
+  const col = await getCollection(c.env.DB, c.get("tenant"), id);
+  if (!col) throw notFound("Collection");
+  const requests = await getRequests(c.env.DB, id);
+  return c.json(
+    {
+      id: col.id,
+      name: col.name,
+      total_requests: col.total_requests,
+      created_at: col.created_at,
+      updated_at: col.updated_at,
+      requests: requests.map((r) => ({ url: r.url, browser: r.browser, ...r.spec, custom_id: r.custom_id })),
+    },
+    200,
+  );
+});
+
+const replace = createRoute({
+  method: "put",
+  path: "/{id}",
+  summary: "Replace a collection's requests (for future runs)",
+  security,
+  request: { params: CollectionParams, body: { content: { "application/json": { schema: ReplaceCollectionBody } }, required: true } },
+  responses: {
+    200: { content: { "application/json": { schema: CollectionSummary.extend({ duplicates_skipped: z.number().int() }) } }, description: "Replaced" },
+    ...errorResponses,
+    ...tooLarge,
+  },
+});
+
+collections.openapi(replace, async (c) => {
+  const { id } = c.req.valid("param");
+  const body = c.req.valid("json");
+  const col = await getCollection(c.env.DB, c.get("tenant"), id);
+  if (!col) throw notFound("Collection");
+  const { rows, duplicates } = prepareRequests(c.env, body.requests);
+  await replaceCollection(c.env.DB, { id, name: body.name, at: nowIso() }, rows);
+  return c.json({ id, name: body.name ?? col.name, total_requests: rows.length, created_at: col.created_at, duplicates_skipped: duplicates }, 200);
+});

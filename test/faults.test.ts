@@ -1,0 +1,288 @@
+/**
+ * The fault suite: nothing lost, nothing doubled, nothing stuck. Faults are injected at the real
+ * boundaries (duplicate and concurrent deliveries, a bucket or database that fails once, the DLQ
+ * racing a late success, the deadline, cancellation) with real D1, R2, Queues and Durable Objects.
+ */
+import { createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import { setNow, now } from "../src/clock";
+import type { RunCoordinator } from "../src/do/run-coordinator";
+import worker from "../src/index";
+import type { JobMessage, QueueMessage } from "../src/queue/messages";
+import { allJobs, api, createCollection, getRun, newTenant, startRun, target, waitForRun } from "./support/api";
+
+afterEach(() => setNow(null));
+
+/** The job messages of a run, rebuilt from D1 as the dispatcher sends them. */
+async function messagesOf(runId: string, tenant: string): Promise<JobMessage[]> {
+  const { results } = await env.DB.prepare("SELECT job_id, url, browser, spec FROM jobs WHERE run_id = ?1 ORDER BY job_id").bind(runId).all<{ job_id: string; url: string; browser: number; spec: string }>();
+  return results.map((r) => ({ kind: "job", job_id: r.job_id, run_id: runId, tenant, url: r.url, browser: r.browser === 1, spec: JSON.parse(r.spec) }));
+}
+
+/** Delivers messages to the jobs consumer as the queue would, and returns what it acked/retried. */
+async function deliver(msgs: QueueMessage[], e: Env = env, queue = "scrape-jobs") {
+  const batch = createMessageBatch<QueueMessage>(queue, msgs.map((body, i) => ({ id: `${crypto.randomUUID()}-${i}`, timestamp: new Date(), attempts: 1, body })));
+  const ctx = { waitUntil: () => undefined, passThroughOnException: () => undefined, props: {} } as unknown as ExecutionContext;
+  let error: unknown = null;
+  try {
+    await worker.queue(batch, e, ctx);
+  } catch (err) {
+    error = err;
+  }
+  return { error, result: await getQueueResult(batch, ctx).catch(() => null) };
+}
+
+/** D1 and the run's Durable Object agree on every job and on the counters. */
+async function expectConsistent(key: string, collectionId: string, runId: string, total: number) {
+  const run = await getRun(key, collectionId, runId);
+  const jobs = await allJobs(key, collectionId, runId);
+  expect(jobs.length).toBe(total);
+  const byStatus = (s: string) => jobs.filter((j) => j.status === s).length;
+  expect(run).toMatchObject({ total_requests: total, success_requests: byStatus("completed"), failed_requests: byStatus("failed"), timeout_requests: byStatus("timeout") });
+  expect(run.success_requests + run.failed_requests + run.timeout_requests).toBeLessThanOrEqual(total);
+  const row = await env.DB.prepare("SELECT * FROM runs WHERE id = ?1").bind(runId).first<Record<string, unknown>>();
+  expect(row).toMatchObject({ status: run.status, success_requests: run.success_requests, failed_requests: run.failed_requests, timeout_requests: run.timeout_requests, completed_at: run.completed_at });
+  return { run, jobs };
+}
+
+describe("exactly one outcome per job", () => {
+  it("counts every job once when every message is delivered twice, in sequence and concurrently", async () => {
+    const { key, tenant } = await newTenant();
+    const N = 300;
+    const col = await createCollection(key, Array.from({ length: N }, (_, i) => ({ url: target(`/page/${i}`), custom_id: `j${i}` })));
+    const started = await startRun(key, col.id);
+    const msgs = await messagesOf(started.run_id, tenant);
+    // The queue delivers every message once by itself; add two concurrent duplicate batches of everything.
+    const half = Math.ceil(msgs.length / 2);
+    await Promise.all([deliver(msgs.slice(0, half)), deliver(msgs.slice(half)), deliver([...msgs].reverse().slice(0, 50))]);
+    const done = await waitForRun(key, col.id, started.run_id);
+    expect(done).toMatchObject({ status: "completed", success_requests: N, failed_requests: 0, timeout_requests: 0 });
+    const { jobs } = await expectConsistent(key, col.id, started.run_id, N);
+    expect(new Set(jobs.map((j) => j.custom_id)).size).toBe(N);
+    // Redelivered after completion: nothing moves, the run completed once.
+    const again = await deliver(msgs.slice(0, 100));
+    expect(again.error).toBeNull();
+    expect(again.result?.explicitAcks.length).toBe(100);
+    const after = await getRun(key, col.id, started.run_id);
+    expect(after).toEqual(done);
+  });
+
+  it("loses nothing when R2 fails half-way through a batch, and counts once on redelivery", async () => {
+    const { key, tenant } = await newTenant();
+    const col = await createCollection(key, Array.from({ length: 10 }, (_, i) => ({ url: target(`/slow/${i * 20}`), custom_id: `r${i}` })));
+    // Cancel the real delivery's effect by racing it: the injected failure happens on our copy.
+    const started = await startRun(key, col.id);
+    const msgs = await messagesOf(started.run_id, tenant);
+    let puts = 0;
+    const flakyBucket = new Proxy(env.BODIES, {
+      get(target, prop) {
+        if (prop === "put") {
+          return async (...args: Parameters<R2Bucket["put"]>) => {
+            if (++puts === 5) throw new Error("injected R2 failure");
+            return target.put(...args);
+          };
+        }
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const failed = await deliver(msgs, { ...env, BODIES: flakyBucket } as Env);
+    expect(String(failed.error)).toContain("injected R2 failure");
+    // The queue retries the batch: redeliver it with a healthy bucket.
+    await deliver(msgs);
+    const done = await waitForRun(key, col.id, started.run_id);
+    expect(done).toMatchObject({ status: "completed", success_requests: 10 });
+    await expectConsistent(key, col.id, started.run_id, 10);
+  });
+
+  it("survives a D1 write that fails once inside the run's Durable Object", async () => {
+    const { key, tenant } = await newTenant();
+    const col = await createCollection(key, [{ url: target("/ok"), custom_id: "one" }]);
+    const started = await startRun(key, col.id);
+    await waitForRun(key, col.id, started.run_id);
+    const [msg] = await messagesOf(started.run_id, tenant);
+    const stub = env.RUNS.get(env.RUNS.idFromName(started.run_id));
+    // Replay the outcome with a database that fails once: record() throws, nothing is counted twice.
+    await runInDurableObject(stub, async (instance: RunCoordinator) => {
+      const real = (instance as unknown as { env: Env }).env;
+      let calls = 0;
+      (instance as unknown as { env: Env }).env = {
+        ...real,
+        DB: new Proxy(real.DB, {
+          get(t, prop) {
+            if (prop === "prepare" && calls++ === 0) throw new Error("injected D1 failure");
+            const v = Reflect.get(t, prop);
+            return typeof v === "function" ? v.bind(t) : v;
+          },
+        }),
+      };
+      const outcome = { job_id: msg.job_id, status: "failed" as const, status_code: 500, final_url: null, blocked_reason: null, error: "late", queue_wait_ms: 0, fetch_ms: 1, render_ms: null, body_key: null, screenshot_key: null, result_meta: null };
+      // Already counted: the finished set answers before any D1 write.
+      await expect(instance.record([outcome])).resolves.toEqual({ counted: [msg.job_id] });
+      (instance as unknown as { env: Env }).env = real;
+    });
+    const { run } = await expectConsistent(key, col.id, started.run_id, 1);
+    expect(run.success_requests).toBe(1);
+  });
+
+  it("lets the first of a late success and a dead-letter failure win, counted once", async () => {
+    const { key, tenant } = await newTenant();
+    const col = await createCollection(key, Array.from({ length: 20 }, (_, i) => ({ url: target(`/slow/${100 + i * 10}`), custom_id: `d${i}` })));
+    const started = await startRun(key, col.id);
+    const msgs = await messagesOf(started.run_id, tenant);
+    // Every job gets a dead-letter failure while its real delivery is still fetching it.
+    await deliver(msgs, env, "scrape-jobs-dlq");
+    const done = await waitForRun(key, col.id, started.run_id);
+    expect(done.success_requests + done.failed_requests).toBe(20);
+    const { jobs } = await expectConsistent(key, col.id, started.run_id, 20);
+    for (const j of jobs.filter((x) => x.status === "failed")) expect(j.error).toMatch(/worker failure/);
+    // Let the slow fetches land; nothing changes.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await getRun(key, col.id, started.run_id)).toEqual(done);
+  });
+
+  it("claims a job once when the same message sits twice in one batch", async () => {
+    const { key, tenant } = await newTenant();
+    const col = await createCollection(key, [{ url: target("/ok") }]);
+    const started = await startRun(key, col.id);
+    await waitForRun(key, col.id, started.run_id);
+    const [m] = await messagesOf(started.run_id, tenant);
+    const r = await deliver([m, m]);
+    expect(r.result?.explicitAcks.length).toBe(2);
+    const [job] = await allJobs(key, col.id, started.run_id);
+    expect(job.attempts).toBe(1);
+  });
+});
+
+describe("no run stuck", () => {
+  it("ends unfinished jobs as timeout at the run's deadline, and a late result changes nothing", async () => {
+    const { key } = await newTenant();
+    const col = await createCollection(key, [
+      { url: target("/ok"), custom_id: "fast" },
+      { url: target("/slow/3000"), custom_id: "slow", timeout: 10_000 },
+    ]);
+    const started = await startRun(key, col.id);
+    const until = Date.now() + 10_000;
+    while ((await getRun(key, col.id, started.run_id)).success_requests < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    const row = await env.DB.prepare("SELECT deadline_at FROM runs WHERE id = ?1").bind(started.run_id).first<{ deadline_at: string }>();
+    setNow(Date.parse(row!.deadline_at) + 1);
+    const stub = env.RUNS.get(env.RUNS.idFromName(started.run_id));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const run = await getRun(key, col.id, started.run_id);
+    expect(run).toMatchObject({ status: "completed", success_requests: 1, timeout_requests: 1, failed_requests: 0 });
+    const jobs = await allJobs(key, col.id, started.run_id);
+    expect(jobs.find((j) => j.custom_id === "slow")).toMatchObject({ status: "timeout", error: expect.stringMatching(/deadline/) });
+    setNow(null);
+    await new Promise((r) => setTimeout(r, 3_500)); // the slow fetch finishes and reports
+    expect(await getRun(key, col.id, started.run_id)).toEqual(run);
+    await expectConsistent(key, col.id, started.run_id, 2);
+  });
+
+  it("cancels a run: unfinished jobs end as failed \"cancelled\" and the counters still add up", async () => {
+    const { key } = await newTenant();
+    const col = await createCollection(key, Array.from({ length: 30 }, (_, i) => ({ url: target(`/slow/${1500 + i}`), custom_id: `c${i}` })));
+    const started = await startRun(key, col.id);
+    const res = await api(`/v1/async/collections/${col.id}/runs/${started.run_id}/cancel`, { method: "POST", key });
+    expect(res.status).toBe(200);
+    const cancelled = (await res.json()) as { status: string; failed_requests: number; total_requests: number; success_requests: number; timeout_requests: number };
+    expect(cancelled.status).toBe("cancelled");
+    expect(cancelled.success_requests + cancelled.failed_requests + cancelled.timeout_requests).toBe(30);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const { run, jobs } = await expectConsistent(key, col.id, started.run_id, 30);
+    expect(run).toMatchObject({ status: "cancelled", failed_requests: cancelled.failed_requests });
+    expect(jobs.filter((j) => j.error === "cancelled").length).toBe(cancelled.failed_requests);
+    // Cancelling again changes nothing.
+    const again = (await (await api(`/v1/async/collections/${col.id}/runs/${started.run_id}/cancel`, { method: "POST", key })).json()) as object;
+    expect(again).toEqual(run);
+  });
+
+  it("the cron backstop expires an overdue run whose Durable Object never started", async () => {
+    const { key, tenant } = await newTenant();
+    const col = await createCollection(key, [{ url: target("/ok") }]);
+    const runId = crypto.randomUUID();
+    const t = now();
+    // A run row written to D1 whose DO start and enqueue were lost (the Worker died in between).
+    await env.DB.batch([
+      env.DB.prepare("INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, deadline_at) VALUES (?1, ?2, ?3, 'in_progress', 1, ?4, ?5)").bind(runId, tenant, col.id, new Date(t).toISOString(), new Date(t + 1000).toISOString()),
+      env.DB.prepare("INSERT INTO jobs (job_id, run_id, tenant, collection_id, seq, url, custom_id, browser, spec, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5, NULL, 0, '{}', ?6)").bind(crypto.randomUUID(), runId, tenant, col.id, target("/ok"), new Date(t).toISOString()),
+    ]);
+    setNow(t + 120_000);
+    const ctx = { waitUntil: (p: Promise<unknown>) => p, passThroughOnException: () => undefined, props: {} } as unknown as ExecutionContext;
+    const waits: Promise<unknown>[] = [];
+    await worker.scheduled({ cron: "17 * * * *", scheduledTime: now(), noRetry() {} } as ScheduledController, env, { ...ctx, waitUntil: (p: Promise<unknown>) => void waits.push(p) } as ExecutionContext);
+    await Promise.all(waits);
+    expect(await getRun(key, col.id, runId)).toMatchObject({ status: "completed", timeout_requests: 1 });
+  });
+});
+
+describe("idempotency under concurrency", () => {
+  it("20 concurrent creates with one key make exactly one collection", async () => {
+    const { key } = await newTenant();
+    const k = crypto.randomUUID();
+    const json = { name: "once", requests: Array.from({ length: 200 }, (_, i) => ({ url: target(`/page/${i}`) })) };
+    const responses = await Promise.all(Array.from({ length: 20 }, () => api("/v1/async/collections", { method: "POST", key, json, headers: { "idempotency-key": k } })));
+    const statuses = responses.map((r) => r.status);
+    expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
+    for (const r of responses.filter((x) => x.status === 409)) expect(r.headers.get("retry-after")).toBeTruthy();
+    const ids = new Set(await Promise.all(responses.filter((r) => r.status === 201).map(async (r) => ((await r.json()) as { id: string }).id)));
+    expect(ids.size).toBe(1);
+    expect(((await (await api("/v1/async/collections", { key })).json()) as { total: number }).total).toBe(1);
+  });
+
+  it("forgets a key after 24 hours", async () => {
+    const { key } = await newTenant();
+    const k = crypto.randomUUID();
+    const a = await api("/v1/async/collections", { method: "POST", key, json: { name: "a", requests: [{ url: target("/ok") }] }, headers: { "idempotency-key": k } });
+    expect(a.status).toBe(201);
+    setNow(Date.now() + 24 * 3600_000 - 1000);
+    expect((await api("/v1/async/collections", { method: "POST", key, json: { name: "b", requests: [{ url: target("/ok") }] }, headers: { "idempotency-key": k } })).status).toBe(422);
+    setNow(Date.now() + 24 * 3600_000 + 1000);
+    const c = await api("/v1/async/collections", { method: "POST", key, json: { name: "b", requests: [{ url: target("/ok") }] }, headers: { "idempotency-key": k } });
+    expect(c.status).toBe(201);
+    expect(c.headers.get("idempotent-replayed")).toBeNull();
+  });
+});
+
+describe("retention", () => {
+  it("serves HTML for 48 h, then 410; the sweep deletes bodies, and metadata after 90 days", async () => {
+    const { key } = await newTenant();
+    const col = await createCollection(key, [{ url: target("/ok") }]);
+    const started = await startRun(key, col.id);
+    const run = await waitForRun(key, col.id, started.run_id);
+    const [job] = await allJobs(key, col.id, started.run_id);
+    const result = `/v1/async/collections/${col.id}/runs/${run.run_id}/jobs/${job.job_id}/result`;
+    const completed = Date.parse(job.completed_at!);
+    const sweepAt = async (t: number) => {
+      setNow(t);
+      const waits: Promise<unknown>[] = [];
+      await worker.scheduled({ cron: "17 * * * *", scheduledTime: t, noRetry() {} } as ScheduledController, env, { waitUntil: (p: Promise<unknown>) => void waits.push(p), passThroughOnException() {}, props: {} } as unknown as ExecutionContext);
+      await Promise.all(waits);
+    };
+    const objects = async () => (await env.BODIES.list({ prefix: "bodies/" })).objects.filter((o) => o.key.includes(job.job_id)).length;
+    expect(await objects()).toBe(1);
+
+    await sweepAt(completed + 47 * 3600_000);
+    expect((await api(result, { key })).status).toBe(200);
+    expect(await objects()).toBe(1);
+
+    setNow(completed + 48 * 3600_000 + 1);
+    const gone = await api(result, { key });
+    expect(gone.status).toBe(410);
+    expect(((await gone.json()) as { detail: string }).detail).toMatch(/48 hours/);
+    const listed = await allJobs(key, col.id, run.run_id);
+    expect(listed[0].result_available).toBe(false);
+
+    await sweepAt(completed + 50 * 3600_000);
+    expect(await objects()).toBe(0);
+    expect((await api(result, { key })).status).toBe(410);
+
+    await sweepAt(Date.parse(run.completed_at!) + 89 * 24 * 3600_000);
+    expect((await api(`/v1/async/collections/${col.id}/runs/${run.run_id}`, { key })).status).toBe(200);
+    await sweepAt(Date.parse(run.completed_at!) + 90 * 24 * 3600_000 + 1);
+    expect((await api(`/v1/async/collections/${col.id}/runs/${run.run_id}`, { key })).status).toBe(404);
+    expect((await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/jobs`, { key })).status).toBe(404);
+    expect((await api(result, { key })).status).toBe(404);
+    expect(((await (await api(`/v1/async/collections/${col.id}/runs`, { key })).json()) as { total: number }).total).toBe(0);
+  });
+});

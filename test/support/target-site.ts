@@ -1,0 +1,179 @@
+/**
+ * The local target site: the only stand-in in the tests, for "the outside web". A plain Node HTTP
+ * server on 127.0.0.1 with the pages the tests need: statuses, redirects, loops, hangs, resets,
+ * flaky 503s, vendor block pages, a captcha article, and JS-rendered pages for browser jobs.
+ * Also used by the benchmark.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+const html = (title: string, body: string, head = "") =>
+  `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>${head}</head><body>${body}</body></html>`;
+
+export const BLOCK_PAGES: Record<string, { status: number; headers?: Record<string, string>; body: string }> = {
+  cloudflare_challenge: {
+    status: 403,
+    headers: { "cf-mitigated": "challenge", server: "cloudflare" },
+    body: html("Just a moment...", `<div id="challenge-running">Checking your browser</div><script>window._cf_chl_opt={cvId:'3'};</script><script src="/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1"></script>`),
+  },
+  cloudflare_block: {
+    status: 403,
+    headers: { server: "cloudflare" },
+    body: html("Attention Required! | Cloudflare", `<div id="cf-wrapper"><div id="cf-error-details"><h1>Sorry, you have been blocked</h1><h2>You are unable to access example.com</h2></div></div>`),
+  },
+  google_unusual_traffic: {
+    status: 429,
+    body: html("https://www.google.com/search", `<div>Our systems have detected unusual traffic from your computer network. This page checks to see if it's really you sending the requests, and not a robot.</div><form action="/sorry/index"><div class="g-recaptcha" data-sitekey="x"></div></form>`),
+  },
+  recaptcha: {
+    status: 200,
+    body: html("Verify you are human", `<form><div class="g-recaptcha" data-sitekey="6Lc"></div></form><script src="https://www.google.com/recaptcha/api.js" async defer></script>`),
+  },
+  hcaptcha: {
+    status: 200,
+    body: html("Verify you are human", `<form><div class="h-captcha" data-sitekey="10000000"></div></form><script src="https://hcaptcha.com/1/api.js" async defer></script>`),
+  },
+  datadome: {
+    status: 403,
+    headers: { "x-datadome": "protected", "x-dd-b": "1" },
+    body: html("", `<script>var dd={'rt':'c','cid':'AHrlqAAA','hsh':'2211F522','t':'fe','s':17434,'host':'geo.captcha-delivery.com'}</script><script src="https://ct.captcha-delivery.com/c.js"></script>`),
+  },
+  perimeterx: {
+    status: 403,
+    body: html("Access to this page has been denied", `<div id="px-captcha"></div><p>Press &amp; Hold to confirm you are a human (and not a bot).</p><script>window._pxAppId='PXabc123';</script><script src="https://captcha.px-cdn.net/PXabc123/captcha.js"></script>`),
+  },
+  akamai: {
+    status: 403,
+    headers: { server: "AkamaiGHost" },
+    body: html("Access Denied", `<h1>Access Denied</h1>You don't have permission to access "http&#58;&#47;&#47;www&#46;example&#46;com&#47;" on this server.<p>Reference&#32;&#35;18&#46;2f1b2c17&#46;1732800000&#46;1a2b3c4d</p>`),
+  },
+  imperva: {
+    status: 200,
+    headers: { "x-cdn": "Incapsula", "x-iinfo": "10-12345678-0 0NNN RT(1732800000000 0) q(0 -1 -1 -1) r(0 -1)" },
+    body: html("", `<iframe id="main-iframe" src="/_Incapsula_Resource?CWUDNSAI=9&xinfo=10-12345678-0" frameborder=0>Request unsuccessful. Incapsula incident ID: 123000050123456789-12345678901234567</iframe>`),
+  },
+  aws_waf: {
+    status: 202,
+    headers: { "x-amzn-waf-action": "challenge" },
+    body: html("", `<script src="https://abcdef.token.awswaf.com/abcdef/challenge.js"></script><script>AwsWafIntegration.checkForceRefresh()</script>`),
+  },
+};
+
+const ARTICLE = html(
+  "How CAPTCHAs work: reCAPTCHA, hCaptcha and bot walls explained",
+  `<article><h1>How CAPTCHAs work</h1>
+${"<p>CAPTCHAs are everywhere. Google's reCAPTCHA and hCaptcha ask you to click traffic lights; Cloudflare's challenge page says “Just a moment...” while it checks your browser; DataDome, PerimeterX (now HUMAN) with its Press &amp; Hold button, Akamai's “Access Denied” pages and Imperva Incapsula all try to tell people from bots. Our systems have detected unusual traffic is the message Google shows. To add one to a form you write <code>&lt;div class=\"g-recaptcha\"&gt;</code> and load the api.js script.</p>".repeat(12)}
+</article>`,
+);
+
+const flakyCounts = new Map<string, number>();
+
+function route(req: http.IncomingMessage, res: http.ServerResponse) {
+  const url = new URL(req.url ?? "/", "http://x");
+  const p = url.pathname;
+  const send = (status: number, body: string, headers: Record<string, string> = {}) => {
+    res.writeHead(status, { "content-type": "text/html; charset=utf-8", ...headers });
+    res.end(body);
+  };
+  let m: RegExpMatchArray | null;
+  if (p === "/ok" || p === "/") return send(200, html("OK", "<h1>Hello from the target site</h1>"));
+  if ((m = p.match(/^\/page\/(\d+)$/))) return send(200, html(`Page ${m[1]}`, `<h1>Page ${m[1]}</h1><p>${"lorem ipsum ".repeat(50)}</p>`));
+  if ((m = p.match(/^\/status\/(\d{3})$/))) return send(Number(m[1]), html(`Status ${m[1]}`, `<h1>Status ${m[1]}</h1>`));
+  if ((m = p.match(/^\/redirect\/(\d+)$/))) {
+    const n = Number(m[1]);
+    res.writeHead(302, { location: n > 1 ? `/redirect/${n - 1}` : "/ok" });
+    return res.end();
+  }
+  if (p === "/loop/a" || p === "/loop/b") {
+    res.writeHead(302, { location: p === "/loop/a" ? "/loop/b" : "/loop/a" });
+    return res.end();
+  }
+  if (p === "/hang") return; // never answers
+  if ((m = p.match(/^\/slow\/(\d+)$/))) {
+    const t = setTimeout(() => send(200, html("Slow", `<h1>Slow ${m![1]}</h1>`)), Number(m[1]));
+    req.on("close", () => clearTimeout(t));
+    return;
+  }
+  if (p === "/reset") return req.socket.destroy();
+  if (p === "/flaky") {
+    // 503 with Retry-After for the first `fail` requests of `key`, then 200.
+    const key = url.searchParams.get("key") ?? "";
+    const fail = Number(url.searchParams.get("fail") ?? "1");
+    const seen = (flakyCounts.get(key) ?? 0) + 1;
+    flakyCounts.set(key, seen);
+    if (seen <= fail) return send(503, html("Busy", "<h1>Try later</h1>"), { "retry-after": "1" });
+    return send(200, html("Recovered", `<h1>Recovered after ${seen - 1} failures</h1>`));
+  }
+  if (p === "/big") {
+    res.writeHead(200, { "content-type": "text/html" });
+    const chunk = "x".repeat(1024 * 1024);
+    for (let i = 0; i < 11; i++) res.write(chunk);
+    return res.end();
+  }
+  if ((m = p.match(/^\/block\/(\w+)$/)) && BLOCK_PAGES[m[1]]) {
+    const b = BLOCK_PAGES[m[1]];
+    return send(b.status, b.body, b.headers);
+  }
+  if (p === "/article") return send(200, ARTICLE);
+  if (p === "/latin1") {
+    res.writeHead(200, { "content-type": "text/html; charset=iso-8859-1" });
+    return res.end(Buffer.from(html("Latin", "<p>Caf\u00e9 cr\u00e8me</p>"), "latin1"));
+  }
+
+  // ── Browser pages ─────────────────────────────────────────────────────────────
+  if (p === "/js") {
+    return send(200, html("JS", `<div id="app">Loading…</div><script>setTimeout(() => { document.getElementById('app').textContent = 'Rendered by JavaScript'; }, 50);</script>`));
+  }
+  if (p === "/click") {
+    return send(200, html("Click", `<button id="reveal" onclick="document.getElementById('secret').textContent='Revealed by click'">Show</button><div id="secret"></div>`));
+  }
+  if (p === "/form") {
+    return send(200, html("Form", `<form action="/submitted" method="get"><input id="q" name="q"><button type="submit">Go</button></form>`));
+  }
+  if (p === "/submitted") return send(200, html("Submitted", `<h1 id="result">You searched for ${(url.searchParams.get("q") ?? "").replace(/[<>&"]/g, "")}</h1>`));
+  if (p === "/scroll") {
+    return send(
+      200,
+      html(
+        "Scroll",
+        `<div id="list"></div><script>
+let n = 0; const list = document.getElementById('list');
+function more() { for (let i = 0; i < 10; i++) { const d = document.createElement('div'); d.className = 'item'; d.style.height = '200px'; d.textContent = 'item ' + (++n); list.appendChild(d); } }
+more();
+window.addEventListener('scroll', () => { if (n < 50 && window.innerHeight + window.scrollY >= document.body.scrollHeight - 50) setTimeout(more, 50); });
+</script>`,
+      ),
+    );
+  }
+  if (p === "/late") {
+    return send(200, html("Late", `<div id="root"></div><script>setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.textContent = 'Arrived late'; document.getElementById('root').appendChild(d); }, 700);</script>`));
+  }
+  if (p === "/nav") return send(200, html("Nav", `<a id="next" href="/nav-target">next</a>`));
+  if (p === "/nav-target") return send(200, html("Nav target", `<h1 id="arrived">Arrived after navigation</h1>`));
+  if (p === "/js-block") {
+    // Looks harmless until its script swaps in a challenge.
+    return send(200, html("Welcome", `<div id="c">Welcome</div><script>setTimeout(() => { document.title = 'Just a moment...'; document.body.innerHTML = '<div id="challenge-running"></div>'; const s = document.createElement('script'); s.textContent = 'window._cf_chl_opt={cvId:"3"}'; document.body.appendChild(s); const t = document.createElement('script'); t.src = '/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1'; document.body.appendChild(t); }, 50);</script>`));
+  }
+  if (p === "/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1") return send(200, "", { "content-type": "application/javascript" });
+  if (p === "/never-loads") {
+    // The document arrives but a subresource never does, so the load event never fires.
+    return send(200, html("Never loads", `<h1>Almost</h1><img src="/hang">`));
+  }
+  if (p === "/evaluate") return send(200, html("Eval", `<ul><li>a</li><li>b</li><li>c</li></ul>`));
+  send(404, html("Not found", "<h1>Not found</h1>"));
+}
+
+export async function startTargetSite(port = 0): Promise<{ origin: string; close: () => Promise<void> }> {
+  const server = http.createServer(route);
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const { port: actual } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${actual}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,37 @@
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations(path.join(__dirname, "migrations"));
+  return {
+    plugins: [
+      cloudflareTest(({ inject }) => ({
+        main: "./src/index.ts",
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            LOCAL_DEV: "true",
+            ADMIN_TOKEN: "test-admin-token",
+            TEST_MIGRATIONS: migrations,
+            // The local target site started by test/support/global-setup.ts.
+            TARGET_ORIGIN: inject<string>("targetOrigin"),
+          },
+          // Deliver queue messages as soon as they are sent: the tests wait on outcomes, not batching.
+          queueConsumers: {
+            "scrape-jobs": { maxBatchTimeout: 0 },
+            "scrape-browser-jobs": { maxBatchTimeout: 0 },
+            "scrape-jobs-dlq": { maxBatchTimeout: 0 },
+          },
+        },
+      })),
+    ],
+    test: {
+      globalSetup: ["./test/support/global-setup.ts"],
+      setupFiles: ["./test/support/apply-migrations.ts"],
+      testTimeout: 60_000,
+      hookTimeout: 60_000,
+      include: ["test/**/*.test.ts"],
+    },
+  };
+});

@@ -2,8 +2,11 @@ import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+// The Worker declares ADMIN_TOKEN as a required secret; the tests' value (also bound below).
+process.env.ADMIN_TOKEN ??= "test-admin-token";
+
 export default defineConfig(async () => {
-  const migrations = await readD1Migrations(path.join(__dirname, "migrations"));
+  const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   return {
     plugins: [
       cloudflareTest(({ inject }) => ({

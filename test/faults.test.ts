@@ -3,7 +3,7 @@
  * boundaries (duplicate and concurrent deliveries, a bucket or database that fails once, the DLQ
  * racing a late success, the deadline, cancellation) with real D1, R2, Queues and Durable Objects.
  */
-import { createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { setNow, now } from "../src/clock";
@@ -23,10 +23,10 @@ async function messagesOf(runId: string, tenant: string): Promise<JobMessage[]> 
 /** Delivers messages to the jobs consumer as the queue would, and returns what it acked/retried. */
 async function deliver(msgs: QueueMessage[], e: Env = env, queue = "scrape-jobs") {
   const batch = createMessageBatch<QueueMessage>(queue, msgs.map((body, i) => ({ id: `${crypto.randomUUID()}-${i}`, timestamp: new Date(), attempts: 1, body })));
-  const ctx = { waitUntil: () => undefined, passThroughOnException: () => undefined, props: {} } as unknown as ExecutionContext;
+  const ctx = createExecutionContext();
   let error: unknown = null;
   try {
-    await worker.queue(batch, e, ctx);
+    await (worker.queue as ExportedHandlerQueueHandler<Env, QueueMessage>)(batch, e, ctx);
   } catch (err) {
     error = err;
   }

@@ -6,7 +6,8 @@ import { BLOCK_PAGES } from "./support/target-site";
 describe("job outcomes (fetch mode)", () => {
   it("classifies each kind of response exactly as API.md says", async () => {
     const { key } = await newTenant();
-    const cases = [
+    interface Case { id: string; url: string; status: string; code?: number; error?: RegExp; timeout?: number; blocked?: string }
+    const cases: Case[] = [
       { id: "ok", url: target("/ok"), status: "completed", code: 200 },
       { id: "404", url: target("/status/404"), status: "failed", code: 404, error: /HTTP 404/ },
       { id: "500", url: target("/status/500"), status: "failed", code: 500, error: /HTTP 500/ },

@@ -50,6 +50,10 @@ export class RunCoordinator extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.migrate();
+  }
+
+  private migrate() {
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS run (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -159,6 +163,8 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.serial(async () => {
       await this.ctx.storage.deleteAlarm();
       await this.ctx.storage.deleteAll();
+      // This instance may still answer calls (a late GET): it must find empty tables, not none.
+      this.migrate();
     });
   }
 
@@ -167,13 +173,13 @@ export class RunCoordinator extends DurableObject<Env> {
       const s = this.state()!;
       const ts = this.nextTs(s);
       const ended = await finishUnfinished(this.env.DB, s.run_id, status, error, iso(ts), CHUNK);
-      this.count(ended, ts);
+      this.count(ended, ts, runStatus);
       if (ended.length < CHUNK) break;
     }
     const s = this.state()!;
     // Every job now has an outcome in D1; counters can only be short if a D1 write of an earlier
     // batch was lost before this DO counted it, which the reconcile below repairs.
-    if (s.success + s.failed + s.timeout < s.total) await this.reconcileAll();
+    if (s.success + s.failed + s.timeout < s.total) await this.reconcileAll(runStatus);
     const after = this.state()!;
     if (after.status === "in_progress") {
       this.sql.exec("UPDATE run SET status = ?, completed_at_ms = ?, d1_dirty = 1 WHERE id = 1", runStatus, after.last_ts);
@@ -181,7 +187,7 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   /** Recounts from D1 (rare path): the finished set is rebuilt from the jobs' stored statuses. */
-  private async reconcileAll() {
+  private async reconcileAll(runStatus: RunStatus) {
     const s = this.state()!;
     const { results } = await this.env.DB.prepare(
       "SELECT job_id, status FROM jobs WHERE run_id = ?1 AND status IN ('completed', 'failed', 'timeout')",
@@ -189,7 +195,7 @@ export class RunCoordinator extends DurableObject<Env> {
       .bind(s.run_id)
       .all<{ job_id: string; status: TerminalWrite["status"] }>();
     const known = this.finishedAmong(results.map((r) => r.job_id));
-    this.count(results.filter((r) => !known.has(r.job_id)), s.last_ts);
+    this.count(results.filter((r) => !known.has(r.job_id)), s.last_ts, runStatus);
   }
 
   private finishedAmong(ids: string[]): Set<string> {
@@ -204,7 +210,7 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   /** Adds newly ended jobs to the finished set and the counters, and completes the run at total. */
-  private count(jobs: { job_id: string; status: TerminalWrite["status"] }[], ts: number) {
+  private count(jobs: { job_id: string; status: TerminalWrite["status"] }[], ts: number, completeAs: RunStatus = "completed") {
     this.ctx.storage.transactionSync(() => {
       let success = 0, failed = 0, timeout = 0;
       for (const j of jobs) {
@@ -219,8 +225,8 @@ export class RunCoordinator extends DurableObject<Env> {
         success, failed, timeout, ts,
       );
       this.sql.exec(
-        `UPDATE run SET status = 'completed', completed_at_ms = ? WHERE id = 1 AND status = 'in_progress' AND success + failed + timeout >= total`,
-        ts,
+        `UPDATE run SET status = ?, completed_at_ms = ? WHERE id = 1 AND status = 'in_progress' AND success + failed + timeout >= total`,
+        completeAs, ts,
       );
     });
   }

@@ -3,6 +3,7 @@ import { LIMITS } from "../config";
 import type { JobMessage } from "../queue/messages";
 import type { Action } from "../schemas";
 import { BROWSER_HEADERS } from "./http";
+import { detectBlock } from "./block-detector";
 import { classify, TRANSIENT_STATUSES, type AttemptResult } from "./outcome";
 import { targetRefusal } from "./url-guard";
 
@@ -170,6 +171,10 @@ export async function renderPage(browser: Browser, job: JobMessage, budgetMs: nu
     }
     if (response && TRANSIENT_STATUSES.has(response.status())) {
       const html = await within(p.content());
+      const headers = new Headers(Object.entries(response.headers()));
+      if (detectBlock({ status: response.status(), headers, body: html })) {
+        return { ...classify({ status: response.status(), headers, html, final_url: p.url(), fetch_ms: fetchMs }), screenshot: null, evaluate_results: null };
+      }
       return { kind: "transient", error: `the target answered HTTP ${response.status()}`, status_code: response.status(), final_url: p.url(), html,
         retry_after_s: Number(response.headers()["retry-after"]) || null, fetch_ms: fetchMs, render_ms: null };
     }
@@ -218,9 +223,12 @@ export async function renderPage(browser: Browser, job: JobMessage, budgetMs: nu
 }
 
 // Page-side scripts as strings: they run in the page, where the Worker's types do not apply.
+// The synthetic scroll event matters: pages rendered side by side in one browser are background
+// tabs, whose real scroll events wait for animation frames that background tabs do not get.
 const SCROLL_TO_BOTTOM = `(() => {
   const el = document.scrollingElement || document.documentElement;
   window.scrollTo(0, el.scrollHeight);
+  window.dispatchEvent(new Event("scroll"));
   return el.scrollHeight;
 })()`;
 
@@ -285,7 +293,7 @@ async function runAction(p: Page, a: Action, { left, within, navigatedSincePrevi
           await sleep(Math.min(400, Math.max(0, left())));
         }
       } else {
-        await within(p.evaluate(`window.scrollBy(0, ${sign * (a.amount ?? 800)})`));
+        await within(p.evaluate(`window.scrollBy(0, ${sign * (a.amount ?? 800)}); window.dispatchEvent(new Event("scroll"))`));
       }
       return;
     }

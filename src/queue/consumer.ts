@@ -90,46 +90,89 @@ async function runJobs(
     started_ms: Date.parse(r.started_at),
   }));
 
-  const results = await mapLimit(claimed, parallelism, async (c) => {
-    const r = await attempt(c, c.job.spec.timeout);
-    return { c, r };
-  });
+  // Jobs we did not claim are finished already; the DO confirms it counted them (a no-op unless
+  // an earlier recorder died between writing D1 and counting).
+  const recorder = new Recorder(env, byJob);
+  const settled = new Set<string>();
+  for (const [jobId, msgs] of byJob) if (!claimedIds.has(jobId)) recorder.reconcile(msgs[0].body.run_id, jobId);
 
-  const outcomes = new Map<string, Outcome[]>();
-  const add = (runId: string, o: Outcome) => outcomes.set(runId, [...(outcomes.get(runId) ?? []), o]);
-  const retries: { c: Claimed; delay: number }[] = [];
-  await mapLimit(results, 8, async ({ c, r }) => {
+  await mapLimit(claimed, parallelism, async (c) => {
+    const r = await attempt(c, c.job.spec.timeout);
     if (r.kind === "transient" && c.attempts < LIMITS.maxAttempts) {
-      retries.push({ c, delay: backoffSeconds(c.attempts, r.retry_after_s) });
+      const delaySeconds = backoffSeconds(c.attempts, r.retry_after_s);
+      for (const m of byJob.get(c.job.job_id)!) m.retry({ delaySeconds });
+      settled.add(c.job.job_id);
       return;
     }
     const final: Final =
       r.kind === "final"
         ? r
         : { ...r, kind: "final", status: "failed", blocked_reason: null, screenshot: null, evaluate_results: null, error: `${r.error} (after ${c.attempts} attempts)` };
-    add(c.job.run_id, await store(env, c, final));
+    await recorder.add(c.job.run_id, await store(env, c, final));
   });
+  await recorder.flush();
+  // A job neither counted nor retried (its outcome's flush failed on a timer) is redelivered:
+  // a handler that returns would otherwise ack it implicitly.
+  for (const [jobId, msgs] of byJob) if (!settled.has(jobId) && !recorder.acked.has(jobId)) for (const m of msgs) m.retry();
+}
 
-  // Jobs we did not claim are finished already; the DO confirms it counted them (a no-op unless
-  // an earlier recorder died between writing D1 and counting).
-  const reconcile = new Map<string, string[]>();
-  for (const [jobId, msgs] of byJob) {
-    if (!claimedIds.has(jobId)) reconcile.set(msgs[0].body.run_id, [...(reconcile.get(msgs[0].body.run_id) ?? []), jobId]);
+/**
+ * Buffers outcomes and records them with one Durable Object call per run per flush. A flush
+ * happens when FLUSH_SIZE outcomes wait or the oldest has waited FLUSH_MS, so a fast page is not
+ * held back by the slowest page of its batch, while DO calls stay far below one per job.
+ * Messages are acked once the DO has counted their job; the rest are left to redelivery.
+ */
+const FLUSH_SIZE = 25;
+const FLUSH_MS = 500;
+
+class Recorder {
+  private outcomes = new Map<string, Outcome[]>();
+  private reconciling = new Map<string, string[]>();
+  private size = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  readonly acked = new Set<string>();
+
+  constructor(private env: Env, private byJob: Map<string, Message<JobMessage>[]>) {}
+
+  reconcile(runId: string, jobId: string) {
+    this.reconciling.set(runId, [...(this.reconciling.get(runId) ?? []), jobId]);
+    this.size++;
   }
-  const runIds = new Set([...outcomes.keys(), ...reconcile.keys()]);
-  const counted = new Set<string>();
-  await Promise.all(
-    [...runIds].map(async (runId) => {
-      const res = await runStub(env, runId).record(outcomes.get(runId) ?? [], reconcile.get(runId) ?? []);
-      for (const id of res.counted) counted.add(id);
-    }),
-  );
-  for (const { c, delay } of retries) for (const m of byJob.get(c.job.job_id)!) m.retry({ delaySeconds: delay });
-  const retried = new Set(retries.map((r) => r.c.job.job_id));
-  for (const [jobId, msgs] of byJob) {
-    if (retried.has(jobId)) continue;
-    // Counted, or unknown to its run (deleted by retention): nothing more will ever happen to it.
-    for (const m of msgs) counted.has(jobId) || !claimedIds.has(jobId) ? m.ack() : m.retry();
+
+  add(runId: string, o: Outcome): Promise<void> {
+    this.outcomes.set(runId, [...(this.outcomes.get(runId) ?? []), o]);
+    this.size++;
+    if (this.size >= FLUSH_SIZE) return this.flush();
+    this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), FLUSH_MS);
+    return Promise.resolve();
+  }
+
+  /** Serialised, so flushes never overlap; an error surfaces to the caller (and the batch is retried). */
+  flush(): Promise<void> {
+    const next = this.chain.then(() => this.flushNow());
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async flushNow() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const outcomes = this.outcomes;
+    const reconciling = this.reconciling;
+    this.outcomes = new Map();
+    this.reconciling = new Map();
+    this.size = 0;
+    const runIds = new Set([...outcomes.keys(), ...reconciling.keys()]);
+    await Promise.all(
+      [...runIds].map(async (runId) => {
+        const { counted } = await runStub(this.env, runId).record(outcomes.get(runId) ?? [], reconciling.get(runId) ?? []);
+        for (const id of counted) {
+          this.acked.add(id);
+          for (const m of this.byJob.get(id) ?? []) m.ack();
+        }
+      }),
+    );
   }
 }
 

@@ -44,5 +44,5 @@ export const IdempotencyHeaders = z.object({
   "idempotency-key": z
     .string()
     .optional()
-    .openapi({ param: { name: "Idempotency-Key", in: "header" }, description: "1..255 characters, kept 24 h per tenant" }),
+    .openapi({ description: "Idempotency-Key: 1..255 characters, kept 24 h per tenant; a retry with the same key and body replays the first response" }),
 });

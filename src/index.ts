@@ -1,5 +1,6 @@
 import { buildApp } from "./app";
 import { now } from "./clock";
+import { count, instrument } from "./metrics";
 import { consumeDeadLetters, consumeJobs } from "./queue/consumer";
 import type { QueueMessage } from "./queue/messages";
 import { sweep } from "./storage/retention";
@@ -10,12 +11,16 @@ export { IdempotencyStore } from "./do/idempotency";
 const app = buildApp();
 
 export default {
-  fetch: app.fetch,
+  fetch(request, env, ctx) {
+    count("worker_invocations");
+    return app.fetch(request, instrument(env), ctx);
+  },
   async queue(batch, env) {
-    if (batch.queue.endsWith("-dlq")) return consumeDeadLetters(batch, env);
-    return consumeJobs(batch, env);
+    count("worker_invocations");
+    if (batch.queue.endsWith("-dlq")) return consumeDeadLetters(batch, instrument(env));
+    return consumeJobs(batch, instrument(env));
   },
   async scheduled(_controller, env, ctx) {
-    ctx.waitUntil(sweep(env, now()).then((r) => console.log("retention sweep", JSON.stringify(r))));
+    ctx.waitUntil(sweep(instrument(env), now()).then((r) => console.log("retention sweep", JSON.stringify(r))));
   },
 } satisfies ExportedHandler<Env, QueueMessage>;

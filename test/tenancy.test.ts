@@ -1,5 +1,6 @@
 /** Auth and tenant isolation on every route: another tenant's ids answer 404, never the data. */
 import { describe, expect, it } from "vitest";
+import { buildApp } from "../src/app";
 import { ADMIN, api, createCollection, newTenant, startRun, target, waitForRun, allJobs } from "./support/api";
 
 describe("auth", () => {
@@ -90,9 +91,18 @@ describe("OpenAPI", () => {
       ["get", "/v1/async/collections/{id}/runs/{run_id}/jobs/{job_id}/screenshot"],
       ["post", "/v1/admin/keys"],
       ["delete", "/v1/admin/keys/{key_id}"],
+      ["get", "/v1/admin/usage"],
+      ["post", "/v1/admin/usage/reset"],
       ["get", "/v1/health"],
     ];
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
     expect(documented.sort()).toEqual(expected.map(([m, p]) => `${m} ${p}`).sort());
+    // And every route the app actually serves is documented (middleware and the docs themselves aside).
+    const served = new Set(
+      buildApp()
+        .routes.filter((r) => r.method !== "ALL" && !r.path.endsWith("*") && !["/v1/openapi.json", "/v1/docs"].includes(r.path))
+        .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, "{$1}").replace(/\/$/, "")}`),
+    );
+    expect([...served].sort()).toEqual(documented.sort().map((d) => d.replace(/\/$/, "")));
   });
 });

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { instrument } from "../metrics";
 import { LIMITS } from "../config";
 
 export type BeginResult =
@@ -16,7 +17,7 @@ export class IdempotencyStore extends DurableObject<Env> {
   private sql: SqlStorage;
 
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
+    super(ctx, instrument(env));
     this.sql = ctx.storage.sql;
     this.sql.exec(`CREATE TABLE IF NOT EXISTS rec (
       id INTEGER PRIMARY KEY CHECK (id = 1), fingerprint TEXT NOT NULL, state TEXT NOT NULL,

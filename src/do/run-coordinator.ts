@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { instrument } from "../metrics";
 import { iso, now } from "../clock";
 import { finishJobs, finishUnfinished, jobStatuses, type TerminalWrite } from "../db/jobs";
 import { syncRunCounters } from "../db/runs";
@@ -48,7 +49,7 @@ export class RunCoordinator extends DurableObject<Env> {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
+    super(ctx, instrument(env));
     this.sql = ctx.storage.sql;
     this.migrate();
   }

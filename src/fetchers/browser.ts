@@ -1,5 +1,6 @@
 import puppeteer, { type Browser, type HTTPResponse, type Page } from "@cloudflare/puppeteer";
 import { LIMITS } from "../config";
+import { count } from "../metrics";
 import type { JobMessage } from "../queue/messages";
 import type { Action } from "../schemas";
 import { BROWSER_HEADERS } from "./http";
@@ -19,8 +20,6 @@ const KEEP_ALIVE_MS = 600_000;
 /** Sessions this isolate disconnected from and may connect to again. */
 const released: string[] = [];
 
-/** Counted for the benchmark's "browser launches" figure. */
-export const browserStats = { launches: 0, reuses: 0 };
 
 async function acquire(env: Env): Promise<Browser> {
   // Reuse first: every launch counts against the account's launch rate, and a warm browser
@@ -29,7 +28,7 @@ async function acquire(env: Env): Promise<Browser> {
     const id = released.pop()!;
     try {
       const b = await puppeteer.connect(env.BROWSER, id);
-      browserStats.reuses++;
+      count("browser_reuses");
       return b;
     } catch {
       // gone (idle timeout, closed): try the next one
@@ -41,7 +40,7 @@ async function acquire(env: Env): Promise<Browser> {
       if (s.connectionId) continue;
       try {
         const b = await puppeteer.connect(env.BROWSER, s.sessionId);
-        browserStats.reuses++;
+        count("browser_reuses");
         return b;
       } catch {
         // taken by another invocation in the meantime
@@ -52,7 +51,7 @@ async function acquire(env: Env): Promise<Browser> {
   }
   try {
     const b = await puppeteer.launch(env.BROWSER, { keep_alive: KEEP_ALIVE_MS });
-    browserStats.launches++;
+    count("browser_launches");
     return b;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
@@ -68,6 +67,7 @@ async function acquire(env: Env): Promise<Browser> {
  */
 export async function withBrowser<T>(env: Env, fn: (b: Browser) => Promise<T>): Promise<T> {
   const browser = await acquire(env);
+  const since = Date.now();
   let healthy = true;
   try {
     return await fn(browser);
@@ -75,6 +75,7 @@ export async function withBrowser<T>(env: Env, fn: (b: Browser) => Promise<T>): 
     healthy = false;
     throw e;
   } finally {
+    count("browser_ms", Date.now() - since);
     if (healthy && browser.isConnected()) {
       const id = browser.sessionId();
       try {

@@ -1,8 +1,9 @@
-import { createRoute } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { requireAdmin, sha256Hex } from "../auth";
 import { nowIso } from "../clock";
 import { insertKey, revokeKey } from "../db/keys";
-import { notFound } from "../errors";
+import { ApiError, notFound } from "../errors";
+import { benchMode, resetUsage, usage } from "../metrics";
 import { CreateKeyBody, KeyCreated, KeyParams } from "../schemas";
 import { errorResponses, router, security } from "./common";
 
@@ -40,5 +41,40 @@ const revoke = createRoute({
 admin.openapi(revoke, async (c) => {
   const { key_id } = c.req.valid("param");
   if (!(await revokeKey(c.env.DB, key_id, nowIso()))) throw notFound("Active API key");
+  return c.body(null, 204);
+});
+
+const UsageCounters = z
+  .object({ counters: z.record(z.string(), z.number()) })
+  .openapi("Usage", { description: "Operation counters of this isolate since start or the last reset (bench mode only)" });
+
+const benchOnly = (env: Env) => {
+  if (!benchMode(env)) throw new ApiError("not_found", "Usage counters exist only when the Worker runs with BENCH_METRICS=true (npm run bench).");
+};
+
+const getUsage = createRoute({
+  method: "get",
+  path: "/usage",
+  summary: "Operation counters for the benchmark (admin token, bench mode)",
+  security,
+  responses: { 200: { content: { "application/json": { schema: UsageCounters } }, description: "Counters" }, ...errorResponses },
+});
+
+admin.openapi(getUsage, (c) => {
+  benchOnly(c.env);
+  return c.json({ counters: { ...usage } }, 200);
+});
+
+const reset = createRoute({
+  method: "post",
+  path: "/usage/reset",
+  summary: "Reset the benchmark's operation counters (admin token, bench mode)",
+  security,
+  responses: { 204: { description: "Reset" }, ...errorResponses },
+});
+
+admin.openapi(reset, (c) => {
+  benchOnly(c.env);
+  resetUsage();
   return c.body(null, 204);
 });

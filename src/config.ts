@@ -25,3 +25,5 @@ export const isLocalDev = (env: Env) => env.LOCAL_DEV === "true";
 export const allowLoopback = (env: Env) => isLocalDev(env);
 export const maxRequestsPerCollection = (env: Env) => Number(env.MAX_REQUESTS_PER_COLLECTION) || 10_000;
 export const maxJobsInFlight = (env: Env) => Number(env.MAX_JOBS_IN_FLIGHT) || 200_000;
+/** Pages open at once in the one browser a batch shares: a few, since each costs CPU in a scarce browser. */
+export const browserPageConcurrency = (env: Env) => Math.max(1, Math.min(10, Number(env.BROWSER_PAGE_CONCURRENCY) || 3));

@@ -60,6 +60,7 @@ describe("browser jobs", () => {
       { custom_id: "long-wait", url: target("/ok"), browser: true, timeout: 1500, actions: [{ type: "wait-for-timeout", time: 5000 }] },
       { custom_id: "js-block", url: target("/js-block"), browser: true, actions: [{ type: "wait-for-timeout", time: 300 }] },
       { custom_id: "404", url: target("/status/404"), browser: true },
+      { custom_id: "ssrf", url: target("/redirect-private"), browser: true },
     ]);
     const by = (id: string) => jobs.find((j) => j.custom_id === id)!;
     expect(by("missing")).toMatchObject({ status: "failed", error: expect.stringMatching(/^action 1 \(click\) failed/) });
@@ -68,6 +69,8 @@ describe("browser jobs", () => {
     expect(by("long-wait")).toMatchObject({ status: "timeout" });
     expect(by("js-block")).toMatchObject({ status: "failed", blocked_reason: "cloudflare_challenge" });
     expect(by("404")).toMatchObject({ status: "failed", status_code: 404 });
+    // The browser's request interception applies the URL guard to redirects too.
+    expect(by("ssrf")).toMatchObject({ status: "failed", error: expect.stringMatching(/link-local/) });
   });
 
   it("stores a screenshot PNG of the right size, served as image/png", async () => {

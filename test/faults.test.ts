@@ -98,32 +98,44 @@ describe("exactly one outcome per job", () => {
 
   it("survives a D1 write that fails once inside the run's Durable Object", async () => {
     const { key, tenant } = await newTenant();
-    const col = await createCollection(key, [{ url: target("/ok"), custom_id: "one" }]);
+    const col = await createCollection(key, [{ url: target("/slow/1500"), custom_id: "one" }]);
     const started = await startRun(key, col.id);
-    await waitForRun(key, col.id, started.run_id);
     const [msg] = await messagesOf(started.run_id, tenant);
     const stub = env.RUNS.get(env.RUNS.idFromName(started.run_id));
-    // Replay the outcome with a database that fails once: record() throws, nothing is counted twice.
+    const outcome = { job_id: msg.job_id, status: "failed" as const, status_code: 500, final_url: null, blocked_reason: null, error: "injected", queue_wait_ms: 0, fetch_ms: 1, render_ms: null, body_key: null, screenshot_key: null, result_meta: null };
+    // While the real fetch is still running, an outcome is recorded with a database that fails:
+    // record() throws and counts nothing, so the job is still open for its real outcome.
     await runInDurableObject(stub, async (instance: RunCoordinator) => {
-      const real = (instance as unknown as { env: Env }).env;
-      let calls = 0;
-      (instance as unknown as { env: Env }).env = {
-        ...real,
-        DB: new Proxy(real.DB, {
-          get(t, prop) {
-            if (prop === "prepare" && calls++ === 0) throw new Error("injected D1 failure");
-            const v = Reflect.get(t, prop);
-            return typeof v === "function" ? v.bind(t) : v;
-          },
-        }),
-      };
-      const outcome = { job_id: msg.job_id, status: "failed" as const, status_code: 500, final_url: null, blocked_reason: null, error: "late", queue_wait_ms: 0, fetch_ms: 1, render_ms: null, body_key: null, screenshot_key: null, result_meta: null };
-      // Already counted: the finished set answers before any D1 write.
-      await expect(instance.record([outcome])).resolves.toEqual({ counted: [msg.job_id] });
-      (instance as unknown as { env: Env }).env = real;
+      const holder = instance as unknown as { env: Env };
+      const real = holder.env;
+      holder.env = { ...real, DB: new Proxy(real.DB, { get: (t, prop) => (prop === "prepare" ? () => { throw new Error("injected D1 failure"); } : Reflect.get(t, prop)) }) };
+      try {
+        await expect(instance.record([outcome])).rejects.toThrow("injected D1 failure");
+      } finally {
+        holder.env = real;
+      }
     });
-    const { run } = await expectConsistent(key, col.id, started.run_id, 1);
-    expect(run.success_requests).toBe(1);
+    expect(await getRun(key, col.id, started.run_id)).toMatchObject({ success_requests: 0, failed_requests: 0 });
+    const done = await waitForRun(key, col.id, started.run_id);
+    expect(done).toMatchObject({ status: "completed", success_requests: 1, failed_requests: 0 });
+    await expectConsistent(key, col.id, started.run_id, 1);
+  });
+
+  it("retries a browser batch when no browser can be had, without spending an attempt", async () => {
+    const { key, tenant } = await newTenant();
+    const col = await createCollection(key, [{ url: target("/ok"), browser: true, custom_id: "b" }]);
+    const started = await startRun(key, col.id);
+    const msgs = await messagesOf(started.run_id, tenant);
+    // The Browser Rendering binding refuses the launch, as it does past the account's limits.
+    const refusing = { fetch: async () => new Response("Rate limit exceeded", { status: 429 }) } as unknown as Env["BROWSER"];
+    const { error, result } = await deliver(msgs, { ...env, BROWSER: refusing } as Env, "scrape-browser-jobs");
+    expect(error).toBeNull();
+    expect(result?.retryMessages.length).toBe(1);
+    const done = await waitForRun(key, col.id, started.run_id);
+    expect(done.success_requests).toBe(1);
+    // Only the real delivery claimed the job: the refused one spent no attempt.
+    const [job] = await allJobs(key, col.id, started.run_id);
+    expect(job.attempts).toBe(1);
   });
 
   it("lets the first of a late success and a dead-letter failure win, counted once", async () => {

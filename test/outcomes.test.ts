@@ -18,6 +18,7 @@ describe("job outcomes (fetch mode)", () => {
       { id: "article", url: target("/article"), status: "completed", code: 200 },
       { id: "latin1", url: target("/latin1"), status: "completed", code: 200 },
       { id: "too-big", url: target("/big"), status: "failed", error: /exceeds 10 MB/ },
+      { id: "ssrf-redirect", url: target("/redirect-private"), status: "failed", error: /redirected to a refused target: link-local/ },
       ...Object.keys(BLOCK_PAGES).map((vendor) => ({ id: vendor, url: target(`/block/${vendor}`), status: "failed", blocked: vendor })),
     ];
     const { run, jobs } = await runToCompletion(

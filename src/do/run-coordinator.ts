@@ -135,6 +135,7 @@ export class RunCoordinator extends DurableObject<Env> {
       const s = this.state();
       if (!s || s.tenant !== tenant) return null;
       if (s.status === "in_progress") await this.endUnfinished("failed", "cancelled", "cancelled");
+      await this.syncD1();
       return summaryOf(this.state()!);
     });
   }

@@ -10,8 +10,10 @@ import { targetRefusal } from "./url-guard";
 
 /** No browser could be had now (launch rate or concurrency limit): retry later, not a job failure. */
 export class BrowserUnavailable extends Error {
-  constructor(message: string, readonly retryAfterSeconds = 10) {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds = 10) {
     super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 

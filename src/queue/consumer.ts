@@ -1,4 +1,4 @@
-import { allowLoopback, LIMITS } from "../config";
+import { allowLoopback, browserPageConcurrency, LIMITS } from "../config";
 import { now, iso } from "../clock";
 import { claimJobs } from "../db/jobs";
 import type { Outcome } from "../do/run-coordinator";
@@ -16,8 +16,6 @@ import { mapLimit } from "./pool";
  * invocation; more only queue inside the runtime.
  */
 const FETCH_PARALLELISM = 6;
-/** Browser pages open at once in the one browser a batch shares. */
-export const BROWSER_PAGES = 3;
 
 interface Claimed {
   msg: Message<JobMessage>;
@@ -57,7 +55,7 @@ export async function consumeJobs(batch: MessageBatch<QueueMessage>, env: Env): 
   const isBrowser = jobs[0].body.browser;
   if (isBrowser) {
     try {
-      await withBrowser(env, (browser) => runJobs(jobs, env, (c, budget) => renderPage(browser, c.job, budget, allowLoopback(env)), BROWSER_PAGES));
+      await withBrowser(env, (browser) => runJobs(jobs, env, (c, budget) => renderPage(browser, c.job, budget, allowLoopback(env)), browserPageConcurrency(env)));
     } catch (e) {
       if (!(e instanceof BrowserUnavailable)) throw e;
       // No browser could be had (rate or concurrency limit): try the same jobs again later; this is

@@ -88,6 +88,11 @@ function route(req: http.IncomingMessage, res: http.ServerResponse) {
     res.writeHead(302, { location: p === "/loop/a" ? "/loop/b" : "/loop/a" });
     return res.end();
   }
+  if (p === "/redirect-private") {
+    // An SSRF attempt: a public-looking page that redirects to the cloud metadata address.
+    res.writeHead(302, { location: "http://169.254.169.254/latest/meta-data/" });
+    return res.end();
+  }
   if (p === "/hang") return; // never answers
   if ((m = p.match(/^\/slow\/(\d+)$/))) {
     const t = setTimeout(() => send(200, html("Slow", `<h1>Slow ${m![1]}</h1>`)), Number(m[1]));

@@ -35,6 +35,8 @@ export default defineConfig(async () => {
       testTimeout: 60_000,
       hookTimeout: 60_000,
       include: ["test/**/*.test.ts"],
+      // CI also writes a JSON report, from which .ci/run prints its "N passed, N failed" line.
+      reporters: process.env.CI ? ["default", ["json", { outputFile: ".wrangler/vitest-report.json" }]] : ["default"],
     },
   };
 });

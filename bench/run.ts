@@ -86,6 +86,8 @@ const COLLECTIONS = "/v1/async/collections";
 async function createCollection(api: Client, name: string, requests: unknown[]): Promise<{ id: string; ms: number; bytes: number }> {
   const rawBody = JSON.stringify({ name, requests });
   const r = await api.call("POST", COLLECTIONS, { rawBody, expect: [201] });
+  // Identical (url, custom_id) pairs are stored once: a short collection would make every rate wrong.
+  if (r.body.total_requests !== requests.length) throw new Error(`collection "${name}" holds ${r.body.total_requests} requests, sent ${requests.length} (${r.body.duplicates_skipped} duplicates skipped)`);
   return { id: r.body.id, ms: r.ms, bytes: rawBody.length };
 }
 
@@ -285,8 +287,10 @@ async function browserBaseline(origin: string, n: number): Promise<{ pagesPerSec
 
 function startPollers(api: Client, cid: string, runId: string, count: number) {
   let stop = false;
+  const since = Date.now();
   const lat: number[] = [];
   const non200: Record<string, number> = {};
+  const non200At: number[] = [];
   const loops = Array.from({ length: count }, async () => {
     // Spread over the first second so 50 pollers are 50 requests per second, not bursts of 50.
     await sleep(Math.random() * 1000);
@@ -295,7 +299,10 @@ function startPollers(api: Client, cid: string, runId: string, count: number) {
       try {
         const r = await api.raw("GET", `${COLLECTIONS}/${cid}/runs/${runId}`);
         if (r.status === 200) lat.push(r.ms);
-        else non200[r.status] = (non200[r.status] ?? 0) + 1;
+        else {
+          non200[r.status] = (non200[r.status] ?? 0) + 1;
+          non200At.push(Date.now() - since);
+        }
       } catch (e) {
         non200[`error: ${(e as Error).message}`] = (non200[`error: ${(e as Error).message}`] ?? 0) + 1;
       }
@@ -306,7 +313,11 @@ function startPollers(api: Client, cid: string, runId: string, count: number) {
   return async () => {
     stop = true;
     await Promise.all(loops);
-    return { samples: lat.length, p50: pct(lat, 50), p95: pct(lat, 95), max: lat.length ? Math.max(...lat) : null, non200 };
+    const seconds = (Date.now() - since) / 1000;
+    return {
+      samples: lat.length, seconds, p50: pct(lat, 50), p95: pct(lat, 95), max: lat.length ? Math.max(...lat) : null, non200,
+      non200_at_ms: non200At.slice(0, 50), busiest_10s_window: api.maxPerWindow(10_000, since),
+    };
   };
 }
 
@@ -383,6 +394,7 @@ async function main() {
   // ── a. fetch-mode runs ──
   const fetchRuns: any[] = [];
   let pollerResult: any = null;
+  let statusIdle: any = null;
   for (const n of SIZES.fetchRuns) {
     const cid = n === SIZES.createSize ? createdId : (await createCollection(api, `bench fetch ${n}`, pageRequests(site.origin, n))).id;
     // Counters are reset after the collection exists: a collection is created once and run many times.
@@ -406,6 +418,15 @@ async function main() {
     if (walk.items !== n) report.problems.push(`fetch run ${n}: the jobs listing returned ${walk.items} jobs, expected ${n}`);
     if (Object.keys(walk.errors).length) log(`   job errors: ${JSON.stringify(walk.errors)}`);
     const listing = n === 1_000 ? await measureListing(api, cid, runId, walk) : null;
+    if (n === 1_000) {
+      // Context for c.: the same GET on an idle Worker, alone and with the 50 pollers but no run working.
+      const alone: number[] = [];
+      for (let i = 0; i < 20; i++) alone.push((await api.call("GET", `${COLLECTIONS}/${cid}/runs/${runId}`, { expect: [200] })).ms);
+      const stopIdle = startPollers(api, cid, runId, POLLERS);
+      await sleep(6_000);
+      statusIdle = { sequential: { p50: pct(alone, 50), p95: pct(alone, 95) }, pollers: await stopIdle() };
+      log(`   status GET on an idle Worker: alone p50 ${fmt(statusIdle.sequential.p50)} / p95 ${fmt(statusIdle.sequential.p95)} ms; ${POLLERS} pollers p50 ${fmt(statusIdle.pollers.p50)} / p95 ${fmt(statusIdle.pollers.p95)} ms`);
+    }
 
     log(`   baseline: Node fetch loop, C=${FETCH_CONCURRENCY}, ${n.toLocaleString("en-US")} URLs …`);
     const base = await fetchBaseline(site.origin, n);
@@ -434,7 +455,7 @@ async function main() {
   // ── b. browser mode ──
   const nb = SIZES.browserJobs;
   log(`b. browser run of ${nb} jobs …`);
-  const bcid = (await createCollection(api, "bench browser", Array.from({ length: nb }, () => ({ url: `${site.origin}/js`, browser: true })))).id;
+  const bcid = (await createCollection(api, "bench browser", Array.from({ length: nb }, (_, i) => ({ url: `${site.origin}/js`, browser: true, custom_id: `b${i}` })))).id;
   if (usageOk) usageOk = await usageReset(api);
   const brun = await runToEnd(api, bcid, nb, "   browser run");
   const busage = usageOk ? await usageGet(api) : null;
@@ -507,8 +528,12 @@ async function main() {
   out();
   out("Latency (client wall time, ms)");
   const lrows: (string | number)[][] = [
-    [`GET run status, ${POLLERS} pollers @1/s (${pollerResult.during})`, fmt(pollerResult.p50), fmt(pollerResult.p95), `${pollerResult.samples} ok; non-200: ${Object.keys(pollerResult.non200).length ? JSON.stringify(pollerResult.non200) : "none"}`],
+    [`GET run status, ${POLLERS} pollers @1/s (${pollerResult.during})`, fmt(pollerResult.p50), fmt(pollerResult.p95), `${pollerResult.samples} ok in ${fmt(pollerResult.seconds, 0)} s; non-200: ${Object.keys(pollerResult.non200).length ? JSON.stringify(pollerResult.non200) : "none"}; busiest 10 s window ${pollerResult.busiest_10s_window.max} requests`],
   ];
+  if (statusIdle) {
+    lrows.push([`GET run status, idle Worker, sequential`, fmt(statusIdle.sequential.p50), fmt(statusIdle.sequential.p95), "20 GETs"]);
+    lrows.push([`GET run status, idle Worker, ${POLLERS} pollers @1/s`, fmt(statusIdle.pollers.p50), fmt(statusIdle.pollers.p95), `${statusIdle.pollers.samples} ok; non-200: ${Object.keys(statusIdle.pollers.non200).length ? JSON.stringify(statusIdle.pollers.non200) : "none"}`]);
+  }
   for (const [label, l] of [["1,000-job run", smallListing], [`${nbig.toLocaleString("en-US")}-job run`, bigListing]] as const) {
     for (const [pos, v] of Object.entries(l.positions) as [string, any][]) lrows.push([`jobs page of ${LIST_LIMIT}, ${label}, ${pos} (#${v.page + 1}/${l.pages})`, fmt(v.p50), fmt(v.p95), `${LIST_REPEATS} GETs`]);
     lrows.push([`jobs page of ${LIST_LIMIT}, ${label}, all 3 positions`, fmt(l.p50), fmt(l.p95), `${3 * LIST_REPEATS} GETs`]);
@@ -612,6 +637,7 @@ async function main() {
     fetch_runs: fetchRuns.map(({ listing, ...r }) => r),
     browser_run: browserRun,
     status_pollers: pollerResult,
+    status_idle: statusIdle,
     listing: { small: { jobs: 1_000, ...smallListing }, big: { jobs: nbig, ...bigListing }, p95_ratio: listingRatio, walk_big_pages: bigWalk.cursors.length },
     create: { size: SIZES.createSize, ms: createTimes, median_ms: createMed, big: { size: nbig, ms: bigCol.ms, bytes: bigCol.bytes }, big_run_post_ms: bigRunMs, big_cancel_ms: cancel.ms },
     memory,

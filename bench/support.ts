@@ -248,6 +248,8 @@ export function client(origin: string) {
   let apiKey = "";
   let adminToken = "";
   let rateLimitedWaits = 0;
+  // Send instants of tenant requests, to show how close to the limiter's 10 s windows we came.
+  const sent: number[] = [];
 
   /** One request; `ms` is wall time until the whole body has arrived. */
   async function raw(method: string, p: string, opts: { body?: unknown; auth?: "key" | "admin" | "none"; rawBody?: string } = {}): Promise<Resp> {
@@ -258,6 +260,7 @@ export function client(origin: string) {
     let payload: string | undefined = opts.rawBody;
     if (opts.body !== undefined) payload = JSON.stringify(opts.body);
     if (payload !== undefined) headers["content-type"] = "application/json";
+    if (auth === "key") sent.push(Date.now());
     const t0 = now();
     const r = await fetch(origin + p, { method, headers, body: payload });
     const text = await r.text();
@@ -303,6 +306,15 @@ export function client(origin: string) {
     },
     get rateLimitedWaits() {
       return rateLimitedWaits;
+    },
+    /** Most tenant requests sent in one wall-clock-aligned window (miniflare's limiter uses such windows). */
+    maxPerWindow(periodMs: number, since = 0): { max: number; windowStart: string | null } {
+      const counts = new Map<number, number>();
+      for (const t of sent) if (t >= since) counts.set(Math.floor(t / periodMs), (counts.get(Math.floor(t / periodMs)) ?? 0) + 1);
+      let max = 0;
+      let at: number | null = null;
+      for (const [w, c] of counts) if (c > max) [max, at] = [c, w];
+      return { max, windowStart: at === null ? null : new Date(at * periodMs).toISOString() };
     },
   };
 }

@@ -65,6 +65,8 @@ describe("tenant isolation", () => {
     }
     const got = (await (await api(base, { key: a.key })).json()) as { total_requests: number };
     expect(got.total_requests).toBe(1);
+    // An unknown run id answers 404 (its Durable Object creates no tables for it).
+    expect((await api(`${base}/runs/${crypto.randomUUID()}`, { key: a.key })).status).toBe(404);
     // A run id under another of the owner's collections is not found either.
     const col2 = await createCollection(a.key, [{ url: target("/ok") }]);
     expect((await api(`/v1/async/collections/${col2.id}/runs/${run.run_id}`, { key: a.key })).status).toBe(404);

@@ -51,7 +51,6 @@ export class RunCoordinator extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, instrument(env));
     this.sql = ctx.storage.sql;
-    this.migrate();
   }
 
   private migrate() {
@@ -73,13 +72,23 @@ export class RunCoordinator extends DurableObject<Env> {
     return next;
   }
 
+  /**
+   * Null for a run never started here. Tables are created by start() only, so a GET with an
+   * unknown run id reads nothing and leaves no Durable Object storage behind.
+   */
   private state(): RunState | null {
-    return (this.sql.exec("SELECT * FROM run WHERE id = 1").toArray()[0] as unknown as RunState | undefined) ?? null;
+    try {
+      return (this.sql.exec("SELECT * FROM run WHERE id = 1").toArray()[0] as unknown as RunState | undefined) ?? null;
+    } catch (e) {
+      if (String(e).includes("no such table")) return null;
+      throw e;
+    }
   }
 
   /** Idempotent: a second call with the same run changes nothing. */
   async start(meta: RunMeta): Promise<void> {
     if (this.state()) return;
+    this.migrate();
     this.sql.exec(
       `INSERT INTO run (id, run_id, tenant, collection_id, total, created_at_ms, deadline_ms, status) VALUES (1, ?, ?, ?, ?, ?, ?, 'in_progress')`,
       meta.run_id, meta.tenant, meta.collection_id, meta.total, meta.created_at_ms, meta.deadline_ms,
@@ -165,8 +174,6 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.serial(async () => {
       await this.ctx.storage.deleteAlarm();
       await this.ctx.storage.deleteAll();
-      // This instance may still answer calls (a late GET): it must find empty tables, not none.
-      this.migrate();
     });
   }
 

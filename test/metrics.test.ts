@@ -28,3 +28,28 @@ describe("bench-mode operation counters", () => {
     expect(usage.do_requests).toBe(1);
   });
 });
+
+describe("statement cost does not grow with the run", () => {
+  it("records a batch of outcomes reading about its own rows, in a run of 5,000 jobs", async () => {
+    const { insertCollection } = await import("../src/db/collections");
+    const { insertRunWithJobs } = await import("../src/db/runs");
+    const { finishJobs, claimJobs } = await import("../src/db/jobs");
+    const e = instrument({ ...env, BENCH_METRICS: "true" });
+    const collectionId = crypto.randomUUID();
+    const spec = { screenshot: false, full_page: false, actions: [], timeout: 30_000 };
+    await insertCollection(e.DB, { id: collectionId, tenant: "cost", name: "c", at: new Date().toISOString() },
+      Array.from({ length: 5_000 }, (_, i) => ({ url: `https://example.com/${i}`, custom_id: null, browser: false, spec })));
+    const runId = crypto.randomUUID();
+    const prefix = crypto.randomUUID().slice(0, 24);
+    await insertRunWithJobs(e.DB, { id: runId, tenant: "cost", collection_id: collectionId, created_at: new Date().toISOString(), deadline_at: new Date().toISOString(), job_prefix: prefix });
+    const ids = Array.from({ length: 25 }, (_, i) => `${prefix}${(2_000 + i).toString(16).padStart(12, "0")}`);
+    resetUsage();
+    await claimJobs(e.DB, ids, new Date().toISOString());
+    const writes = ids.map((job_id) => ({ job_id, status: "completed" as const, status_code: 200, final_url: null, blocked_reason: null, error: null, queue_wait_ms: 1, fetch_ms: 1, render_ms: null, total_ms: 2, body_key: null, screenshot_key: null, result_meta: null }));
+    expect((await finishJobs(e.DB, runId, new Date().toISOString(), writes)).length).toBe(25);
+    expect(usage.d1_statements).toBe(2);
+    // Each statement reads the 25 rows it touches (with their index entries: ~350 here), not the
+    // run's 5,000 (a plan driven by the run_id index read 135,275).
+    expect(usage.d1_rows_read).toBeLessThan(1_000);
+  });
+});

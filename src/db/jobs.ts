@@ -156,7 +156,9 @@ export interface TerminalWrite {
 /**
  * Ends jobs in one statement. The `status NOT IN (terminal)` guard makes the first outcome win for
  * good: a late or duplicate outcome changes nothing. RETURNING tells the caller which jobs this
- * call actually ended.
+ * call actually ended. The unary `+` on run_id keeps SQLite from driving the join with the
+ * (run_id, …) index, which scanned the whole run for every batch; it must look each job up by
+ * primary key, so a batch costs its own size whatever the run's size.
  */
 export async function finishJobs(db: D1Database, runId: string, completedAt: string, writes: TerminalWrite[]) {
   const { results } = await db
@@ -176,7 +178,7 @@ export async function finishJobs(db: D1Database, runId: string, completedAt: str
          result_meta = json_extract(o.value, '$.result_meta'),
          completed_at = ?3
        FROM json_each(?2) AS o
-       WHERE jobs.job_id = json_extract(o.value, '$.job_id') AND jobs.run_id = ?1
+       WHERE jobs.job_id = json_extract(o.value, '$.job_id') AND +jobs.run_id = ?1
          AND jobs.status NOT IN ('completed', 'failed', 'timeout')
        RETURNING jobs.job_id, jobs.status`,
     )

@@ -82,7 +82,11 @@ CREATE TABLE jobs (
   fetch_ms        INTEGER,
   render_ms       INTEGER,
   total_ms        INTEGER,
+  -- The page lives in R2 at body_key, bytes [body_offset, body_offset + body_length): bodies of one
+  -- recorded batch share one object (one class A operation per batch instead of per job).
   body_key        TEXT,
+  body_offset     INTEGER,
+  body_length     INTEGER,
   screenshot_key  TEXT,
   result_meta     TEXT
 );

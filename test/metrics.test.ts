@@ -45,7 +45,7 @@ describe("statement cost does not grow with the run", () => {
     const ids = Array.from({ length: 25 }, (_, i) => `${prefix}${(2_000 + i).toString(16).padStart(12, "0")}`);
     resetUsage();
     await claimJobs(e.DB, ids, new Date().toISOString());
-    const writes = ids.map((job_id) => ({ job_id, status: "completed" as const, status_code: 200, final_url: null, blocked_reason: null, error: null, queue_wait_ms: 1, fetch_ms: 1, render_ms: null, total_ms: 2, body_key: null, screenshot_key: null, result_meta: null }));
+    const writes = ids.map((job_id) => ({ job_id, status: "completed" as const, status_code: 200, final_url: null, blocked_reason: null, error: null, queue_wait_ms: 1, fetch_ms: 1, render_ms: null, total_ms: 2, body_key: null, body_offset: null, body_length: null, screenshot_key: null, result_meta: null }));
     expect((await finishJobs(e.DB, runId, new Date().toISOString(), writes)).length).toBe(25);
     expect(usage.d1_statements).toBe(2);
     // Each statement reads the 25 rows it touches (with their index entries: ~350 here), not the

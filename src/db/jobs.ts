@@ -25,6 +25,8 @@ export interface JobRow {
   render_ms: number | null;
   total_ms: number | null;
   body_key: string | null;
+  body_offset: number | null;
+  body_length: number | null;
   screenshot_key: string | null;
   result_meta: string | null;
 }
@@ -59,7 +61,7 @@ export function toJob(r: JobRow, bodiesExpired: boolean): Job {
 
 const LIST_COLUMNS = `job_id, run_id, tenant, collection_id, seq, url, custom_id, browser, '' AS spec, status, status_code, final_url,
   blocked_reason, error, attempts, created_at, started_at, completed_at, queue_wait_ms, fetch_ms, render_ms, total_ms,
-  body_key, screenshot_key, NULL AS result_meta`;
+  body_key, body_offset, body_length, screenshot_key, NULL AS result_meta`;
 
 /**
  * One page of a run's jobs: a keyset range scan on (run_id, created_at, job_id) or
@@ -149,6 +151,8 @@ export interface TerminalWrite {
   render_ms: number | null;
   total_ms: number | null;
   body_key: string | null;
+  body_offset: number | null;
+  body_length: number | null;
   screenshot_key: string | null;
   result_meta: string | null;
 }
@@ -174,6 +178,8 @@ export async function finishJobs(db: D1Database, runId: string, completedAt: str
          render_ms = json_extract(o.value, '$.render_ms'),
          total_ms = json_extract(o.value, '$.total_ms'),
          body_key = json_extract(o.value, '$.body_key'),
+         body_offset = json_extract(o.value, '$.body_offset'),
+         body_length = json_extract(o.value, '$.body_length'),
          screenshot_key = json_extract(o.value, '$.screenshot_key'),
          result_meta = json_extract(o.value, '$.result_meta'),
          completed_at = ?3

@@ -5,7 +5,7 @@ import type { Outcome } from "../do/run-coordinator";
 import { BrowserUnavailable, withBrowser, renderPage } from "../fetchers/browser";
 import { fetchPage } from "../fetchers/http";
 import type { AttemptResult, Final } from "../fetchers/outcome";
-import { bodyKey } from "../storage/bodies";
+import { pack, packKey, screenshotKey } from "../storage/bodies";
 import { runStub } from "../do/stubs";
 import type { JobMessage, QueueMessage } from "./messages";
 import { dispatchPage } from "./producer";
@@ -106,7 +106,7 @@ async function runJobs(
       r.kind === "final"
         ? r
         : { ...r, kind: "final", status: "failed", blocked_reason: null, screenshot: null, evaluate_results: null, error: `${r.error} (after ${c.attempts} attempts)` };
-    await recorder.add(c.job.run_id, await store(env, c, final));
+    await recorder.add(c, final, await storeScreenshot(env, c, final));
   });
   await recorder.flush();
   // A job neither counted nor retried (its outcome's flush failed on a timer) is redelivered:
@@ -116,17 +116,26 @@ async function runJobs(
 
 /**
  * Buffers outcomes and records them with one Durable Object call per run per flush. A flush
- * happens when FLUSH_SIZE outcomes wait or the oldest has waited FLUSH_MS, so a fast page is not
- * held back by the slowest page of its batch, while DO calls stay far below one per job.
- * Messages are acked once the DO has counted their job; the rest are left to redelivery.
+ * happens when FLUSH_SIZE outcomes or FLUSH_BYTES of HTML wait, or the oldest has waited
+ * FLUSH_MS, so a fast page is not held back by the slowest page of its batch while DO calls stay
+ * far below one per job. The pages of a flush go to R2 as one object per run (a "pack"), each job
+ * keeping its byte range: one class A operation per flush instead of one per job. Messages are
+ * acked once the DO has counted their job; the rest are left to redelivery.
  */
 const FLUSH_SIZE = 25;
+const FLUSH_BYTES = 8 * 1024 * 1024;
 const FLUSH_MS = 500;
 
+interface Pending {
+  c: Claimed;
+  outcome: Outcome;
+  html: string | null;
+}
+
 class Recorder {
-  private outcomes = new Map<string, Outcome[]>();
+  private pending: Pending[] = [];
   private reconciling = new Map<string, string[]>();
-  private size = 0;
+  private bytes = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private chain: Promise<void> = Promise.resolve();
   readonly acked = new Set<string>();
@@ -135,13 +144,12 @@ class Recorder {
 
   reconcile(runId: string, jobId: string) {
     this.reconciling.set(runId, [...(this.reconciling.get(runId) ?? []), jobId]);
-    this.size++;
   }
 
-  add(runId: string, o: Outcome): Promise<void> {
-    this.outcomes.set(runId, [...(this.outcomes.get(runId) ?? []), o]);
-    this.size++;
-    if (this.size >= FLUSH_SIZE) return this.flush();
+  add(c: Claimed, r: Final, screenshot_key: string | null): Promise<void> {
+    this.pending.push({ c, outcome: outcomeOf(c, r, screenshot_key), html: r.html });
+    this.bytes += r.html?.length ?? 0;
+    if (this.pending.length >= FLUSH_SIZE || this.bytes >= FLUSH_BYTES) return this.flush();
     this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), FLUSH_MS);
     return Promise.resolve();
   }
@@ -156,15 +164,19 @@ class Recorder {
   private async flushNow() {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const outcomes = this.outcomes;
+    const pending = this.pending;
     const reconciling = this.reconciling;
-    this.outcomes = new Map();
+    this.pending = [];
     this.reconciling = new Map();
-    this.size = 0;
-    const runIds = new Set([...outcomes.keys(), ...reconciling.keys()]);
+    this.bytes = 0;
+    const byRun = new Map<string, Pending[]>();
+    for (const p of pending) byRun.set(p.c.job.run_id, [...(byRun.get(p.c.job.run_id) ?? []), p]);
+    const runIds = new Set([...byRun.keys(), ...reconciling.keys()]);
     await Promise.all(
       [...runIds].map(async (runId) => {
-        const { counted } = await runStub(this.env, runId).record(outcomes.get(runId) ?? [], reconciling.get(runId) ?? []);
+        const items = byRun.get(runId) ?? [];
+        await this.storePages(runId, items);
+        const { counted } = await runStub(this.env, runId).record(items.map((p) => p.outcome), reconciling.get(runId) ?? []);
         for (const id of counted) {
           this.acked.add(id);
           for (const m of this.byJob.get(id) ?? []) m.ack();
@@ -172,24 +184,32 @@ class Recorder {
       }),
     );
   }
+
+  /** One R2 object for the pages of this run's outcomes in this flush. */
+  private async storePages(runId: string, items: Pending[]) {
+    const withHtml = items.filter((p) => p.html !== null);
+    if (withHtml.length === 0) return;
+    const key = packKey(now(), withHtml[0].c.job.tenant, runId);
+    const { bytes, ranges } = pack(withHtml.map((p) => p.html!));
+    await this.env.BODIES.put(key, bytes, { httpMetadata: { contentType: "application/octet-stream" } });
+    withHtml.forEach((p, i) => {
+      p.outcome.body_key = key;
+      p.outcome.body_offset = ranges[i].offset;
+      p.outcome.body_length = ranges[i].length;
+    });
+  }
 }
 
-/** Puts the page and screenshot in R2 and shapes the outcome the run's DO records. */
-async function store(env: Env, c: Claimed, r: Final): Promise<Outcome> {
-  const at = now();
-  const tenant = c.job.tenant;
-  let body_key: string | null = null;
-  let screenshot_key: string | null = null;
-  const puts: Promise<unknown>[] = [];
-  if (r.html !== null) {
-    body_key = bodyKey(at, tenant, c.job.run_id, c.job.job_id, c.attempts, "html");
-    puts.push(env.BODIES.put(body_key, r.html, { httpMetadata: { contentType: "text/html; charset=utf-8" } }));
-  }
-  if (r.screenshot) {
-    screenshot_key = bodyKey(at, tenant, c.job.run_id, c.job.job_id, c.attempts, "png");
-    puts.push(env.BODIES.put(screenshot_key, r.screenshot, { httpMetadata: { contentType: "image/png" } }));
-  }
-  await Promise.all(puts);
+/** Screenshots are stored one per job, at once (they are large and browser jobs are few per batch). */
+async function storeScreenshot(env: Env, c: Claimed, r: Final): Promise<string | null> {
+  if (!r.screenshot) return null;
+  const key = screenshotKey(now(), c.job.tenant, c.job.run_id, c.job.job_id, c.attempts);
+  await env.BODIES.put(key, r.screenshot, { httpMetadata: { contentType: "image/png" } });
+  return key;
+}
+
+/** The outcome the run's DO records; the body's place is filled in when its pack is written. */
+function outcomeOf(c: Claimed, r: Final, screenshot_key: string | null): Outcome {
   return {
     job_id: c.job.job_id,
     status: r.status,
@@ -200,7 +220,9 @@ async function store(env: Env, c: Claimed, r: Final): Promise<Outcome> {
     queue_wait_ms: Math.max(0, c.started_ms - c.created_ms),
     fetch_ms: r.fetch_ms,
     render_ms: r.render_ms,
-    body_key,
+    body_key: null,
+    body_offset: null,
+    body_length: null,
     screenshot_key,
     result_meta: r.evaluate_results ? JSON.stringify({ evaluate_results: r.evaluate_results }) : null,
   };
@@ -225,7 +247,7 @@ export async function consumeDeadLetters(batch: MessageBatch<QueueMessage>, env:
       {
         job_id: b.job_id, status: "failed", status_code: null, final_url: null, blocked_reason: null,
         error: "worker failure: the job kept failing inside the worker and outlived its retries",
-        queue_wait_ms: null, fetch_ms: null, render_ms: null, body_key: null, screenshot_key: null, result_meta: null,
+        queue_wait_ms: null, fetch_ms: null, render_ms: null, body_key: null, body_offset: null, body_length: null, screenshot_key: null, result_meta: null,
       },
     ]);
   }

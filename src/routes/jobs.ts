@@ -4,7 +4,7 @@ import { now } from "../clock";
 import { getJob, listJobs, toJob, type JobRow } from "../db/jobs";
 import { getRun } from "../db/runs";
 import { ApiError, notFound } from "../errors";
-import { bodiesExpired } from "../storage/bodies";
+import { bodiesExpired, readBody } from "../storage/bodies";
 import { Job, JobList, JobListQuery, JobParams, JobResult, ResultQuery, RunParams, TERMINAL } from "../schemas";
 import { conflict, errorResponses, gone, router, security } from "./common";
 
@@ -106,7 +106,7 @@ jobs.openapi(result, async (c) => {
   const wantsHtml = format === "html" || (format === undefined && /\btext\/html\b/.test(c.req.header("accept") ?? ""));
   const expiredMsg = "The job's HTML expired (pages are kept 48 hours after completion); run the collection again to fetch it anew.";
   if (bodiesExpired(job.completed_at, now())) throw new ApiError("gone", expiredMsg);
-  const obj = job.body_key ? await c.env.BODIES.get(job.body_key) : null;
+  const obj = job.body_key ? await readBody(c.env.BODIES, { ...job, body_key: job.body_key }) : null;
   if (job.body_key && !obj) throw new ApiError("gone", expiredMsg);
   if (wantsHtml) {
     if (!obj) throw new ApiError("not_found", `No HTML was captured for this job (${job.error ?? "no response body"}).`);

@@ -1,12 +1,38 @@
 import { LIMITS } from "../config";
 
 /**
- * R2 key scheme: `bodies/<UTC hour of completion>/<tenant>/<run_id>/<job_id>-a<attempt>.<ext>`.
- * The hour prefix lets the retention sweep delete whole expired hours by listing only them; the
- * attempt suffix keeps a late duplicate attempt from overwriting the body of the attempt that won.
+ * R2 key scheme, under `bodies/<UTC hour of completion>/<tenant>/<run_id>/`:
+ * - `<uuid>.pack`: the HTML of one recorded batch of jobs, concatenated; each job keeps its byte
+ *   range, read back with a ranged GET;
+ * - `<job_id>-a<attempt>.png`: a screenshot.
+ * The hour prefix lets the retention sweep delete whole expired hours by listing only them. Keys
+ * are never reused, so a late duplicate attempt cannot overwrite the body of the attempt that won.
  */
-export function bodyKey(atMs: number, tenant: string, runId: string, jobId: string, attempt: number, ext: "html" | "png"): string {
-  return `bodies/${hourOf(atMs)}/${tenant}/${runId}/${jobId}-a${attempt}.${ext}`;
+const prefixOf = (atMs: number, tenant: string, runId: string) => `bodies/${hourOf(atMs)}/${tenant}/${runId}/`;
+export const packKey = (atMs: number, tenant: string, runId: string) => `${prefixOf(atMs, tenant, runId)}${crypto.randomUUID()}.pack`;
+export const screenshotKey = (atMs: number, tenant: string, runId: string, jobId: string, attempt: number) =>
+  `${prefixOf(atMs, tenant, runId)}${jobId}-a${attempt}.png`;
+
+/** Concatenates pages into one object's bytes, returning where each one lies. */
+export function pack(pages: string[]): { bytes: Uint8Array; ranges: { offset: number; length: number }[] } {
+  const enc = new TextEncoder();
+  const parts = pages.map((p) => enc.encode(p));
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  const ranges: { offset: number; length: number }[] = [];
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    ranges.push({ offset: at, length: p.byteLength });
+    at += p.byteLength;
+  }
+  return { bytes, ranges };
+}
+
+/** A job's page: its range of a pack, or the whole object for a body stored alone. */
+export function readBody(bucket: R2Bucket, job: { body_key: string; body_offset: number | null; body_length: number | null }) {
+  return job.body_offset === null || job.body_length === null
+    ? bucket.get(job.body_key)
+    : bucket.get(job.body_key, { range: { offset: job.body_offset, length: job.body_length } });
 }
 
 /** "2026-11-28T13" */

@@ -93,10 +93,28 @@ async function createCollection(api: Client, name: string, requests: unknown[]):
 
 const pageRequests = (origin: string, n: number) => Array.from({ length: n }, (_, i) => ({ url: `${origin}/page/${i}` }));
 
-type RunResult = { runId: string; elapsedMs: number; postRunMs: number; summary: any; polls: number };
+type RunResult = { runId: string; elapsedMs: number; postRunMs: number; summary: any; polls: number; batches: ReturnType<typeof batchStats> };
+
+let workerRef: WorkerProc | null = null;
+
+/** Per-queue batch counts and durations from the wrangler log, against the run's wall time. */
+function batchStats(from: number, wallMs: number) {
+  const batches = workerRef ? workerRef.queueBatches(from) : [];
+  const byQueue: Record<string, { batches: number; messages: number; acked: number; p50_ms: number | null; p95_ms: number | null; busy_pct: number }> = {};
+  for (const q of new Set(batches.map((b) => b.queue))) {
+    const bs = batches.filter((b) => b.queue === q);
+    const ms = bs.map((b) => b.ms);
+    byQueue[q] = {
+      batches: bs.length, messages: bs.reduce((a, b) => a + b.total, 0), acked: bs.reduce((a, b) => a + b.acked, 0),
+      p50_ms: pct(ms, 50), p95_ms: pct(ms, 95), busy_pct: (100 * ms.reduce((a, b) => a + b, 0)) / wallMs,
+    };
+  }
+  return byQueue;
+}
 
 /** POST run, then poll every 250 ms until the run is no longer in progress. */
 async function runToEnd(api: Client, cid: string, n: number, label: string, onStarted?: (runId: string) => void): Promise<RunResult> {
+  const logFrom = workerRef?.logSize() ?? 0;
   const t0 = now();
   const start = await api.call("POST", `${COLLECTIONS}/${cid}/run`, { expect: [201] });
   const runId: string = start.body.run_id;
@@ -114,7 +132,13 @@ async function runToEnd(api: Client, cid: string, n: number, label: string, onSt
     if (s.status !== "in_progress") {
       const elapsedMs = now() - t0;
       log(`${label}: ${s.status} in ${fmt(elapsedMs / 1000, 2)} s (${s.success_requests} ok, ${s.failed_requests} failed, ${s.timeout_requests} timeout)`);
-      return { runId, elapsedMs, postRunMs, summary: s, polls };
+      // The batch's log line is written after its handler returns, a moment after the run completes.
+      await sleep(500);
+      const batches = batchStats(logFrom, elapsedMs);
+      for (const [q, b] of Object.entries(batches)) {
+        log(`${label}: queue ${q}: ${b.batches} batches (${b.messages} messages, ${b.acked} acked), batch p50 ${fmt(b.p50_ms, 0)} ms / p95 ${fmt(b.p95_ms, 0)} ms, consumer busy ${fmt(b.busy_pct, 0)} % of the run`);
+      }
+      return { runId, elapsedMs, postRunMs, summary: s, polls, batches };
     }
     if (now() - lastLog > 5000) {
       lastLog = now();
@@ -345,11 +369,14 @@ function startPollers(api: Client, cid: string, runId: string, count: number) {
 
 // ── main ─────────────────────────────────────────────────────────────────────────────────────
 
+const loadAtStart = os.loadavg()[0].toFixed(1);
+
 async function main() {
   const benchStart = now();
   const tmp = tempDir();
   if (!KEEP_TMP) cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
   try {
+    report.load_average_start = os.loadavg();
     report.git = {
       head: execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: PROJECT }).toString().trim(),
       dirty_files: execFileSync("git", ["status", "--porcelain"], { cwd: PROJECT }).toString().trim().split("\n").filter(Boolean).length,
@@ -377,6 +404,7 @@ async function main() {
     console.error(fs.existsSync(path.join(tmp, "wrangler.log")) ? fs.readFileSync(path.join(tmp, "wrangler.log"), "utf8").split("\n").slice(-40).join("\n") : "");
     throw e;
   }
+  workerRef = worker;
   log(`Worker up at ${worker.origin} (pid ${worker.pid}) in ${fmt((now() - tStart) / 1000)} s`);
 
   const api = client(worker.origin);
@@ -462,7 +490,7 @@ async function main() {
       jobs: n, run_id: runId, elapsed_ms: elapsedMs, post_run_ms: run.postRunMs, jobs_per_sec: jps, summary,
       job_latency_ms: { p50: pct(walk.totals, 50), p95: pct(walk.totals, 95), samples: walk.totals.length },
       statuses: walk.statuses, errors: walk.errors, baseline: base, ratio: jps / base.jobsPerSec, polls,
-      usage, usage_uncorrected: usageAll, per_poll_usage: pollCost, listing, rss_after_mb: workerdRssMb(worker.pid),
+      queue_batches: run.batches, usage, usage_uncorrected: usageAll, per_poll_usage: pollCost, listing, rss_after_mb: workerdRssMb(worker.pid),
     });
   }
 
@@ -502,7 +530,7 @@ async function main() {
   const browserRun = {
     jobs: nb, run_id: brun.runId, elapsed_ms: brun.elapsedMs, pages_per_sec: bpps, summary: brun.summary,
     job_latency_ms: { p50: pct(bwalk.totals, 50), p95: pct(bwalk.totals, 95) }, statuses: bwalk.statuses, errors: bwalk.errors,
-    baseline: bbase, ratio: "skipped" in bbase ? null : bpps / bbase.pagesPerSec, polls: brun.polls, usage: busage, per_poll_usage: bpoll,
+    queue_batches: brun.batches, baseline: bbase, ratio: "skipped" in bbase ? null : bpps / bbase.pagesPerSec, polls: brun.polls, usage: busage, per_poll_usage: bpoll,
   };
 
   memory.phases.after_browser_run_mb = workerdRssMb(worker.pid);
@@ -542,7 +570,7 @@ async function main() {
   const out = (s = "") => lines.push(s);
   out();
   out(`Scrape API benchmark (${QUICK ? "--quick" : "full"}), ${new Date().toISOString()}, git ${report.git?.head ?? "?"}${report.git?.dirty_files ? ` + ${report.git.dirty_files} uncommitted files` : ""}`);
-  out(`Local wrangler dev (workerd) on a ${os.cpus().length}-CPU machine: absolute numbers describe this box; the ratios are the point.`);
+  out(`Local wrangler dev (workerd) on a ${os.cpus().length}-CPU machine, load average ${loadAtStart} at start, ${os.loadavg()[0].toFixed(1)} at the end (other work on the box skews both sides): absolute numbers describe this box; the ratios are the point.`);
   out();
   out(`Throughput (fetch baseline: Node fetch loop, concurrency C = ${FETCH_CONCURRENCY}; browser baseline: puppeteer-core, concurrency ${BROWSER_CONCURRENCY})`);
   const trows: (string | number)[][] = fetchRuns.map((r) => [
@@ -554,6 +582,14 @@ async function main() {
     fmt(browserRun.job_latency_ms.p50, 0), fmt(browserRun.job_latency_ms.p95, 0), `${brun.summary.success_requests}/${nb}`,
   ]);
   out(table(["run", "wall s", "Worker /s", "baseline /s", "ratio", "job p50 ms", "job p95 ms", "ok"], trows));
+  const brows: (string | number)[][] = [];
+  for (const [label, b] of [...fetchRuns.map((r) => [`fetch ${r.jobs.toLocaleString("en-US")}`, r.queue_batches]), [`browser ${nb}`, browserRun.queue_batches]] as [string, any][]) {
+    for (const [q, v] of Object.entries(b ?? {}) as [string, any][]) brows.push([label, q, v.batches, v.messages, fmt(v.p50_ms, 0), fmt(v.p95_ms, 0), `${fmt(v.busy_pct, 0)} %`]);
+  }
+  if (brows.length) {
+    out("Queue consumer (batch durations from the wrangler log; busy/wall over 100 % means batches overlapped)");
+    out(table(["run", "queue", "batches", "messages", "batch p50 ms", "batch p95 ms", "busy / wall"], brows));
+  }
   out();
   out("Latency (client wall time, ms)");
   const lrows: (string | number)[][] = [

@@ -137,7 +137,11 @@ export type WorkerProc = {
   logFile: string;
   stop: () => Promise<void>;
   logTail: (lines?: number) => string;
+  logSize: () => number;
+  queueBatches: (from: number, to?: number) => QueueBatch[];
 };
+
+export type QueueBatch = { queue: string; acked: number; total: number; ms: number };
 
 const WRANGLER_ENV = {
   WRANGLER_SEND_METRICS: "false",
@@ -232,7 +236,29 @@ export async function startWorker(opts: { projectDir: string; tmp: string; vars:
       return "";
     }
   };
-  return { origin, pid, logFile, stop, logTail };
+  const logSize = () => {
+    try {
+      return fs.statSync(logFile).size;
+    } catch {
+      return 0;
+    }
+  };
+  // miniflare logs every delivered batch as "QUEUE <name> <acked>/<total> (<ms>ms)": the only view of
+  // how long the consumer spends per batch, and it delivers one batch per queue at a time.
+  const queueBatches = (from: number, to = logSize()): QueueBatch[] => {
+    const fd = fs.openSync(logFile, "r");
+    try {
+      const buf = Buffer.alloc(Math.max(0, to - from));
+      fs.readSync(fd, buf, 0, buf.length, from);
+      const text = buf.toString("utf8").replace(/\x1b\[[0-9;]*m/g, "");
+      const out: QueueBatch[] = [];
+      for (const m of text.matchAll(/QUEUE (\S+) (\d+)\/(\d+) \((\d+)ms\)/g)) out.push({ queue: m[1], acked: Number(m[2]), total: Number(m[3]), ms: Number(m[4]) });
+      return out;
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  return { origin, pid, logFile, stop, logTail, logSize, queueBatches };
 }
 
 export function tempDir(): string {

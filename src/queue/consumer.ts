@@ -90,7 +90,7 @@ async function runJobs(
 
   // Jobs we did not claim are finished already; the DO confirms it counted them (a no-op unless
   // an earlier recorder died between writing D1 and counting).
-  const recorder = new Recorder(env, byJob);
+  const recorder = new Recorder(env, byJob, messages[0].body.browser ? BROWSER_FLUSH : FETCH_FLUSH);
   const settled = new Set<string>();
   for (const [jobId, msgs] of byJob) if (!claimedIds.has(jobId)) recorder.reconcile(msgs[0].body.run_id, jobId);
 
@@ -116,15 +116,17 @@ async function runJobs(
 
 /**
  * Buffers outcomes and records them with one Durable Object call per run per flush. A flush
- * happens when FLUSH_SIZE outcomes or FLUSH_BYTES of HTML wait, or the oldest has waited
- * FLUSH_MS, so a fast page is not held back by the slowest page of its batch while DO calls stay
+ * happens when `policy.size` outcomes or FLUSH_BYTES of HTML wait, or the oldest has waited
+ * `policy.ms`, so a fast page is not held back by the slowest page of its batch while DO calls stay
  * far below one per job. The pages of a flush go to R2 as one object per run (a "pack"), each job
  * keeping its byte range: one class A operation per flush instead of one per job. Messages are
  * acked once the DO has counted their job; the rest are left to redelivery.
  */
-const FLUSH_SIZE = 25;
 const FLUSH_BYTES = 8 * 1024 * 1024;
-const FLUSH_MS = 500;
+/** Fetch jobs finish in milliseconds: flush often enough that results stream. */
+const FETCH_FLUSH = { size: 25, ms: 500 };
+/** Browser pages take seconds and batches are small: flush about once per batch. */
+const BROWSER_FLUSH = { size: 6, ms: 3_000 };
 
 interface Pending {
   c: Claimed;
@@ -140,7 +142,11 @@ class Recorder {
   private chain: Promise<void> = Promise.resolve();
   readonly acked = new Set<string>();
 
-  constructor(private env: Env, private byJob: Map<string, Message<JobMessage>[]>) {}
+  constructor(
+    private env: Env,
+    private byJob: Map<string, Message<JobMessage>[]>,
+    private policy: { size: number; ms: number },
+  ) {}
 
   reconcile(runId: string, jobId: string) {
     this.reconciling.set(runId, [...(this.reconciling.get(runId) ?? []), jobId]);
@@ -149,8 +155,8 @@ class Recorder {
   add(c: Claimed, r: Final, screenshot_key: string | null): Promise<void> {
     this.pending.push({ c, outcome: outcomeOf(c, r, screenshot_key), html: r.html });
     this.bytes += r.html?.length ?? 0;
-    if (this.pending.length >= FLUSH_SIZE || this.bytes >= FLUSH_BYTES) return this.flush();
-    this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), FLUSH_MS);
+    if (this.pending.length >= this.policy.size || this.bytes >= FLUSH_BYTES) return this.flush();
+    this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.policy.ms);
     return Promise.resolve();
   }
 

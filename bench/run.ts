@@ -23,7 +23,7 @@ const REPORT = path.join(PROJECT, "bench", "report.json");
 
 /** The Worker fetches a queue batch with up to 6 requests at a time (src/queue/consumer.ts): the baseline gets the same. */
 const FETCH_CONCURRENCY = 6;
-/** The Worker renders up to 3 pages per browser batch at once (BROWSER_PAGES): the baseline gets the same. */
+/** The Worker renders BROWSER_PAGE_CONCURRENCY (3) pages per browser batch at once: the baseline gets the same. */
 const BROWSER_CONCURRENCY = 3;
 const POLLERS = 50;
 const POLL_MS = 250;

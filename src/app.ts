@@ -1,5 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "./auth";
+import { requireTenant, type AppEnv } from "./auth";
 import { ApiError, onError, problemResponse } from "./errors";
 import { admin } from "./routes/admin";
 import { collections } from "./routes/collections";
@@ -19,6 +19,10 @@ export const OPENAPI_INFO = {
 export function buildApp() {
   const app = new OpenAPIHono<AppEnv>();
   app.openAPIRegistry.registerComponent("securitySchemes", "Bearer", { type: "http", scheme: "bearer" });
+
+  // Once for all tenant routes: the three resource routers share this base path, and a "*"
+  // middleware on each would run (and count against the rate limit) once per router.
+  app.use("/v1/async/*", requireTenant);
 
   app.route("/v1/health", health);
   app.route("/v1/admin", admin);

@@ -1,5 +1,4 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { requireTenant } from "../auth";
 import { now } from "../clock";
 import { getJob, listJobs, toJob, type JobRow } from "../db/jobs";
 import { getRun } from "../db/runs";
@@ -9,7 +8,6 @@ import { Job, JobList, JobListQuery, JobParams, JobResult, ResultQuery, RunParam
 import { conflict, errorResponses, gone, router, security } from "./common";
 
 export const jobs = router();
-jobs.use("*", requireTenant);
 
 /**
  * Stored pages are third-party HTML: served so they cannot run script on the API's origin or be

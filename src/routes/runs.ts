@@ -1,5 +1,4 @@
 import { createRoute } from "@hono/zod-openapi";
-import { requireTenant } from "../auth";
 import { iso, now } from "../clock";
 import { LIMITS, maxJobsInFlight } from "../config";
 import { getCollection, type CollectionRow } from "../db/collections";
@@ -12,7 +11,6 @@ import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary } from "
 import { conflict, errorResponses, IdempotencyHeaders, router, security } from "./common";
 
 export const runs = router();
-runs.use("*", requireTenant);
 runs.post("/:id/run", idempotent);
 
 /** Jobs enqueued by POST /run itself; the rest fan out through dispatch messages. */

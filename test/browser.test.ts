@@ -61,6 +61,7 @@ describe("browser jobs", () => {
       { custom_id: "js-block", url: target("/js-block"), browser: true, actions: [{ type: "wait-for-timeout", time: 300 }] },
       { custom_id: "404", url: target("/status/404"), browser: true },
       { custom_id: "ssrf", url: target("/redirect-private"), browser: true },
+      { custom_id: "huge", url: target("/huge-dom"), browser: true },
     ]);
     const by = (id: string) => jobs.find((j) => j.custom_id === id)!;
     expect(by("missing")).toMatchObject({ status: "failed", error: expect.stringMatching(/^action 1 \(click\) failed/) });
@@ -71,6 +72,7 @@ describe("browser jobs", () => {
     expect(by("404")).toMatchObject({ status: "failed", status_code: 404 });
     // The browser's request interception applies the URL guard to redirects too.
     expect(by("ssrf")).toMatchObject({ status: "failed", error: expect.stringMatching(/link-local/) });
+    expect(by("huge")).toMatchObject({ status: "failed", error: expect.stringMatching(/exceeds 10 MB/) });
   });
 
   it("stores a screenshot PNG of the right size, served as image/png", async () => {

@@ -206,6 +206,10 @@ export async function renderPage(browser: Browser, job: JobMessage, budgetMs: nu
     }
 
     const html = await within(p.content());
+    // The same cap as fetch mode: a page this large would not fit a batch's memory or a pack.
+    if (html.length > LIMITS.maxResponseBytes || new TextEncoder().encode(html).byteLength > LIMITS.maxResponseBytes) {
+      return final({ status: "failed", error: `the rendered page exceeds ${LIMITS.maxResponseBytes / 1024 / 1024} MB` });
+    }
     const screenshot = job.spec.screenshot ? ((await within(p.screenshot({ type: "png", fullPage: job.spec.full_page }))) as Uint8Array) : null;
     const res = mainResponse as HTTPResponse | null;
     const status = res?.status() ?? 200;

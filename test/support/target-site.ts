@@ -164,6 +164,10 @@ window.addEventListener('scroll', () => { if (n < 50 && window.innerHeight + win
     // The document arrives but a subresource never does, so the load event never fires.
     return send(200, html("Never loads", `<h1>Almost</h1><img src="/hang">`));
   }
+  if (p === "/huge-dom") {
+    // Small on the wire, over 10 MB once its script has run.
+    return send(200, html("Huge", `<div id="x"></div><script>document.getElementById('x').textContent = 'y'.repeat(11 * 1024 * 1024);</script>`));
+  }
   if (p === "/evaluate") return send(200, html("Eval", `<ul><li>a</li><li>b</li><li>c</li></ul>`));
   send(404, html("Not found", "<h1>Not found</h1>"));
 }

@@ -1,7 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { type AppEnv, sha256Hex } from "./auth";
 import { now } from "./clock";
-import { idempotencyStub } from "./do/stubs";
+import { idempotencyObject } from "./do/objects";
 import { ApiError } from "./errors";
 
 /** Response headers worth replaying with the body. */
@@ -23,8 +23,8 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
     });
   }
   const fingerprint = await sha256Hex(`${c.req.method} ${new URL(c.req.url).pathname}\n${await c.req.text()}`);
-  const stub = idempotencyStub(c.env, c.get("tenant"), key);
-  const begun = await stub.begin(fingerprint, now());
+  const record = idempotencyObject(c.env, c.get("tenant"), key);
+  const begun = await record.begin(fingerprint, now());
   switch (begun.state) {
     case "replay":
       return new Response(begun.body, { status: begun.status, headers: { ...begun.headers, "idempotent-replayed": "true" } });
@@ -36,12 +36,12 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   try {
     await next();
   } catch (e) {
-    await stub.release();
+    await record.release();
     throw e;
   }
   const res = c.res;
   if (res.status >= 500 || res.status === 409 || res.status === 429) {
-    await stub.release();
+    await record.release();
     return;
   }
   const headers: Record<string, string> = {};
@@ -49,5 +49,5 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
     const v = res.headers.get(h);
     if (v) headers[h] = v;
   }
-  await stub.complete(res.status, await res.clone().text(), headers);
+  await record.complete(res.status, await res.clone().text(), headers);
 });

@@ -132,8 +132,8 @@ function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: Durab
     get(target, prop) {
       if (prop === "get") {
         return (id: DurableObjectId) => {
-          const stub = target.get(id);
-          return new Proxy(stub, {
+          const object = target.get(id);
+          return new Proxy(object, {
             get(s, p) {
               const v = Reflect.get(s, p);
               if (typeof v !== "function" || p === "fetch" || typeof p === "symbol") return v;

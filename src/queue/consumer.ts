@@ -6,7 +6,7 @@ import { BrowserUnavailable, withBrowser, renderPage } from "../fetchers/browser
 import { fetchPage } from "../fetchers/http";
 import type { AttemptResult, Final } from "../fetchers/outcome";
 import { pack, packKey, screenshotKey } from "../storage/bodies";
-import { runStub } from "../do/stubs";
+import { runObject } from "../do/objects";
 import type { JobMessage, QueueMessage } from "./messages";
 import { dispatchPage } from "./producer";
 import { mapLimit } from "./pool";
@@ -182,7 +182,7 @@ class Recorder {
       [...runIds].map(async (runId) => {
         const items = byRun.get(runId) ?? [];
         await this.storePages(runId, items);
-        const { counted } = await runStub(this.env, runId).record(items.map((p) => p.outcome), reconciling.get(runId) ?? []);
+        const { counted } = await runObject(this.env, runId).record(items.map((p) => p.outcome), reconciling.get(runId) ?? []);
         for (const id of counted) {
           this.acked.add(id);
           for (const m of this.byJob.get(id) ?? []) m.ack();
@@ -257,6 +257,6 @@ export async function consumeDeadLetters(batch: MessageBatch<QueueMessage>, env:
       },
     ]);
   }
-  await Promise.all([...byRun].map(([runId, outs]) => runStub(env, runId).record(outs)));
+  await Promise.all([...byRun].map(([runId, outs]) => runObject(env, runId).record(outs)));
   batch.ackAll();
 }

@@ -3,7 +3,7 @@ import { iso, now } from "../clock";
 import { LIMITS, maxJobsInFlight } from "../config";
 import { getCollection, type CollectionRow } from "../db/collections";
 import { insertRunWithJobs, jobsInFlight, listRuns } from "../db/runs";
-import { runStub } from "../do/stubs";
+import { runObject } from "../do/objects";
 import { ApiError, notFound } from "../errors";
 import { idempotent } from "../idempotency";
 import { dispatchPage } from "../queue/producer";
@@ -61,7 +61,7 @@ runs.openapi(start, async (c) => {
   const total = await insertRunWithJobs(c.env.DB, {
     id: run_id, tenant, collection_id: id, created_at, deadline_at: iso(deadline), job_prefix: crypto.randomUUID().slice(0, 24),
   });
-  await runStub(c.env, run_id).start({ run_id, tenant, collection_id: id, total, created_at_ms: createdMs, deadline_ms: deadline });
+  await runObject(c.env, run_id).start({ run_id, tenant, collection_id: id, total, created_at_ms: createdMs, deadline_ms: deadline });
   await dispatchPage(c.env, { run_id, tenant, created_at, after_job_id: "" }, INLINE_DISPATCH);
   return c.json(
     {
@@ -92,7 +92,7 @@ runs.openapi(list, async (c) => {
 });
 
 async function liveRun(env: Env, tenant: string, collectionId: string, runId: string) {
-  const snap = await runStub(env, runId).snapshot(tenant);
+  const snap = await runObject(env, runId).snapshot(tenant);
   if (!snap || snap.collection_id !== collectionId) throw notFound("Run");
   return snap;
 }
@@ -125,7 +125,7 @@ runs.openapi(cancel, async (c) => {
   const { id, run_id } = c.req.valid("param");
   const tenant = c.get("tenant");
   await liveRun(c.env, tenant, id, run_id);
-  const after = await runStub(c.env, run_id).cancel(tenant);
+  const after = await runObject(c.env, run_id).cancel(tenant);
   if (!after) throw notFound("Run");
   return c.json(after, 200);
 });

@@ -2,7 +2,7 @@ import { iso } from "../clock";
 import { LIMITS } from "../config";
 import { deleteRunChunk } from "../db/jobs";
 import { expiredRuns, overdueRuns, type RunRow } from "../db/runs";
-import { runStub } from "../do/stubs";
+import { runObject } from "../do/objects";
 import { sweepBodies } from "./bodies";
 
 /** Jobs deleted per statement, so one sweep step never holds D1 for long. */
@@ -28,12 +28,12 @@ export async function sweep(env: Env, nowMs: number): Promise<SweepReport> {
     while (!(await deleteRunChunk(env.DB, runId, DELETE_CHUNK))) {
       // keep deleting this run's jobs
     }
-    await runStub(env, runId).destroy();
+    await runObject(env, runId).destroy();
     runs_deleted++;
   }
 
   const overdue = await overdueRuns(env.DB, iso(nowMs - 60_000), 100);
-  await Promise.all(overdue.map((r: RunRow) => runStub(env, r.id).expire(metaOf(r))));
+  await Promise.all(overdue.map((r: RunRow) => runObject(env, r.id).expire(metaOf(r))));
   return { bodies_deleted, runs_deleted, overdue_runs_expired: overdue.length };
 }
 

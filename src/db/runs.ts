@@ -58,8 +58,6 @@ export async function insertRunWithJobs(
 export const getRun = (db: D1Database, tenant: string, collectionId: string, runId: string) =>
   db.prepare("SELECT * FROM runs WHERE id = ?1 AND tenant = ?2 AND collection_id = ?3").bind(runId, tenant, collectionId).first<RunRow>();
 
-export const getRunById = (db: D1Database, runId: string) => db.prepare("SELECT * FROM runs WHERE id = ?1").bind(runId).first<RunRow>();
-
 export async function listRuns(db: D1Database, tenant: string, collectionId: string, statuses: RunStatus[] | undefined, limit: number, cursor?: string) {
   const after = decodeCursor("runs", cursor, 2);
   const filter = statuses?.length ? `AND status IN (SELECT value FROM json_each(?2))` : "AND ?2 IS NULL";

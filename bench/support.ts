@@ -44,16 +44,23 @@ export function table(headers: string[], rows: (string | number)[][]): string {
 
 // ── ports ────────────────────────────────────────────────────────────────────────────────────
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
+/** `n` distinct free ports: all listeners stay open until every port is known, so none repeats. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer();
+          s.unref();
+          s.on("error", reject);
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
 }
 
 // ── processes ────────────────────────────────────────────────────────────────────────────────
@@ -188,47 +195,63 @@ export async function startWorker(opts: { projectDir: string; tmp: string; vars:
   const logFd = fs.openSync(logFile, "a");
   const config = path.join(workerDir, "wrangler.toml");
   await run("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "-c", config, "--persist-to", state], { cwd: opts.projectDir, logFd });
-
-  const port = await freePort();
-  // Our own inspector port: the default (9229) may belong to another engineer's `npm start`.
-  const inspector = await freePort();
-  const vars = Object.entries(opts.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-  const args = ["wrangler", "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", state, "--show-interactive-dev-session=false", ...vars];
-  // detached: its own process group, so npx, wrangler, workerd and any Chromium can be ended together.
-  const child = spawn("npx", args, { cwd: opts.projectDir, detached: true, stdio: ["ignore", logFd, logFd], env: { ...process.env, ...WRANGLER_ENV } });
   fs.closeSync(logFd);
-  const pid = child.pid!;
+
+  const vars = Object.entries(opts.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+  let child: ChildProcess | null = null;
   let stopped: Promise<void> | null = null;
-  const stop = () =>
-    (stopped ??= (async () => {
-      // Remember the tree first: a child that re-parents after wrangler exits would escape the group kill.
-      const tree = descendants(pid).map((p) => p.pid);
-      killGroup(child, "SIGTERM");
-      for (let i = 0; i < 50 && child.exitCode === null && child.signalCode === null; i++) await sleep(100);
-      killGroup(child, "SIGKILL");
-      for (const p of tree) {
-        try {
-          process.kill(p, "SIGKILL");
-        } catch {
-          // already gone
-        }
+  const stopChild = async (c: ChildProcess) => {
+    // Remember the tree first: a child that re-parents after wrangler exits would escape the group kill.
+    const tree = descendants(c.pid!).map((p) => p.pid);
+    killGroup(c, "SIGTERM");
+    for (let i = 0; i < 50 && c.exitCode === null && c.signalCode === null; i++) await sleep(100);
+    killGroup(c, "SIGKILL");
+    for (const p of tree) {
+      try {
+        process.kill(p, "SIGKILL");
+      } catch {
+        // already gone
       }
-    })());
+    }
+  };
+  const stop = () => (stopped ??= child ? stopChild(child) : Promise.resolve());
   opts.onSpawn(stop);
 
-  const origin = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}; log ${logFile}`);
-    try {
-      const r = await fetch(`${origin}/v1/health`, { signal: AbortSignal.timeout(2000) });
-      if (r.ok) break;
-    } catch {
-      // not listening yet
+  let origin = "";
+  // A port picked free can be taken before workerd binds it (other test runs share the box):
+  // "Address already in use" gets fresh ports, up to three tries.
+  for (let attempt = 1; ; attempt++) {
+    // Our own inspector port: the default (9229) may belong to another engineer's `npm start`.
+    const [port, inspector] = await freePorts(2);
+    const args = ["wrangler", "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", state, "--show-interactive-dev-session=false", ...vars];
+    const logFrom = fs.statSync(logFile).size;
+    const fd = fs.openSync(logFile, "a");
+    // detached: its own process group, so npx, wrangler, workerd and any Chromium can be ended together.
+    const c = spawn("npx", args, { cwd: opts.projectDir, detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, ...WRANGLER_ENV } });
+    fs.closeSync(fd);
+    child = c;
+    origin = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 180_000;
+    let up = false;
+    while (!up) {
+      if (c.exitCode !== null) break;
+      try {
+        const r = await fetch(`${origin}/v1/health`, { signal: AbortSignal.timeout(2000) });
+        up = r.ok;
+      } catch {
+        // not listening yet
+      }
+      if (up) break;
+      if (Date.now() > deadline) throw new Error(`the Worker did not answer /v1/health within 180 s; log ${logFile}`);
+      await sleep(250);
     }
-    if (Date.now() > deadline) throw new Error(`the Worker did not answer /v1/health within 180 s; log ${logFile}`);
-    await sleep(250);
+    if (up) break;
+    const said = fs.readFileSync(logFile, "utf8").slice(logFrom);
+    await stopChild(c);
+    if (attempt < 3 && /address already in use/i.test(said)) continue;
+    throw new Error(`wrangler dev exited with ${c.exitCode}; log ${logFile}`);
   }
+  const pid = child!.pid!;
   const logTail = (lines = 30) => {
     try {
       return fs.readFileSync(logFile, "utf8").split("\n").slice(-lines).join("\n");

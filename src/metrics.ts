@@ -43,6 +43,12 @@ function tally(sql: string, r: unknown) {
   usage.d1_rows_written += meta?.rows_written ?? 0;
 }
 
+/** A property of the wrapped binding as it is, methods bound to it (the binding checks `this`). */
+function passthrough(target: object, prop: PropertyKey): unknown {
+  const v = Reflect.get(target, prop);
+  return typeof v === "function" ? v.bind(target) : v;
+}
+
 const realStatement = new WeakMap<object, D1PreparedStatement>();
 const sqlOf = new WeakMap<D1PreparedStatement, string>();
 
@@ -66,8 +72,7 @@ function wrapStatement(stmt: D1PreparedStatement, sql: string): D1PreparedStatem
           return r;
         };
       }
-      const v = Reflect.get(target, prop);
-      return typeof v === "function" ? v.bind(target) : v;
+      return passthrough(target, prop);
     },
   });
   realStatement.set(proxy, stmt);
@@ -86,8 +91,7 @@ function wrapD1(db: D1Database): D1Database {
           return results;
         };
       }
-      const v = Reflect.get(target, prop);
-      return typeof v === "function" ? v.bind(target) : v;
+      return passthrough(target, prop);
     },
   });
 }
@@ -121,8 +125,7 @@ function wrapQueue<T>(q: Queue<T>): Queue<T> {
         usage.queue_send_calls++;
         return target.sendBatch(list, o);
       };
-      const v = Reflect.get(target, prop);
-      return typeof v === "function" ? v.bind(target) : v;
+      return passthrough(target, prop);
     },
   });
 }
@@ -142,8 +145,7 @@ function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: Durab
           });
         };
       }
-      const v = Reflect.get(target, prop);
-      return typeof v === "function" ? v.bind(target) : v;
+      return passthrough(target, prop);
     },
   });
 }

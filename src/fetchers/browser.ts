@@ -207,7 +207,9 @@ export async function renderPage(browser: Browser, job: JobMessage, budgetMs: nu
 
     const html = await within(p.content());
     // The same cap as fetch mode: a page this large would not fit a batch's memory or a pack.
-    if (html.length > LIMITS.maxResponseBytes || new TextEncoder().encode(html).byteLength > LIMITS.maxResponseBytes) {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit, so only a page over a third of the cap is encoded to measure it.
+    const cap = LIMITS.maxResponseBytes;
+    if (html.length > cap || (html.length > cap / 3 && new TextEncoder().encode(html).byteLength > cap)) {
       return final({ status: "failed", error: `the rendered page exceeds ${LIMITS.maxResponseBytes / 1024 / 1024} MB` });
     }
     const screenshot = job.spec.screenshot ? ((await within(p.screenshot({ type: "png", fullPage: job.spec.full_page }))) as Uint8Array) : null;

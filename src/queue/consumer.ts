@@ -9,7 +9,7 @@ import { pack, packKey, screenshotKey } from "../storage/bodies";
 import { runObject } from "../do/objects";
 import type { JobMessage, QueueMessage } from "./messages";
 import { dispatchPage } from "./producer";
-import { mapLimit } from "./pool";
+import { mapLimit, pushTo } from "./pool";
 
 /**
  * Fetch requests in flight per batch. Workers allow 6 simultaneous outgoing connections per
@@ -18,7 +18,6 @@ import { mapLimit } from "./pool";
 const FETCH_PARALLELISM = 6;
 
 interface Claimed {
-  msg: Message<JobMessage>;
   job: JobMessage;
   attempts: number;
   created_ms: number;
@@ -77,11 +76,10 @@ async function runJobs(
   const startedMs = now();
   // A job delivered twice in one batch runs once; every copy is acked with it.
   const byJob = new Map<string, Message<JobMessage>[]>();
-  for (const m of messages) byJob.set(m.body.job_id, [...(byJob.get(m.body.job_id) ?? []), m]);
+  for (const m of messages) pushTo(byJob, m.body.job_id, m);
   const claimedRows = await claimJobs(env.DB, [...byJob.keys()], iso(startedMs));
   const claimedIds = new Set(claimedRows.map((r) => r.job_id));
   const claimed: Claimed[] = claimedRows.map((r) => ({
-    msg: byJob.get(r.job_id)![0],
     job: byJob.get(r.job_id)![0].body,
     attempts: r.attempts,
     created_ms: Date.parse(r.created_at),
@@ -149,7 +147,7 @@ class Recorder {
   ) {}
 
   reconcile(runId: string, jobId: string) {
-    this.reconciling.set(runId, [...(this.reconciling.get(runId) ?? []), jobId]);
+    pushTo(this.reconciling, runId, jobId);
   }
 
   add(c: Claimed, r: Final, screenshot_key: string | null): Promise<void> {
@@ -176,7 +174,7 @@ class Recorder {
     this.reconciling = new Map();
     this.bytes = 0;
     const byRun = new Map<string, Pending[]>();
-    for (const p of pending) byRun.set(p.c.job.run_id, [...(byRun.get(p.c.job.run_id) ?? []), p]);
+    for (const p of pending) pushTo(byRun, p.c.job.run_id, p);
     const runIds = new Set([...byRun.keys(), ...reconciling.keys()]);
     await Promise.all(
       [...runIds].map(async (runId) => {
@@ -248,14 +246,11 @@ export async function consumeDeadLetters(batch: MessageBatch<QueueMessage>, env:
       await dispatchPage(env, b);
       continue;
     }
-    byRun.set(b.run_id, [
-      ...(byRun.get(b.run_id) ?? []),
-      {
-        job_id: b.job_id, status: "failed", status_code: null, final_url: null, blocked_reason: null,
-        error: "worker failure: the job kept failing inside the worker and outlived its retries",
-        queue_wait_ms: null, fetch_ms: null, render_ms: null, body_key: null, body_offset: null, body_length: null, screenshot_key: null, result_meta: null,
-      },
-    ]);
+    pushTo(byRun, b.run_id, {
+      job_id: b.job_id, status: "failed", status_code: null, final_url: null, blocked_reason: null,
+      error: "worker failure: the job kept failing inside the worker and outlived its retries",
+      queue_wait_ms: null, fetch_ms: null, render_ms: null, body_key: null, body_offset: null, body_length: null, screenshot_key: null, result_meta: null,
+    });
   }
   await Promise.all([...byRun].map(([runId, outs]) => runObject(env, runId).record(outs)));
   batch.ackAll();

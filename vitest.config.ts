@@ -10,7 +10,7 @@ export default defineConfig(async () => {
   return {
     plugins: [
       cloudflareTest(({ inject }) => ({
-        main: "./src/index.ts",
+        main: "./src/worker.ts",
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
           bindings: {

@@ -10,6 +10,8 @@ export interface CollectionRow {
   max_timeout_ms: number;
   created_at: string;
   updated_at: string;
+  /** The current version of the request list (runs pin the version they started with). */
+  requests_version: number;
 }
 
 /** A request as stored: url already normalised, spec holding the rest. */
@@ -26,11 +28,12 @@ export interface RequestRow {
  */
 const CHUNK_BYTES = 900_000;
 
+/** Inserts the list as the collection's current version (set by the statement before it in the batch). */
 function requestInserts(db: D1Database, collectionId: string, requests: RequestRow[]): D1PreparedStatement[] {
   const stmt = db.prepare(
-    `INSERT INTO requests (collection_id, seq, url, custom_id, browser, spec)
-     SELECT ?1, ?2 + CAST(key AS INTEGER), json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-            json_extract(value, '$[2]'), json_extract(value, '$[3]')
+    `INSERT INTO requests (collection_id, version, seq, url, custom_id, browser, spec)
+     SELECT ?1, (SELECT requests_version FROM collections WHERE id = ?1), ?2 + CAST(key AS INTEGER),
+            json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]')
      FROM json_each(?3)`,
   );
   const out: D1PreparedStatement[] = [];
@@ -74,17 +77,28 @@ export async function insertCollection(db: D1Database, c: { id: string; tenant: 
   ]);
 }
 
-/** Replaces the request list (and optionally the name) atomically; runs already started keep their own jobs. */
+/**
+ * Replaces the request list (and optionally the name) atomically, as a new version. Older versions
+ * go unless a run in progress pinned them (its object may still be copying the list); such a
+ * version is deleted when the last run pinning it ends (see finishRunSync).
+ */
 export async function replaceCollection(db: D1Database, c: { id: string; name?: string; at: string }, requests: RequestRow[]) {
   const s = summaryOf(requests);
   await db.batch([
     db
       .prepare(
-        `UPDATE collections SET name = COALESCE(?2, name), total_requests = ?3, browser_requests = ?4, max_timeout_ms = ?5, updated_at = ?6
+        `UPDATE collections SET name = COALESCE(?2, name), total_requests = ?3, browser_requests = ?4, max_timeout_ms = ?5,
+           updated_at = ?6, requests_version = requests_version + 1
          WHERE id = ?1`,
       )
       .bind(c.id, c.name ?? null, s.total, s.browser, s.maxTimeout, c.at),
-    db.prepare("DELETE FROM requests WHERE collection_id = ?1").bind(c.id),
+    db
+      .prepare(
+        `DELETE FROM requests WHERE collection_id = ?1
+           AND version < (SELECT requests_version FROM collections WHERE id = ?1)
+           AND version NOT IN (SELECT requests_version FROM runs WHERE collection_id = ?1 AND status = 'in_progress')`,
+      )
+      .bind(c.id),
     ...requestInserts(db, c.id, requests),
   ]);
 }
@@ -94,7 +108,10 @@ export const getCollection = (db: D1Database, tenant: string, id: string) =>
 
 export async function getRequests(db: D1Database, collectionId: string): Promise<RequestRow[]> {
   const { results } = await db
-    .prepare("SELECT url, custom_id, browser, spec FROM requests WHERE collection_id = ?1 ORDER BY seq")
+    .prepare(
+      `SELECT url, custom_id, browser, spec FROM requests
+       WHERE collection_id = ?1 AND version = (SELECT requests_version FROM collections WHERE id = ?1) ORDER BY seq`,
+    )
     .bind(collectionId)
     .all<{ url: string; custom_id: string | null; browser: number; spec: string }>();
   return results.map((r) => ({ url: r.url, custom_id: r.custom_id, browser: r.browser === 1, spec: JSON.parse(r.spec) }));

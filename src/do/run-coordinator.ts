@@ -1,294 +1,383 @@
 import { DurableObject } from "cloudflare:workers";
+import { now } from "../clock";
+import { LIMITS } from "../config";
+import { requestsPage } from "../db/requests";
+import { syncRunRow } from "../db/runs";
+import { type JobMessage, type JobStatus, type Outcome, pagelessOutcome, type TerminalStatus } from "../domain";
 import { instrument } from "../metrics";
-import { iso, now } from "../clock";
-import { finishJobs, finishUnfinished, jobStatuses, type TerminalWrite } from "../db/jobs";
-import { syncRunCounters } from "../db/runs";
-import type { RunStatus, RunSummary } from "../schemas";
+import { sendJobs } from "../queue/dispatch";
+import * as store from "./job-store";
+import { type JobRow, type RunState } from "./job-store";
+import { initialWindow, leaseMs, nextRate, PACING, windowFor } from "./pacing";
 
-export interface RunMeta {
-  run_id: string;
-  tenant: string;
-  collection_id: string;
-  total: number;
-  created_at_ms: number;
-  deadline_ms: number;
-}
-
-/** A job's outcome as the consumer reports it; the DO adds completed_at and total_ms. */
-export type Outcome = Omit<TerminalWrite, "total_ms">;
-
-interface RunState extends RunMeta {
-  status: RunStatus;
-  success: number;
-  failed: number;
-  timeout: number;
-  completed_at_ms: number | null;
-  last_ts: number;
-  d1_dirty: number;
-}
-
-const CHUNK = 5_000;
-/** How soon a failed D1 sync of the run row is tried again. */
-const RESYNC_MS = 5_000;
+/** Jobs copied from the pinned request list per D1 read, and pages per alarm. */
+const CREATE_PAGE = 1_000;
+const CREATE_PAGES_PER_ALARM = 20;
+/** Expired leases handled per alarm (the rest on the next one, at once). */
+const REAP_LIMIT = 1_000;
 /** Least interval between syncs of an in-progress run's counters to its D1 row. */
 const SYNC_EVERY_MS = 2_000;
+/** How soon a failed D1 sync or queue send is tried again. */
+const RETRY_SOON_MS = 5_000;
+
+/** What POST /run hands to a new run's object. */
+export interface StartRun extends store.NewRun {
+  /** The tenant's runs in progress when this one started (its share of the tenant's window). */
+  tenant_runs: number;
+}
+
+export interface JobQuery {
+  tenant: string;
+  collection_id: string;
+  order: "created_at" | "completed_at";
+  statuses?: JobStatus[];
+  since_ms?: number;
+  /** The last row of the previous page: its seq, and its completion instant in completion order. */
+  after?: { seq: number; completed_ms?: number };
+  limit: number;
+}
+
+export const jobIdOf = (prefix: string, seq: number) => `${prefix}${seq.toString(16).padStart(12, "0")}`;
+
+/** The job's position in its run, or null when the id is not one of this run's. */
+export function seqOf(prefix: string, jobId: string): number | null {
+  if (jobId.length !== prefix.length + 12 || !jobId.startsWith(prefix)) return null;
+  const hex = jobId.slice(prefix.length);
+  return /^[0-9a-f]{12}$/.test(hex) ? Number.parseInt(hex, 16) : null;
+}
+
+const TERMINAL_ORDER: TerminalStatus[] = ["completed", "failed", "timeout"];
 
 /**
- * One per run: the single writer of its jobs' terminal state and its counters.
+ * One per run: its job store, its counters and its pacing. The only writer of its jobs' state.
  *
  * Invariants it protects:
- * - each job is counted once: `finished` is the set of jobs already counted; D1's
- *   `status NOT IN (terminal)` guard decides which outcome wins when two race;
- * - success + failed + timeout never exceeds total, and the run becomes completed exactly once,
- *   when they reach it;
- * - completed_at strictly increases from one recorded batch to the next (see listJobs);
- * - no run outlives its deadline: the alarm ends what is unfinished as timeout.
- * All writes run one at a time through `serial`, because they await D1 and a DO otherwise
- * interleaves requests across awaits.
+ * - each job ends once: an outcome is applied only to a job not yet ended (`finishJob`), and the
+ *   counters move in the same synchronous transaction, so duplicate deliveries, dead letters racing
+ *   late successes and re-released jobs are counted once;
+ * - success + failed + timeout never exceeds total, and the run completes exactly once, when they
+ *   reach it (jobs not yet created count only once created, or once cancelled);
+ * - completed_at strictly increases from one recorded batch to the next, so a listing "completed
+ *   strictly after T" never misses a job that ends later;
+ * - nothing outside the object is called inside a transaction: released jobs are returned to the
+ *   consumer (or sent by the alarm) after the commit; a release that is never sent is released
+ *   again when its lease runs out, and a job out of releases ends as timeout, so no run stays in
+ *   progress past the last lease of its last job;
+ * - after 90 days from completion every read answers as if the run never existed, whatever the
+ *   clean-up's backlog, and the alarm deletes the object's storage.
  */
 export class RunCoordinator extends DurableObject<Env> {
   private sql: SqlStorage;
-  private queue: Promise<unknown> = Promise.resolve();
   private lastSync = 0;
+  private syncing: Promise<void> | null = null;
+  private creating: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, instrument(env));
     this.sql = ctx.storage.sql;
   }
 
-  private migrate() {
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS run (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        run_id TEXT NOT NULL, tenant TEXT NOT NULL, collection_id TEXT NOT NULL, total INTEGER NOT NULL,
-        created_at_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL, status TEXT NOT NULL,
-        success INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, timeout INTEGER NOT NULL DEFAULT 0,
-        completed_at_ms INTEGER, last_ts INTEGER NOT NULL DEFAULT 0, d1_dirty INTEGER NOT NULL DEFAULT 0
-      );
-      CREATE TABLE IF NOT EXISTS finished (job_id TEXT PRIMARY KEY, status TEXT NOT NULL) WITHOUT ROWID;
-    `);
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
-  /**
-   * Null for a run never started here. Tables are created by start() only, so a GET with an
-   * unknown run id reads nothing and leaves no Durable Object storage behind.
-   */
-  private state(): RunState | null {
-    try {
-      return (this.sql.exec("SELECT * FROM run WHERE id = 1").toArray()[0] as unknown as RunState | undefined) ?? null;
-    } catch (e) {
-      if (String(e).includes("no such table")) return null;
-      throw e;
+  /** Idempotent: a second call for the same run only makes sure the run is moving. */
+  async start(r: StartRun): Promise<void> {
+    if (!store.readRun(this.sql)) {
+      store.migrate(this.sql);
+      store.insertRun(this.sql, r, r.tenant_runs);
     }
+    await this.createPages(1);
+    const s = this.run()!;
+    const first = initialWindow(s.total, s.browser_total, s.tenant_runs);
+    await this.send(this.ctx.storage.transactionSync(() => this.refill(this.run()!, first)));
+    await this.armAlarm();
   }
 
-  /** Idempotent: a second call with the same run changes nothing. */
-  async start(meta: RunMeta): Promise<void> {
-    if (this.state()) return;
-    this.migrate();
-    this.sql.exec(
-      `INSERT INTO run (id, run_id, tenant, collection_id, total, created_at_ms, deadline_ms, status) VALUES (1, ?, ?, ?, ?, ?, ?, 'in_progress')`,
-      meta.run_id, meta.tenant, meta.collection_id, meta.total, meta.created_at_ms, meta.deadline_ms,
-    );
-    await this.ctx.storage.setAlarm(meta.deadline_ms);
-  }
-
-  /** The live summary, or null when this run does not exist for this tenant. */
-  async snapshot(tenant: string): Promise<RunSummary | null> {
-    const s = this.state();
-    if (!s || s.tenant !== tenant) return null;
-    return summaryOf(s);
+  /** The run's state, or null when it does not exist for this tenant (or its retention ended). */
+  async snapshot(tenant: string): Promise<RunState | null> {
+    return this.visible(tenant);
   }
 
   /**
-   * Records a batch of outcomes of this run. Returns the job ids that are now counted (whether by
-   * this call or an earlier one), so the caller can ack their messages.
+   * Records outcomes of this run and returns the jobs now released in their place, for the caller
+   * to send once this returns (no outbound call happens inside the commit).
    */
-  record(outcomes: Outcome[], reconcileIds: string[] = []): Promise<{ counted: string[] }> {
-    return this.serial(async () => {
-      const s = this.state();
-      // No state: the run was deleted by retention. Nothing will ever count these jobs again.
-      if (!s) return { counted: [...outcomes.map((o) => o.job_id), ...reconcileIds] };
-      const known = this.finishedAmong([...outcomes.map((o) => o.job_id), ...reconcileIds]);
-      const fresh = outcomes.filter((o) => !known.has(o.job_id));
-      const counted = new Set(known);
-      if (fresh.length > 0) {
-        const ts = this.nextTs(s);
-        const writes: TerminalWrite[] = fresh.map((o) => ({ ...o, total_ms: Math.max(0, ts - s.created_at_ms) }));
-        const won = await finishJobs(this.env.DB, s.run_id, iso(ts), writes);
-        const wonIds = new Set(won.map((w) => w.job_id));
-        // Jobs D1 already had as finished without this DO counting them: an earlier record() that
-        // died between its D1 write and its own commit. Count them with the status D1 holds.
-        const lost = fresh.filter((o) => !wonIds.has(o.job_id)).map((o) => o.job_id);
-        const settled = lost.length ? (await jobStatuses(this.env.DB, lost)).filter((j) => isTerminal(j.status)) : [];
-        this.count([...won, ...settled] as { job_id: string; status: TerminalWrite["status"] }[], ts);
-        for (const j of [...won, ...settled]) counted.add(j.job_id);
+  async record(input: { outcomes: Outcome[] }): Promise<{ release: JobMessage[] }> {
+    if (!store.readRun(this.sql)) return { release: [] }; // deleted by retention: nothing to count
+    const release = this.ctx.storage.transactionSync(() => {
+      const s = this.run()!;
+      const ts = Math.max(now(), s.last_ts + 1);
+      const counts = { success: 0, failed: 0, timeout: 0 };
+      let ended = 0;
+      for (const o of input.outcomes) {
+        const seq = seqOf(s.job_prefix, o.job_id);
+        if (seq === null || !store.finishJob(this.sql, seq, o, ts)) continue;
+        counts[counterOf(o.status)]++;
+        ended++;
       }
-      const stray = reconcileIds.filter((id) => !counted.has(id));
-      if (stray.length) {
-        const settled = (await jobStatuses(this.env.DB, stray)).filter((j) => isTerminal(j.status));
-        this.count(settled as { job_id: string; status: TerminalWrite["status"] }[], this.nextTs(this.state()!));
-        for (const j of settled) counted.add(j.job_id);
+      if (ended > 0) {
+        store.addCounts(this.sql, counts, ts);
+        store.completeIfDone(this.sql, ts);
+        this.sampleRate(this.run()!, ended);
       }
-      await this.syncD1();
-      return { counted: [...counted] };
+      return this.refill(this.run()!);
     });
+    await this.syncD1();
+    return { release };
   }
 
   /** Cancels the run: unfinished jobs end as failed ("cancelled"); the counters still add up. */
-  cancel(tenant: string): Promise<RunSummary | null> {
-    return this.serial(async () => {
-      const s = this.state();
-      if (!s || s.tenant !== tenant) return null;
-      if (s.status === "in_progress") await this.endUnfinished("failed", "cancelled", "cancelled");
-      await this.syncD1();
-      return summaryOf(this.state()!);
-    });
-  }
-
-  /** The deadline watchdog (also driven by the cron backstop and by tests). */
-  async alarm(): Promise<void> {
-    await this.serial(async () => {
-      const s = this.state();
-      if (!s) return;
-      if (s.status === "in_progress" && now() >= s.deadline_ms) {
-        await this.endUnfinished("timeout", "the run reached its deadline before this job finished", "completed");
-      } else if (s.status === "in_progress") {
-        await this.ctx.storage.setAlarm(s.deadline_ms);
-      }
-      await this.syncD1(true);
-    });
-  }
-
-  /** For the cron backstop: a run D1 thinks is overdue whose DO may never have started. */
-  async expire(meta: RunMeta): Promise<void> {
-    await this.start(meta);
-    await this.alarm();
-  }
-
-  /** Retention: forget everything (the D1 rows are deleted by the sweep). */
-  async destroy(): Promise<void> {
-    await this.serial(async () => {
-      await this.ctx.storage.deleteAlarm();
-      await this.ctx.storage.deleteAll();
-    });
-  }
-
-  private async endUnfinished(status: "failed" | "timeout", error: string, runStatus: RunStatus) {
-    for (;;) {
-      const s = this.state()!;
-      const ts = this.nextTs(s);
-      const ended = await finishUnfinished(this.env.DB, s.run_id, status, error, iso(ts), CHUNK);
-      this.count(ended, ts, runStatus);
-      if (ended.length < CHUNK) break;
+  async cancel(tenant: string): Promise<RunState | null> {
+    const s = this.visible(tenant);
+    if (!s) return null;
+    if (s.status === "in_progress") {
+      this.ctx.storage.transactionSync(() => {
+        const ts = Math.max(now(), s.last_ts + 1);
+        const ended = store.endUnfinished(this.sql, "failed", "cancelled", ts);
+        // Jobs not created yet are counted now; they are created already failed.
+        store.addCounts(this.sql, { success: 0, failed: ended + (s.total - s.created_jobs), timeout: 0 }, ts);
+        store.setRunStatus(this.sql, "cancelled", ts);
+      });
     }
-    const s = this.state()!;
-    // Every job now has an outcome in D1; counters can only be short if a D1 write of an earlier
-    // batch was lost before this DO counted it, which the reconcile below repairs.
-    if (s.success + s.failed + s.timeout < s.total) await this.reconcileAll(runStatus);
-    const after = this.state()!;
-    if (after.status === "in_progress") {
-      this.sql.exec("UPDATE run SET status = ?, completed_at_ms = ?, d1_dirty = 1 WHERE id = 1", runStatus, after.last_ts);
-    }
+    await this.syncD1(true);
+    return this.run();
   }
 
-  /** Recounts from D1 (rare path): the finished set is rebuilt from the jobs' stored statuses. */
-  private async reconcileAll(runStatus: RunStatus) {
-    const s = this.state()!;
-    const { results } = await this.env.DB.prepare(
-      "SELECT job_id, status FROM jobs WHERE run_id = ?1 AND status IN ('completed', 'failed', 'timeout')",
-    )
-      .bind(s.run_id)
-      .all<{ job_id: string; status: TerminalWrite["status"] }>();
-    const known = this.finishedAmong(results.map((r) => r.job_id));
-    this.count(results.filter((r) => !known.has(r.job_id)), s.last_ts, runStatus);
+  /** One page of the run's jobs, or null when the run does not exist for this tenant and collection. */
+  async listJobs(q: JobQuery): Promise<{ run: RunState; rows: JobRow[]; has_more: boolean } | null> {
+    const run = this.visible(q.tenant);
+    if (!run || run.collection_id !== q.collection_id) return null;
+    const want = q.limit + 1;
+    const rows = q.order === "created_at" ? this.bySeq(q, want) : this.byCompletion(q, want);
+    const has_more = rows.length > q.limit;
+    return { run, rows: has_more ? rows.slice(0, q.limit) : rows, has_more };
   }
 
-  private finishedAmong(ids: string[]): Set<string> {
-    if (ids.length === 0) return new Set();
-    const rows = this.sql.exec("SELECT job_id FROM finished WHERE job_id IN (SELECT value FROM json_each(?))", JSON.stringify(ids)).toArray();
-    return new Set(rows.map((r) => r.job_id as string));
-  }
-
-  /** Strictly later than the previous batch, so "completed strictly after T" never misses a batch. */
-  private nextTs(s: RunState): number {
-    return Math.max(now(), s.last_ts + 1);
-  }
-
-  /** Adds newly ended jobs to the finished set and the counters, and completes the run at total. */
-  private count(jobs: { job_id: string; status: TerminalWrite["status"] }[], ts: number, completeAs: RunStatus = "completed") {
-    this.ctx.storage.transactionSync(() => {
-      let success = 0, failed = 0, timeout = 0;
-      for (const j of jobs) {
-        const inserted = this.sql.exec("INSERT OR IGNORE INTO finished (job_id, status) VALUES (?, ?)", j.job_id, j.status).rowsWritten;
-        if (!inserted) continue;
-        if (j.status === "completed") success++;
-        else if (j.status === "failed") failed++;
-        else timeout++;
-      }
-      this.sql.exec(
-        "UPDATE run SET success = success + ?, failed = failed + ?, timeout = timeout + ?, last_ts = MAX(last_ts, ?), d1_dirty = 1 WHERE id = 1",
-        success, failed, timeout, ts,
-      );
-      this.sql.exec(
-        `UPDATE run SET status = ?, completed_at_ms = ? WHERE id = 1 AND status = 'in_progress' AND success + failed + timeout >= total`,
-        completeAs, ts,
-      );
-    });
+  async getJob(q: { tenant: string; collection_id: string; job_id: string }): Promise<{ run: RunState; row: JobRow } | null> {
+    const run = this.visible(q.tenant);
+    if (!run || run.collection_id !== q.collection_id) return null;
+    const seq = seqOf(run.job_prefix, q.job_id);
+    const row = seq === null ? null : store.jobBySeq(this.sql, seq);
+    return row ? { run, row } : null;
   }
 
   /**
-   * Copies the counters (absolute values) to the D1 run row; retried by the alarm if D1 fails.
-   * While the run is in progress at most every SYNC_EVERY_MS (the live status comes from this DO;
-   * the D1 row only serves the list of runs), which saves a D1 write per recorded batch; a change
-   * of status is written at once.
+   * The one alarm: continues paged creation, releases jobs whose lease ran out (or ends them),
+   * refills the window, syncs the D1 row, and deletes everything when retention ends. Idempotent:
+   * each step reads the state it acts on.
    */
-  private async syncD1(force = false) {
-    const s = this.state();
-    if (!s || !s.d1_dirty) return;
-    if (!force && s.status === "in_progress" && Date.now() - this.lastSync < SYNC_EVERY_MS) {
-      const at = this.lastSync + SYNC_EVERY_MS;
-      const current = await this.ctx.storage.getAlarm();
-      if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  async alarm(): Promise<void> {
+    const s = this.run();
+    if (!s) return;
+    if (this.retentionOver(s)) {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
       return;
     }
-    try {
-      await syncRunCounters(this.env.DB, {
-        id: s.run_id,
-        status: s.status,
-        success: s.success,
-        failed: s.failed,
-        timeout: s.timeout,
-        completed_at: s.completed_at_ms === null ? null : iso(s.completed_at_ms),
-      }).run();
-      this.sql.exec("UPDATE run SET d1_dirty = 0 WHERE id = 1");
-      this.lastSync = Date.now();
-      if (s.status !== "in_progress") await this.ctx.storage.deleteAlarm();
-    } catch (e) {
-      console.error("run counter sync failed; retrying from the alarm", e);
-      await this.ctx.storage.setAlarm(now() + RESYNC_MS);
+    if (s.created_jobs < s.total) await this.createPages(CREATE_PAGES_PER_ALARM);
+    const msgs = this.ctx.storage.transactionSync(() => [...this.reapLeases(), ...this.refill(this.run()!)]);
+    await this.send(msgs);
+    await this.syncD1(true);
+    await this.armAlarm();
+  }
+
+  /** For the cron backstop: a run whose D1 row stopped moving. Starts it if its object never did. */
+  async resume(r: StartRun): Promise<void> {
+    if (!store.readRun(this.sql)) return this.start(r);
+    await this.syncD1(true);
+    await this.armAlarm();
+  }
+
+  /** Retention, or the deletion of a collection: forget everything. */
+  async destroy(): Promise<void> {
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────────────────────────
+
+  private run(): RunState | null {
+    return store.readRun(this.sql);
+  }
+
+  private retentionOver(s: RunState): boolean {
+    return s.completed_ms !== null && now() - s.completed_ms >= LIMITS.metadataRetentionMs;
+  }
+
+  private visible(tenant: string): RunState | null {
+    const s = this.run();
+    return s && s.tenant === tenant && !this.retentionOver(s) ? s : null;
+  }
+
+  private bySeq(q: JobQuery, want: number): JobRow[] {
+    const after = q.after?.seq ?? -1;
+    if (!q.statuses?.length) return store.pageBySeq(this.sql, after, want);
+    const merged = q.statuses.flatMap((st) => store.pageBySeq(this.sql, after, want, st));
+    return merged.sort((a, b) => a.seq - b.seq).slice(0, want);
+  }
+
+  private byCompletion(q: JobQuery, want: number): JobRow[] {
+    const statuses = (q.statuses?.length ? q.statuses : TERMINAL_ORDER).filter((st): st is TerminalStatus =>
+      (TERMINAL_ORDER as string[]).includes(st),
+    );
+    // "Strictly after `since`" is the same range as "after the last job completed at `since`".
+    let after = q.after?.completed_ms !== undefined ? { completed_ms: q.after.completed_ms, seq: q.after.seq } : null;
+    if (q.since_ms !== undefined && (!after || after.completed_ms < q.since_ms)) {
+      after = { completed_ms: q.since_ms, seq: Number.MAX_SAFE_INTEGER };
     }
+    const from = after ?? { completed_ms: -1, seq: -1 };
+    const merged = statuses.flatMap((st) => store.pageByCompletion(this.sql, st, from, want));
+    return merged.sort((a, b) => a.completed_ms! - b.completed_ms! || a.seq - b.seq).slice(0, want);
+  }
+
+  /**
+   * Copies pages of the pinned request list into job rows, one transaction per page. Concurrent
+   * callers (start and the alarm) share one copy loop; a page copied twice is ignored by seq.
+   */
+  private createPages(maxPages: number): Promise<void> {
+    this.creating ??= (async () => {
+      try {
+        for (let page = 0; page < maxPages; page++) {
+          const s = this.run()!;
+          if (s.created_jobs >= s.total) return;
+          const rows = await requestsPage(this.env.DB, s.collection_id, s.requests_version, s.created_jobs, CREATE_PAGE);
+          this.ctx.storage.transactionSync(() => this.createPage(this.run()!, rows));
+        }
+      } finally {
+        this.creating = null;
+      }
+    })();
+    return this.creating;
+  }
+
+  private createPage(s: RunState, rows: store.RequestRow[]) {
+    const cancelled = s.status === "cancelled" ? { error: "cancelled", at: s.completed_ms ?? now() } : null;
+    store.insertJobs(this.sql, rows, cancelled);
+    if (rows.length > 0) {
+      store.setCreated(this.sql, rows.at(-1)!.seq + 1);
+      return;
+    }
+    // The pinned list ended early: it was deleted under the run (its collection was deleted). The
+    // jobs it no longer has cannot run; they end as failed so the counters still add up.
+    const missing = s.total - s.created_jobs;
+    const ts = Math.max(now(), s.last_ts + 1);
+    if (s.status === "in_progress") store.addCounts(this.sql, { success: 0, failed: missing, timeout: 0 }, ts);
+    store.setCreated(this.sql, s.total);
+    store.completeIfDone(this.sql, ts);
+  }
+
+  /** Releases jobs up to the window; call inside a transaction. */
+  private refill(s: RunState, window?: number): JobMessage[] {
+    if (s.status !== "in_progress") return [];
+    const size = window ?? (s.rate === null ? initialWindow(s.total, s.browser_total, s.tenant_runs) : windowFor(s.rate, s.tenant_runs));
+    const room = size - store.countInFlight(this.sql);
+    const t = now();
+    return store.releasePending(this.sql, room, t, leaseMs).map((r) => this.messageOf(s, r, t));
+  }
+
+  /** Jobs whose lease ran out go out again; those out of releases end as timeout. Inside a transaction. */
+  private reapLeases(): JobMessage[] {
+    const s = this.run()!;
+    if (s.status !== "in_progress") return [];
+    const t = now();
+    const out: JobMessage[] = [];
+    let timedOut = 0;
+    const ts = Math.max(t, s.last_ts + 1);
+    for (const r of store.expiredLeases(this.sql, t, REAP_LIMIT)) {
+      if (r.releases < PACING.maxReleases) {
+        store.reRelease(this.sql, r.seq, t, t + leaseMs(r.timeout_ms));
+        out.push(this.messageOf(s, { ...r, attempts: r.attempts + 1 }, t));
+      } else {
+        const error = `the job did not finish within its lease (${r.releases} releases)`;
+        const outcome = pagelessOutcome(jobIdOf(s.job_prefix, r.seq), "timeout", r.attempts, error);
+        if (store.finishJob(this.sql, r.seq, outcome, ts)) timedOut++;
+      }
+    }
+    if (timedOut) {
+      store.addCounts(this.sql, { success: 0, failed: 0, timeout: timedOut }, ts);
+      store.completeIfDone(this.sql, ts);
+    }
+    return out;
+  }
+
+  private messageOf(s: RunState, r: store.ReleaseRow, releasedMs: number): JobMessage {
+    return {
+      kind: "job",
+      job_id: jobIdOf(s.job_prefix, r.seq),
+      run_id: s.run_id,
+      tenant: s.tenant,
+      url: r.url,
+      browser: r.browser === 1,
+      spec: JSON.parse(r.spec),
+      attempt: r.attempts,
+      released_ms: releasedMs,
+    };
+  }
+
+  /** Throughput sample for the window: outcomes since the last sample over the time since then. */
+  private sampleRate(s: RunState, ended: number) {
+    const t = now();
+    const count = s.rate_mark_count + ended;
+    if (t - s.rate_mark_ms >= PACING.rateSampleMs) store.setRate(this.sql, nextRate(s.rate, count, t - s.rate_mark_ms), t);
+    else store.addRateCount(this.sql, ended);
+  }
+
+  /** Sends released jobs; when the queue refuses them they go back to pending and the alarm tries again soon. */
+  private async send(msgs: JobMessage[]) {
+    if (msgs.length === 0) return;
+    try {
+      await sendJobs(this.env, msgs);
+    } catch (e) {
+      console.error("sending released jobs failed; the alarm releases them again", e);
+      const s = this.run()!;
+      this.ctx.storage.transactionSync(() => store.unrelease(this.sql, msgs.map((m) => seqOf(s.job_prefix, m.job_id)!)));
+      await this.ctx.storage.setAlarm(Date.now() + RETRY_SOON_MS);
+    }
+  }
+
+  /**
+   * Copies the counters (absolute values) to the D1 run row, which serves the list of runs and
+   * tells this object how many runs its tenant has in progress. While the run is in progress at
+   * most every SYNC_EVERY_MS; a change of status at once.
+   */
+  private syncD1(force = false): Promise<void> {
+    const s = this.run();
+    if (!s || !s.d1_dirty) return Promise.resolve();
+    const statusChanged = s.status !== "in_progress";
+    if (!force && !statusChanged && Date.now() - this.lastSync < SYNC_EVERY_MS) return this.armAlarm();
+    this.syncing ??= (async () => {
+      try {
+        const tenantRuns = await syncRunRow(this.env.DB, s, new Date(now()).toISOString());
+        this.lastSync = Date.now();
+        // Counters that moved while the sync was in flight stay dirty for the next one.
+        const after = this.run()!;
+        const same = after.success === s.success && after.failed === s.failed && after.timeout === s.timeout && after.status === s.status;
+        this.sql.exec("UPDATE run SET tenant_runs = ?, d1_dirty = ? WHERE id = 1", tenantRuns, same ? 0 : 1);
+      } catch (e) {
+        console.error("run counter sync failed; retrying from the alarm", e);
+      } finally {
+        this.syncing = null;
+      }
+      await this.armAlarm();
+    })();
+    return this.syncing;
+  }
+
+  /** The next instant any of the alarm's duties is due. */
+  private async armAlarm() {
+    const s = this.run();
+    if (!s) return;
+    const t = now();
+    const due: number[] = [];
+    if (s.created_jobs < s.total) due.push(t);
+    if (s.d1_dirty) due.push(this.lastSync + SYNC_EVERY_MS);
+    if (s.status === "in_progress") {
+      const lease = store.nextLease(this.sql);
+      if (lease !== null) due.push(lease);
+    }
+    if (s.completed_ms !== null) due.push(s.completed_ms + LIMITS.metadataRetentionMs);
+    if (due.length === 0) return;
+    const at = Math.max(Date.now(), Math.min(...due) - (t - Date.now()));
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at || current < Date.now()) await this.ctx.storage.setAlarm(at);
   }
 }
 
-const isTerminal = (s: string) => s === "completed" || s === "failed" || s === "timeout";
-
-function summaryOf(s: RunState): RunSummary {
-  return {
-    run_id: s.run_id,
-    status: s.status,
-    total_requests: s.total,
-    success_requests: s.success,
-    failed_requests: s.failed,
-    timeout_requests: s.timeout,
-    collection_id: s.collection_id,
-    created_at: iso(s.created_at_ms),
-    completed_at: s.completed_at_ms === null ? null : iso(s.completed_at_ms),
-  };
-}
+const counterOf = (s: TerminalStatus) => (s === "completed" ? "success" : s) as "success" | "failed" | "timeout";

@@ -1,10 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { now } from "../clock";
-import { getJob, listJobs, toJob, type JobRow } from "../db/jobs";
-import { getRun } from "../db/runs";
+import { decodeCursor, encodeCursor } from "../db/cursor";
+import type { JobRow } from "../do/job-store";
+import { runObject } from "../do/objects";
+import { isTerminal } from "../domain";
 import { ApiError, notFound } from "../errors";
+import { jobView } from "../http/views";
 import { bodiesExpired, readBody } from "../storage/bodies";
-import { Job, JobList, JobListQuery, JobParams, JobResult, ResultQuery, RunParams, TERMINAL } from "../schemas";
+import { Job, JobList, JobListQuery, JobParams, JobResult, ResultQuery, RunParams } from "../schemas";
 import { conflict, errorResponses, gone, router, security } from "./common";
 
 export const jobs = router();
@@ -33,7 +36,7 @@ const list = createRoute({
 jobs.openapi(list, async (c) => {
   const { id, run_id } = c.req.valid("param");
   const q = c.req.valid("query");
-  if (q.order_by === "completed_at" && q.status_filter?.some((s) => !TERMINAL.includes(s))) {
+  if (q.order_by === "completed_at" && q.status_filter?.some((s) => !isTerminal(s))) {
     throw new ApiError("validation_failed", "order_by=completed_at lists finished jobs only; filter on completed, failed or timeout, or order by created_at.", {
       errors: [{ path: "status_filter", message: "only completed, failed, timeout with order_by=completed_at" }],
     });
@@ -41,24 +44,30 @@ jobs.openapi(list, async (c) => {
   if (q.since_completed_at && q.order_by !== "completed_at") {
     throw new ApiError("validation_failed", "since_completed_at needs order_by=completed_at.", { errors: [{ path: "since_completed_at", message: "needs order_by=completed_at" }] });
   }
-  const run = await getRun(c.env.DB, c.get("tenant"), id, run_id);
-  if (!run) throw notFound("Run");
-  const page = await listJobs(c.env.DB, {
-    runId: run_id,
-    orderBy: q.order_by,
+  const kind = `jobs:${q.order_by}`;
+  const key = decodeCursor(kind, q.cursor, q.order_by === "created_at" ? 1 : 2);
+  const after = key && (q.order_by === "created_at" ? { seq: key[0] as number } : { completed_ms: key[0] as number, seq: key[1] as number });
+  const page = await runObject(c.env, run_id).listJobs({
+    tenant: c.get("tenant"),
+    collection_id: id,
+    order: q.order_by,
     statuses: q.status_filter,
-    since: q.since_completed_at ? new Date(q.since_completed_at).toISOString() : undefined,
+    since_ms: q.since_completed_at ? Date.parse(q.since_completed_at) : undefined,
+    after: after ?? undefined,
     limit: q.limit,
-    cursor: q.cursor,
   });
+  if (!page) throw notFound("Run");
   const t = now();
-  return c.json({ items: page.rows.map((r) => toJob(r, bodiesExpired(r.completed_at, t))), has_more: page.has_more, cursor_next: page.cursor_next }, 200);
+  const last = page.rows.at(-1);
+  const cursor_next =
+    page.has_more && last ? encodeCursor(kind, q.order_by === "created_at" ? [last.seq] : [last.completed_ms, last.seq]) : null;
+  return c.json({ items: page.rows.map((r: JobRow) => jobView(page.run, r, t)), has_more: page.has_more, cursor_next }, 200);
 });
 
-async function ownedJob(env: Env, tenant: string, collectionId: string, runId: string, jobId: string): Promise<JobRow> {
-  const job = await getJob(env.DB, runId, jobId);
-  if (!job || job.tenant !== tenant || job.collection_id !== collectionId) throw notFound("Job");
-  return job;
+async function ownedJob(env: Env, tenant: string, collectionId: string, runId: string, jobId: string) {
+  const found = await runObject(env, runId).getJob({ tenant, collection_id: collectionId, job_id: jobId });
+  if (!found) throw notFound("Job");
+  return found;
 }
 
 const get = createRoute({
@@ -72,8 +81,8 @@ const get = createRoute({
 
 jobs.openapi(get, async (c) => {
   const p = c.req.valid("param");
-  const job = await ownedJob(c.env, c.get("tenant"), p.id, p.run_id, p.job_id);
-  return c.json(toJob(job, bodiesExpired(job.completed_at, now())), 200);
+  const { run, row } = await ownedJob(c.env, c.get("tenant"), p.id, p.run_id, p.job_id);
+  return c.json(jobView(run, row, now()), 200);
 });
 
 const result = createRoute({
@@ -97,24 +106,24 @@ const result = createRoute({
 jobs.openapi(result, async (c) => {
   const p = c.req.valid("param");
   const { format } = c.req.valid("query");
-  const job = await ownedJob(c.env, c.get("tenant"), p.id, p.run_id, p.job_id);
-  if (!TERMINAL.includes(job.status)) {
+  const { run, row: job } = await ownedJob(c.env, c.get("tenant"), p.id, p.run_id, p.job_id);
+  if (!isTerminal(job.status)) {
     throw new ApiError("conflict", `The job is ${job.status}; its result is available once it has finished.`, { headers: { "retry-after": "2" } });
   }
   const wantsHtml = format === "html" || (format === undefined && /\btext\/html\b/.test(c.req.header("accept") ?? ""));
   const expiredMsg = "The job's HTML expired (pages are kept 48 hours after completion); run the collection again to fetch it anew.";
-  if (bodiesExpired(job.completed_at, now())) throw new ApiError("gone", expiredMsg);
+  if (bodiesExpired(job.completed_ms, now())) throw new ApiError("gone", expiredMsg);
   const obj = job.body_key ? await readBody(c.env.BODIES, { ...job, body_key: job.body_key }) : null;
   if (job.body_key && !obj) throw new ApiError("gone", expiredMsg);
   if (wantsHtml) {
     if (!obj) throw new ApiError("not_found", `No HTML was captured for this job (${job.error ?? "no response body"}).`);
     return new Response(obj.body, { status: 200, headers: HTML_HEADERS }) as never;
   }
-  const api = toJob(job, false);
+  const api = jobView(run, job, now());
   const meta = job.result_meta ? (JSON.parse(job.result_meta) as { evaluate_results?: unknown[] }) : {};
   return c.json(
     {
-      job_id: job.job_id,
+      job_id: api.job_id,
       url: job.url,
       final_url: job.final_url,
       custom_id: job.custom_id,
@@ -145,10 +154,10 @@ const screenshot = createRoute({
 
 jobs.openapi(screenshot, async (c) => {
   const p = c.req.valid("param");
-  const job = await ownedJob(c.env, c.get("tenant"), p.id, p.run_id, p.job_id);
+  const { row: job } = await ownedJob(c.env, c.get("tenant"), p.id, p.run_id, p.job_id);
   if (!job.screenshot_key) throw new ApiError("not_found", "No screenshot was taken for this job (it needs browser: true and screenshot: true, and a page that loaded).");
   const expired = "The screenshot expired (kept 48 hours after completion).";
-  if (bodiesExpired(job.completed_at, now())) throw new ApiError("gone", expired);
+  if (bodiesExpired(job.completed_ms, now())) throw new ApiError("gone", expired);
   const obj = await c.env.BODIES.get(job.screenshot_key);
   if (!obj) throw new ApiError("gone", expired);
   return new Response(obj.body, { status: 200, headers: { "content-type": "image/png", "x-content-type-options": "nosniff" } }) as never;

@@ -1,36 +1,18 @@
 import { createRoute } from "@hono/zod-openapi";
 import { iso, now } from "../clock";
-import { LIMITS, maxJobsInFlight } from "../config";
-import { getCollection, type CollectionRow } from "../db/collections";
-import { insertRunWithJobs, jobsInFlight, listRuns } from "../db/runs";
+import { maxJobsInFlight } from "../config";
+import { getCollection } from "../db/collections";
+import { decodeCursor, encodeCursor } from "../db/cursor";
+import { deleteRun, insertRun, listRuns } from "../db/runs";
 import { runObject } from "../do/objects";
 import { ApiError, notFound } from "../errors";
+import { runSummary, runSummaryOfRow } from "../http/views";
 import { idempotent } from "../idempotency";
-import { dispatchPage } from "../queue/producer";
 import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary } from "../schemas";
 import { conflict, errorResponses, IdempotencyHeaders, router, security } from "./common";
 
 export const runs = router();
 runs.post("/:id/run", idempotent);
-
-/** Jobs enqueued by POST /run itself; the rest fan out through dispatch messages. */
-const INLINE_DISPATCH = 100;
-
-/**
- * A run's deadline: 10 minutes of slack, plus every attempt of the slowest job, plus a throughput
- * floor per job (fetch jobs 50 ms, browser jobs 2 s). The run's DO ends whatever is unfinished
- * then as timeout, so no run stays in progress forever.
- */
-export function runDeadline(createdMs: number, c: Pick<CollectionRow, "total_requests" | "browser_requests" | "max_timeout_ms">): number {
-  const fetchJobs = c.total_requests - c.browser_requests;
-  return (
-    createdMs +
-    10 * 60_000 +
-    LIMITS.maxAttempts * (c.max_timeout_ms + LIMITS.retryCapSeconds * 1000) +
-    fetchJobs * 50 +
-    c.browser_requests * 2_000
-  );
-}
 
 const start = createRoute({
   method: "post",
@@ -42,31 +24,44 @@ const start = createRoute({
   responses: { 201: { content: { "application/json": { schema: RunSummary } }, description: "Started" }, ...errorResponses, ...conflict },
 });
 
+/**
+ * All or nothing: the D1 row (with the in-flight cap checked in the same statement), then the run's
+ * object, which pins the request list, creates its first page of jobs and releases the first
+ * window. If the object cannot be started, the row is removed again and the client sees an error,
+ * so no run exists that nothing will ever move.
+ */
 runs.openapi(start, async (c) => {
   const { id } = c.req.valid("param");
   const tenant = c.get("tenant");
   const col = await getCollection(c.env.DB, tenant, id);
   if (!col) throw notFound("Collection");
-  const inFlight = await jobsInFlight(c.env.DB, tenant);
-  const cap = maxJobsInFlight(c.env);
-  if (inFlight + col.total_requests > cap) {
-    throw new ApiError("rate_limited", `This tenant already has ${inFlight} jobs in flight; a run of ${col.total_requests} would pass the cap of ${cap}. Retry when runs complete.`, {
-      headers: { "retry-after": "60" },
-    });
-  }
   const createdMs = now();
-  const created_at = iso(createdMs);
   const run_id = crypto.randomUUID();
-  const deadline = runDeadline(createdMs, col);
-  const total = await insertRunWithJobs(c.env.DB, {
-    id: run_id, tenant, collection_id: id, created_at, deadline_at: iso(deadline), job_prefix: crypto.randomUUID().slice(0, 24),
-  });
-  await runObject(c.env, run_id).start({ run_id, tenant, collection_id: id, total, created_at_ms: createdMs, deadline_ms: deadline });
-  await dispatchPage(c.env, { run_id, tenant, created_at, after_job_id: "" }, INLINE_DISPATCH);
+  const cap = maxJobsInFlight(c.env);
+  const inserted = await insertRun(c.env.DB, { id: run_id, tenant, collection_id: id, created_at: iso(createdMs), cap });
+  if (inserted.kind === "over_cap") {
+    throw new ApiError(
+      "rate_limited",
+      `This tenant already has ${inserted.in_flight} jobs in flight; a run of ${col.total_requests} would pass the cap of ${cap}. Retry when runs complete.`,
+      { headers: { "retry-after": "60" } },
+    );
+  }
+  const object = runObject(c.env, run_id);
+  try {
+    await object.start({
+      run_id, tenant, collection_id: id, job_prefix: run_id.slice(0, 24),
+      requests_version: inserted.requests_version, total: inserted.total, browser_total: col.browser_requests,
+      created_ms: createdMs, tenant_runs: inserted.tenant_runs,
+    });
+  } catch (e) {
+    await object.destroy().catch(() => undefined);
+    await deleteRun(c.env.DB, run_id);
+    throw e;
+  }
   return c.json(
     {
-      run_id, status: "in_progress" as const, total_requests: total, success_requests: 0, failed_requests: 0, timeout_requests: 0,
-      collection_id: id, created_at, completed_at: null,
+      run_id, status: "in_progress" as const, total_requests: inserted.total, success_requests: 0, failed_requests: 0,
+      timeout_requests: 0, collection_id: id, created_at: iso(createdMs), completed_at: null,
     },
     201,
     { location: `/v1/async/collections/${id}/runs/${run_id}` },
@@ -88,13 +83,24 @@ runs.openapi(list, async (c) => {
   const q = c.req.valid("query");
   const tenant = c.get("tenant");
   if (!(await getCollection(c.env.DB, tenant, id))) throw notFound("Collection");
-  return c.json(await listRuns(c.env.DB, tenant, id, q.status_filter, q.limit, q.cursor), 200);
+  const after = decodeCursor("runs", q.cursor, 2) as [string, string] | null;
+  const page = await listRuns(c.env.DB, { tenant, collectionId: id, statuses: q.status_filter, limit: q.limit, after });
+  const last = page.rows.at(-1);
+  return c.json(
+    {
+      total: page.total,
+      items: page.rows.map(runSummaryOfRow),
+      has_more: page.has_more,
+      cursor_next: page.has_more && last ? encodeCursor("runs", [last.created_at, last.id]) : null,
+    },
+    200,
+  );
 });
 
 async function liveRun(env: Env, tenant: string, collectionId: string, runId: string) {
   const snap = await runObject(env, runId).snapshot(tenant);
   if (!snap || snap.collection_id !== collectionId) throw notFound("Run");
-  return snap;
+  return runSummary(snap);
 }
 
 const get = createRoute({
@@ -127,6 +133,6 @@ runs.openapi(cancel, async (c) => {
   await liveRun(c.env, tenant, id, run_id);
   const after = await runObject(c.env, run_id).cancel(tenant);
   if (!after) throw notFound("Run");
-  return c.json(after, 200);
+  return c.json(runSummary(after), 200);
 });
 

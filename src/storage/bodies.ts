@@ -38,8 +38,8 @@ export function readBody(bucket: R2Bucket, job: { body_key: string; body_offset:
 /** "2026-11-28T13" */
 export const hourOf = (ms: number) => new Date(ms).toISOString().slice(0, 13);
 
-export const bodiesExpired = (completedAt: string | null, nowMs: number) =>
-  completedAt !== null && nowMs - Date.parse(completedAt) >= LIMITS.bodyRetentionMs;
+export const bodiesExpired = (completedMs: number | null, nowMs: number) =>
+  completedMs !== null && nowMs - completedMs >= LIMITS.bodyRetentionMs;
 
 /**
  * Deletes every body and screenshot whose hour prefix ended more than 48 h ago. Costs one list per

@@ -1,6 +1,6 @@
 /** The retry schedule README documents: 1 s · 2^(attempt-1) ± 50 %, Retry-After honoured, 60 s cap. */
 import { describe, expect, it } from "vitest";
-import { backoffSeconds } from "../../src/queue/consumer";
+import { backoffSeconds } from "../../src/queue/consume";
 
 const sample = (attempt: number, retryAfter: number | null) => Array.from({ length: 500 }, () => backoffSeconds(attempt, retryAfter));
 

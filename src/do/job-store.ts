@@ -1,0 +1,301 @@
+/**
+ * The run's job store: SQL over the RunCoordinator's own SQLite, one operation per function, rows
+ * in and rows out. Nothing here calls out of the object, so the coordinator can run any of these
+ * inside one synchronous transaction.
+ *
+ * Every listing is an index range scan: submission order is the primary key (seq), a status filter
+ * is one range of `jobs_by_status` per status, completion order is one range of
+ * `jobs_by_completion` per terminal status, merged by the caller.
+ */
+import type { JobStatus, Outcome, RunStatus, TerminalStatus } from "../domain";
+
+/** Forward-only schema migrations; the version table says which have run. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE run (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     run_id TEXT NOT NULL, tenant TEXT NOT NULL, collection_id TEXT NOT NULL, job_prefix TEXT NOT NULL,
+     requests_version INTEGER NOT NULL, total INTEGER NOT NULL, browser_total INTEGER NOT NULL,
+     created_jobs INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, status TEXT NOT NULL,
+     success INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, timeout INTEGER NOT NULL DEFAULT 0,
+     completed_ms INTEGER, last_ts INTEGER NOT NULL DEFAULT 0, d1_dirty INTEGER NOT NULL DEFAULT 1,
+     tenant_runs INTEGER NOT NULL DEFAULT 1, rate REAL, rate_mark_ms INTEGER NOT NULL, rate_mark_count INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE jobs (
+     seq INTEGER PRIMARY KEY,
+     url TEXT NOT NULL, custom_id TEXT, browser INTEGER NOT NULL, spec TEXT NOT NULL, timeout_ms INTEGER NOT NULL,
+     status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, releases INTEGER NOT NULL DEFAULT 0,
+     released_ms INTEGER, lease_ms INTEGER, completed_ms INTEGER,
+     status_code INTEGER, final_url TEXT, blocked_reason TEXT, error TEXT,
+     queue_wait_ms INTEGER, fetch_ms INTEGER, render_ms INTEGER, total_ms INTEGER,
+     body_key TEXT, body_offset INTEGER, body_length INTEGER, screenshot_key TEXT, result_meta TEXT
+   );
+   CREATE INDEX jobs_by_status ON jobs (status, seq);
+   CREATE INDEX jobs_by_completion ON jobs (status, completed_ms, seq) WHERE completed_ms IS NOT NULL;
+   CREATE INDEX jobs_by_lease ON jobs (lease_ms) WHERE status = 'in_progress';`,
+];
+
+export function migrate(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
+  const from = row?.version ?? 0;
+  for (let v = from; v < MIGRATIONS.length; v++) sql.exec(MIGRATIONS[v]);
+  if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
+  else if (from < MIGRATIONS.length) sql.exec("UPDATE schema_version SET version = ?", MIGRATIONS.length);
+}
+
+export interface RunState {
+  run_id: string;
+  tenant: string;
+  collection_id: string;
+  job_prefix: string;
+  requests_version: number;
+  total: number;
+  browser_total: number;
+  created_jobs: number;
+  created_ms: number;
+  status: RunStatus;
+  success: number;
+  failed: number;
+  timeout: number;
+  completed_ms: number | null;
+  last_ts: number;
+  d1_dirty: number;
+  tenant_runs: number;
+  rate: number | null;
+  rate_mark_ms: number;
+  rate_mark_count: number;
+}
+
+/** Null before the run was started here (a GET of an unknown id creates no tables). */
+export function readRun(sql: SqlStorage): RunState | null {
+  try {
+    return (sql.exec("SELECT * FROM run WHERE id = 1").toArray()[0] as unknown as RunState | undefined) ?? null;
+  } catch (e) {
+    if (String(e).includes("no such table")) return null;
+    throw e;
+  }
+}
+
+export type NewRun = Pick<
+  RunState,
+  "run_id" | "tenant" | "collection_id" | "job_prefix" | "requests_version" | "total" | "browser_total" | "created_ms"
+>;
+
+export function insertRun(sql: SqlStorage, r: NewRun, tenantRuns: number): void {
+  sql.exec(
+    `INSERT INTO run (id, run_id, tenant, collection_id, job_prefix, requests_version, total, browser_total, created_ms,
+       status, tenant_runs, rate_mark_ms) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?)`,
+    r.run_id, r.tenant, r.collection_id, r.job_prefix, r.requests_version, r.total, r.browser_total, r.created_ms,
+    tenantRuns, r.created_ms,
+  );
+}
+
+/** A request of the pinned request list, as D1 returns a page of it. */
+export interface RequestRow {
+  seq: number;
+  url: string;
+  custom_id: string | null;
+  browser: number;
+  spec: string;
+}
+
+/**
+ * Creates one page of job rows. Repeats are ignored, so a page created twice (a retried alarm, a
+ * concurrent resume) creates each job once. Jobs of a cancelled run are created already failed.
+ */
+export function insertJobs(sql: SqlStorage, rows: RequestRow[], ended: { error: string; at: number } | null): number {
+  let inserted = 0;
+  for (const r of rows) {
+    const timeout = (JSON.parse(r.spec) as { timeout: number }).timeout;
+    const written = sql.exec(
+      `INSERT OR IGNORE INTO jobs (seq, url, custom_id, browser, spec, timeout_ms, status, error, completed_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      r.seq, r.url, r.custom_id, r.browser, r.spec, timeout,
+      ended ? "failed" : "pending", ended?.error ?? null, ended?.at ?? null,
+    ).rowsWritten;
+    if (written > 0) inserted++;
+  }
+  return inserted;
+}
+
+export const setCreated = (sql: SqlStorage, createdJobs: number) =>
+  sql.exec("UPDATE run SET created_jobs = MAX(created_jobs, ?) WHERE id = 1", createdJobs);
+
+export const countInFlight = (sql: SqlStorage): number =>
+  sql.exec<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE status = 'in_progress'").one().n;
+
+/** What a job message is built from. */
+export type ReleaseRow = {
+  seq: number;
+  url: string;
+  browser: number;
+  spec: string;
+  attempts: number;
+};
+
+/** The next pending jobs in submission order, marked released with their lease. */
+export function releasePending(sql: SqlStorage, limit: number, nowMs: number, lease: (timeoutMs: number) => number) {
+  if (limit <= 0) return [];
+  const rows = sql
+    .exec<ReleaseRow & { timeout_ms: number }>(
+      "SELECT seq, url, browser, spec, attempts, timeout_ms FROM jobs WHERE status = 'pending' ORDER BY seq LIMIT ?",
+      limit,
+    )
+    .toArray();
+  for (const r of rows) markReleased(sql, r.seq, nowMs, nowMs + lease(r.timeout_ms));
+  // The release is the next attempt.
+  return rows.map((r) => ({ ...r, attempts: r.attempts + 1 }));
+}
+
+function markReleased(sql: SqlStorage, seq: number, nowMs: number, leaseUntil: number) {
+  sql.exec(
+    `UPDATE jobs SET status = 'in_progress', attempts = attempts + 1, releases = releases + 1,
+       released_ms = COALESCE(released_ms, ?), lease_ms = ? WHERE seq = ?`,
+    nowMs, leaseUntil, seq,
+  );
+}
+
+/** Released jobs whose lease ran out, oldest first. */
+export const expiredLeases = (sql: SqlStorage, nowMs: number, limit: number) =>
+  sql
+    .exec<ReleaseRow & { releases: number; timeout_ms: number }>(
+      `SELECT seq, url, browser, spec, attempts, releases, timeout_ms FROM jobs
+       WHERE status = 'in_progress' AND lease_ms <= ? ORDER BY lease_ms LIMIT ?`,
+      nowMs, limit,
+    )
+    .toArray();
+
+/** Undoes a release whose message was never sent: the job is pending again, its attempt not spent. */
+export function unrelease(sql: SqlStorage, seqs: number[]) {
+  for (const seq of seqs) {
+    sql.exec(
+      `UPDATE jobs SET status = 'pending', attempts = attempts - 1, releases = releases - 1, lease_ms = NULL,
+         released_ms = CASE WHEN releases = 1 THEN NULL ELSE released_ms END
+       WHERE seq = ? AND status = 'in_progress'`,
+      seq,
+    );
+  }
+}
+
+export const reRelease = (sql: SqlStorage, seq: number, nowMs: number, leaseUntil: number) =>
+  markReleased(sql, seq, nowMs, leaseUntil);
+
+export const nextLease = (sql: SqlStorage): number | null =>
+  sql.exec<{ t: number | null }>("SELECT min(lease_ms) AS t FROM jobs WHERE status = 'in_progress'").one().t;
+
+/**
+ * Ends one job with its outcome unless it already ended: the first outcome wins for good, so a
+ * duplicate delivery, a late success after a dead letter, or a re-released job's second report
+ * changes nothing. Returns whether this call ended it.
+ */
+export function finishJob(sql: SqlStorage, seq: number, o: Outcome, completedMs: number): boolean {
+  const cursor = sql.exec(
+    `UPDATE jobs SET status = ?, status_code = ?, final_url = ?, blocked_reason = ?, error = ?,
+       attempts = MAX(attempts, ?), queue_wait_ms = COALESCE(?, queue_wait_ms), fetch_ms = ?, render_ms = ?,
+       body_key = ?, body_offset = ?, body_length = ?, screenshot_key = ?, result_meta = ?,
+       completed_ms = ?, total_ms = ? - COALESCE(released_ms, ?), lease_ms = NULL
+     WHERE seq = ? AND status IN ('pending', 'in_progress')`,
+    o.status, o.status_code, o.final_url, o.blocked_reason, o.error,
+    o.attempts, o.queue_wait_ms, o.fetch_ms, o.render_ms,
+    o.body_key, o.body_offset, o.body_length, o.screenshot_key, o.result_meta,
+    completedMs, completedMs, completedMs, seq,
+  );
+  return cursor.rowsWritten > 0;
+}
+
+/** Ends every unfinished job with one status and error (cancel); returns how many it ended. */
+export function endUnfinished(sql: SqlStorage, status: TerminalStatus, error: string, completedMs: number): number {
+  return sql
+    .exec(
+      `UPDATE jobs SET status = ?, error = ?, completed_ms = ?, total_ms = ? - COALESCE(released_ms, ?), lease_ms = NULL
+       WHERE status IN ('pending', 'in_progress') RETURNING seq`,
+      status, error, completedMs, completedMs, completedMs,
+    )
+    .toArray().length;
+}
+
+/** Counter and status changes of the run row. */
+export function addCounts(sql: SqlStorage, c: { success: number; failed: number; timeout: number }, ts: number) {
+  sql.exec(
+    `UPDATE run SET success = success + ?, failed = failed + ?, timeout = timeout + ?, last_ts = MAX(last_ts, ?),
+       d1_dirty = 1 WHERE id = 1`,
+    c.success, c.failed, c.timeout, ts,
+  );
+}
+
+/** Completes the run once its counters reach its total. Returns whether this call completed it. */
+export const completeIfDone = (sql: SqlStorage, ts: number): boolean =>
+  sql.exec(
+    `UPDATE run SET status = 'completed', completed_ms = ?, d1_dirty = 1
+     WHERE id = 1 AND status = 'in_progress' AND success + failed + timeout >= total`,
+    ts,
+  ).rowsWritten > 0;
+
+export const setRunStatus = (sql: SqlStorage, status: RunStatus, completedMs: number) =>
+  sql.exec("UPDATE run SET status = ?, completed_ms = ?, d1_dirty = 1 WHERE id = 1 AND status = 'in_progress'", status, completedMs);
+
+export const setRate = (sql: SqlStorage, rate: number, markMs: number) =>
+  sql.exec("UPDATE run SET rate = ?, rate_mark_ms = ?, rate_mark_count = 0 WHERE id = 1", rate, markMs);
+
+export const addRateCount = (sql: SqlStorage, n: number) =>
+  sql.exec("UPDATE run SET rate_mark_count = rate_mark_count + ? WHERE id = 1", n);
+
+export const markSynced = (sql: SqlStorage, tenantRuns: number) =>
+  sql.exec("UPDATE run SET d1_dirty = 0, tenant_runs = ? WHERE id = 1", tenantRuns);
+
+/** A job row as the listing and the result read it (the request's spec stays in the store). */
+export interface JobRow {
+  seq: number;
+  url: string;
+  custom_id: string | null;
+  browser: number;
+  status: JobStatus;
+  attempts: number;
+  released_ms: number | null;
+  completed_ms: number | null;
+  status_code: number | null;
+  final_url: string | null;
+  blocked_reason: string | null;
+  error: string | null;
+  queue_wait_ms: number | null;
+  fetch_ms: number | null;
+  render_ms: number | null;
+  total_ms: number | null;
+  body_key: string | null;
+  body_offset: number | null;
+  body_length: number | null;
+  screenshot_key: string | null;
+  result_meta: string | null;
+}
+
+const COLUMNS = `seq, url, custom_id, browser, status, attempts, released_ms, completed_ms, status_code, final_url,
+  blocked_reason, error, queue_wait_ms, fetch_ms, render_ms, total_ms, body_key, body_offset, body_length,
+  screenshot_key, result_meta`;
+
+export const jobBySeq = (sql: SqlStorage, seq: number): JobRow | null =>
+  (sql.exec(`SELECT ${COLUMNS} FROM jobs WHERE seq = ?`, seq).toArray()[0] as unknown as JobRow | undefined) ?? null;
+
+/** Submission order after `afterSeq`, optionally one status: a range of the key or of jobs_by_status. */
+export function pageBySeq(sql: SqlStorage, afterSeq: number, limit: number, status?: JobStatus): JobRow[] {
+  const rows = status
+    ? sql.exec(`SELECT ${COLUMNS} FROM jobs WHERE status = ? AND seq > ? ORDER BY seq LIMIT ?`, status, afterSeq, limit)
+    : sql.exec(`SELECT ${COLUMNS} FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit);
+  return rows.toArray() as unknown as JobRow[];
+}
+
+/** Completion order of one terminal status after (completedMs, seq): a range of jobs_by_completion. */
+export function pageByCompletion(
+  sql: SqlStorage,
+  status: TerminalStatus,
+  after: { completed_ms: number; seq: number },
+  limit: number,
+): JobRow[] {
+  return sql
+    .exec(
+      `SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_by_completion
+       WHERE status = ? AND completed_ms IS NOT NULL AND (completed_ms, seq) > (?, ?)
+       ORDER BY completed_ms, seq LIMIT ?`,
+      status, after.completed_ms, after.seq, limit,
+    )
+    .toArray() as unknown as JobRow[];
+}

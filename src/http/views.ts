@@ -1,0 +1,65 @@
+/**
+ * Rows → API shapes, once. The stores return rows (D1 rows, the run object's rows); every route
+ * that answers with a run or a job goes through these.
+ */
+import { iso } from "../clock";
+import type { RunRow } from "../db/runs";
+import type { JobRow, RunState } from "../do/job-store";
+import { jobIdOf } from "../do/run-coordinator";
+import { bodiesExpired } from "../storage/bodies";
+import type { Job, RunSummary } from "../schemas";
+
+/** The live summary from the run's object. */
+export const runSummary = (s: RunState): RunSummary => ({
+  run_id: s.run_id,
+  status: s.status,
+  total_requests: s.total,
+  success_requests: s.success,
+  failed_requests: s.failed,
+  timeout_requests: s.timeout,
+  collection_id: s.collection_id,
+  created_at: iso(s.created_ms),
+  completed_at: s.completed_ms === null ? null : iso(s.completed_ms),
+});
+
+/** A run as the D1 row has it (the list of runs). */
+export const runSummaryOfRow = (r: RunRow): RunSummary => ({
+  run_id: r.id,
+  status: r.status,
+  total_requests: r.total_requests,
+  success_requests: r.success_requests,
+  failed_requests: r.failed_requests,
+  timeout_requests: r.timeout_requests,
+  collection_id: r.collection_id,
+  created_at: r.created_at,
+  completed_at: r.completed_at,
+});
+
+export function jobView(run: RunState, r: JobRow, nowMs: number): Job {
+  const expired = bodiesExpired(r.completed_ms, nowMs);
+  return {
+    job_id: jobIdOf(run.job_prefix, r.seq),
+    run_id: run.run_id,
+    collection_id: run.collection_id,
+    custom_id: r.custom_id,
+    url: r.url,
+    browser: r.browser === 1,
+    status: r.status,
+    status_code: r.status_code,
+    final_url: r.final_url,
+    blocked_reason: r.blocked_reason,
+    error: r.error,
+    attempts: r.attempts,
+    created_at: iso(run.created_ms),
+    started_at: r.released_ms === null ? null : iso(r.released_ms),
+    completed_at: r.completed_ms === null ? null : iso(r.completed_ms),
+    timings: {
+      queue_wait_ms: r.queue_wait_ms,
+      fetch_ms: r.fetch_ms,
+      ...(r.browser === 1 ? { render_ms: r.render_ms } : {}),
+      total_ms: r.total_ms,
+    },
+    result_available: r.body_key !== null && !expired,
+    screenshot_available: r.screenshot_key !== null && !expired,
+  };
+}

@@ -1,0 +1,104 @@
+import { now } from "../clock";
+import type { JobMessage, Outcome } from "../domain";
+import { runObject } from "../do/objects";
+import { pack, packKey } from "../storage/bodies";
+import { sendJobs } from "./dispatch";
+import { pushTo } from "./pool";
+
+/** Flush once this much HTML waits, whatever the count. */
+const FLUSH_BYTES = 8 * 1024 * 1024;
+
+export interface FlushPolicy {
+  /** Outcomes that trigger a flush. */
+  size: number;
+  /** The longest an outcome waits for its flush. */
+  ms: number;
+}
+
+/** Fetch jobs finish in milliseconds: flush often enough that results stream. */
+export const FETCH_FLUSH: FlushPolicy = { size: 25, ms: 500 };
+/** Browser pages take seconds: flush about once per browser batch. */
+export const BROWSER_FLUSH: FlushPolicy = { size: 12, ms: 5_000 };
+
+interface Pending {
+  job: JobMessage;
+  outcome: Outcome;
+  html: string | null;
+}
+
+/**
+ * Buffers outcomes and records them with one Durable Object call per run per flush. A flush
+ * happens when `policy.size` outcomes or FLUSH_BYTES of HTML wait, or the oldest has waited
+ * `policy.ms`, so a fast page is not held back by the slowest page of its batch while DO calls stay
+ * far below one per job. The pages of a flush go to R2 as one object per run (a "pack"), each job
+ * keeping its byte range. The run's object answers with the jobs it released in their place, which
+ * are sent after it returned. `onRecorded` hears of every job whose outcome is now counted (by this
+ * flush or an earlier one), so its messages can be acked; a flush that fails leaves them unacked.
+ */
+export class Recorder {
+  private pending: Pending[] = [];
+  private bytes = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private env: Env,
+    private policy: FlushPolicy,
+    private onRecorded: (jobId: string) => void,
+  ) {}
+
+  add(job: JobMessage, outcome: Outcome, html: string | null): Promise<void> {
+    this.pending.push({ job, outcome, html });
+    this.bytes += html?.length ?? 0;
+    if (this.pending.length >= this.policy.size || this.bytes >= FLUSH_BYTES) return this.flush();
+    this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.policy.ms);
+    return Promise.resolve();
+  }
+
+  /** Serialised, so flushes never overlap; an error surfaces to the caller. */
+  flush(): Promise<void> {
+    const next = this.chain.then(() => this.flushNow());
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async flushNow() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const pending = this.pending;
+    this.pending = [];
+    this.bytes = 0;
+    const byRun = new Map<string, Pending[]>();
+    for (const p of pending) pushTo(byRun, p.job.run_id, p);
+    const results = await Promise.allSettled([...byRun].map(([runId, items]) => this.recordRun(runId, items)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+
+  private async recordRun(runId: string, items: Pending[]) {
+    await this.storePages(runId, items);
+    const { release } = await runObject(this.env, runId).record({ outcomes: items.map((p) => p.outcome) });
+    for (const p of items) this.onRecorded(p.job.job_id);
+    if (release.length === 0) return;
+    try {
+      await sendJobs(this.env, release);
+    } catch (e) {
+      // Their leases run out and the run's object releases them again; the outcomes stay counted.
+      console.error(`sending ${release.length} released jobs of run ${runId} failed`, e);
+    }
+  }
+
+  /** One R2 object for the pages of this run's outcomes in this flush. Empty pages need no bytes. */
+  private async storePages(runId: string, items: Pending[]) {
+    const withHtml = items.filter((p) => p.html !== null);
+    if (withHtml.length === 0) return;
+    const key = packKey(now(), withHtml[0].job.tenant, runId);
+    const { bytes, ranges } = pack(withHtml.map((p) => p.html!));
+    await this.env.BODIES.put(key, bytes, { httpMetadata: { contentType: "application/octet-stream" } });
+    withHtml.forEach((p, i) => {
+      p.outcome.body_key = key;
+      p.outcome.body_offset = ranges[i].offset;
+      p.outcome.body_length = ranges[i].length;
+    });
+  }
+}

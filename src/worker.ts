@@ -1,0 +1,41 @@
+import { buildApp } from "./app";
+import { now } from "./clock";
+import { count, instrument } from "./metrics";
+import { consumeJobs } from "./queue/consume";
+import { consumeDeadLetters } from "./queue/dead-letters";
+import { sweep } from "./storage/retention";
+
+export { IdempotencyStore } from "./do/idempotency";
+export { RunCoordinator } from "./do/run-coordinator";
+
+const app = buildApp();
+
+/** Queue names as wrangler.toml declares them; a batch from any other queue is a deploy error. */
+export const QUEUES = {
+  jobs: "scrape-jobs",
+  browserJobs: "scrape-browser-jobs",
+  deadLetters: "scrape-jobs-dlq",
+} as const;
+
+export default {
+  fetch(request, env, ctx) {
+    count("worker_invocations");
+    return app.fetch(request, instrument(env), ctx);
+  },
+  async queue(batch, env) {
+    count("worker_invocations");
+    switch (batch.queue) {
+      case QUEUES.jobs:
+        return consumeJobs(batch, instrument(env), false);
+      case QUEUES.browserJobs:
+        return consumeJobs(batch, instrument(env), true);
+      case QUEUES.deadLetters:
+        return consumeDeadLetters(batch, instrument(env));
+      default:
+        throw new Error(`no consumer for queue ${batch.queue}`);
+    }
+  },
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(sweep(instrument(env), now()).then((r) => console.log("retention sweep", JSON.stringify(r))));
+  },
+} satisfies ExportedHandler<Env, unknown>;

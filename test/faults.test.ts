@@ -8,32 +8,50 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { setNow, now } from "../src/clock";
 import type { RunCoordinator } from "../src/do/run-coordinator";
-import worker from "../src/index";
-import type { JobMessage, QueueMessage } from "../src/queue/messages";
+import { pagelessOutcome } from "../src/domain";
+import type { JobMessage } from "../src/domain";
+import worker from "../src/worker";
 import { allJobs, api, createCollection, getRun, newTenant, startRun, target, waitForRun } from "./support/api";
 
 afterEach(() => setNow(null));
 
-/** The job messages of a run, rebuilt from D1 as the dispatcher sends them. */
+const runStub = (runId: string) => env.RUNS.get(env.RUNS.idFromName(runId));
+
+/** The job messages of a run, rebuilt from its object's job store as a release sends them. */
 async function messagesOf(runId: string, tenant: string): Promise<JobMessage[]> {
-  const { results } = await env.DB.prepare("SELECT job_id, url, browser, spec FROM jobs WHERE run_id = ?1 ORDER BY job_id").bind(runId).all<{ job_id: string; url: string; browser: number; spec: string }>();
-  return results.map((r) => ({ kind: "job", job_id: r.job_id, run_id: runId, tenant, url: r.url, browser: r.browser === 1, spec: JSON.parse(r.spec) }));
+  return runInDurableObject(runStub(runId), (_instance, state) =>
+    state.storage.sql
+      .exec<{ seq: number; url: string; browser: number; spec: string; prefix: string }>(
+        "SELECT seq, url, browser, spec, (SELECT job_prefix FROM run) AS prefix FROM jobs ORDER BY seq",
+      )
+      .toArray()
+      .map((r) => ({
+        kind: "job" as const, job_id: `${r.prefix}${r.seq.toString(16).padStart(12, "0")}`, run_id: runId, tenant, url: r.url,
+        browser: r.browser === 1, spec: JSON.parse(r.spec), attempt: 1, released_ms: Date.now(),
+      })),
+  );
 }
 
+/** A job's column as the run's object stores it. */
+const jobColumn = (runId: string, jobId: string, column: string) =>
+  runInDurableObject(runStub(runId), (_i, state) =>
+    state.storage.sql.exec(`SELECT ${column} AS v FROM jobs WHERE seq = ?`, Number.parseInt(jobId.slice(24), 16)).one().v,
+  );
+
 /** Delivers messages to the jobs consumer as the queue would, and returns what it acked/retried. */
-async function deliver(msgs: QueueMessage[], e: Env = env, queue = "scrape-jobs") {
-  const batch = createMessageBatch<QueueMessage>(queue, msgs.map((body, i) => ({ id: `${crypto.randomUUID()}-${i}`, timestamp: new Date(), attempts: 1, body })));
+async function deliver(msgs: unknown[], e: Env = env, queue = "scrape-jobs") {
+  const batch = createMessageBatch<unknown>(queue, msgs.map((body, i) => ({ id: `${crypto.randomUUID()}-${i}`, timestamp: new Date(), attempts: 1, body })));
   const ctx = createExecutionContext();
   let error: unknown = null;
   try {
-    await (worker.queue as ExportedHandlerQueueHandler<Env, QueueMessage>)(batch, e, ctx);
+    await (worker.queue as ExportedHandlerQueueHandler<Env, unknown>)(batch, e, ctx);
   } catch (err) {
     error = err;
   }
   return { error, result: await getQueueResult(batch, ctx).catch(() => null) };
 }
 
-/** D1 and the run's Durable Object agree on every job and on the counters. */
+/** The run's object (its job rows and counters) and the D1 run row agree. */
 async function expectConsistent(key: string, collectionId: string, runId: string, total: number) {
   const run = await getRun(key, collectionId, runId);
   const jobs = await allJobs(key, collectionId, runId);
@@ -90,7 +108,10 @@ describe("exactly one outcome per job", () => {
       },
     });
     const failed = await deliver(msgs, { ...env, BODIES: flakyBucket } as Env);
-    expect(String(failed.error)).toContain("injected R2 failure");
+    // The jobs whose pack failed are handed back to the queue, alone; the others are acked.
+    expect(failed.error).toBeNull();
+    expect(failed.result!.retryMessages.length).toBeGreaterThan(0);
+    expect(failed.result!.retryMessages.length + failed.result!.explicitAcks.length).toBe(60);
     // The queue retries the batch: redeliver it with a healthy bucket.
     await deliver(msgs);
     const done = await waitForRun(key, col.id, started.run_id);
@@ -100,28 +121,31 @@ describe("exactly one outcome per job", () => {
     for (const j of jobs) expect(j.result_available).toBe(true);
   });
 
-  it("survives a D1 write that fails once inside the run's Durable Object", async () => {
+  it("counts in the run's object when the D1 run row cannot be written, and the row catches up", async () => {
     const { key, tenant } = await newTenant();
     const col = await createCollection(key, [{ url: target("/slow/1500"), custom_id: "one" }]);
     const started = await startRun(key, col.id);
     const [msg] = await messagesOf(started.run_id, tenant);
-    const stub = env.RUNS.get(env.RUNS.idFromName(started.run_id));
-    const outcome = { job_id: msg.job_id, status: "failed" as const, status_code: 500, final_url: null, blocked_reason: null, error: "injected", queue_wait_ms: 0, fetch_ms: 1, render_ms: null, body_key: null, body_offset: null, body_length: null, screenshot_key: null, result_meta: null };
-    // While the real fetch is still running, an outcome is recorded with a database that fails:
-    // record() throws and counts nothing, so the job is still open for its real outcome.
-    await runInDurableObject(stub, async (instance: RunCoordinator) => {
+    const outcome = pagelessOutcome(msg.job_id, "failed", 1, "injected");
+    // The outcome commits in the object; the D1 sync after it fails (a failure between two writes).
+    await runInDurableObject(runStub(started.run_id), async (instance: RunCoordinator) => {
       const holder = instance as unknown as { env: Env };
       const real = holder.env;
-      holder.env = { ...real, DB: new Proxy(real.DB, { get: (t, prop) => (prop === "prepare" ? () => { throw new Error("injected D1 failure"); } : Reflect.get(t, prop)) }) };
+      const failing = () => { throw new Error("injected D1 failure"); };
+      holder.env = { ...real, DB: new Proxy(real.DB, { get: (t, prop) => (prop === "batch" ? failing : Reflect.get(t, prop)) }) };
       try {
-        await expect(instance.record([outcome])).rejects.toThrow("injected D1 failure");
+        await instance.record({ outcomes: [outcome] });
       } finally {
         holder.env = real;
       }
     });
-    expect(await getRun(key, col.id, started.run_id)).toMatchObject({ success_requests: 0, failed_requests: 0 });
-    const done = await waitForRun(key, col.id, started.run_id);
-    expect(done).toMatchObject({ status: "completed", success_requests: 1, failed_requests: 0 });
+    expect(await getRun(key, col.id, started.run_id)).toMatchObject({ status: "completed", failed_requests: 1 });
+    const row = () => env.DB.prepare("SELECT status, failed_requests FROM runs WHERE id = ?1").bind(started.run_id).first();
+    expect(await row()).toMatchObject({ status: "in_progress", failed_requests: 0 });
+    // The object's alarm syncs the row; the real fetch's later success changes nothing.
+    await runDurableObjectAlarm(runStub(started.run_id));
+    expect(await row()).toMatchObject({ status: "completed", failed_requests: 1 });
+    await new Promise((r) => setTimeout(r, 2_000));
     await expectConsistent(key, col.id, started.run_id, 1);
   });
 
@@ -134,10 +158,11 @@ describe("exactly one outcome per job", () => {
     const refusing = { fetch: async () => new Response("Rate limit exceeded", { status: 429 }) } as unknown as Env["BROWSER"];
     const { error, result } = await deliver(msgs, { ...env, BROWSER: refusing } as Env, "scrape-browser-jobs");
     expect(error).toBeNull();
-    expect(result?.retryMessages.length).toBe(1);
+    // Handed back to the queue as a fresh message with the same attempt, not as a queue retry.
+    expect(result?.explicitAcks.length).toBe(1);
     const done = await waitForRun(key, col.id, started.run_id);
     expect(done.success_requests).toBe(1);
-    // Only the real delivery claimed the job: the refused one spent no attempt.
+    // The refused delivery spent no attempt.
     const [job] = await allJobs(key, col.id, started.run_id);
     expect(job.attempts).toBe(1);
   });
@@ -158,7 +183,7 @@ describe("exactly one outcome per job", () => {
     expect(await getRun(key, col.id, started.run_id)).toEqual(done);
   });
 
-  it("claims a job once when the same message sits twice in one batch", async () => {
+  it("runs a job once when the same message sits twice in one batch", async () => {
     const { key, tenant } = await newTenant();
     const col = await createCollection(key, [{ url: target("/ok") }]);
     const started = await startRun(key, col.id);
@@ -172,25 +197,30 @@ describe("exactly one outcome per job", () => {
 });
 
 describe("no run stuck", () => {
-  it("ends unfinished jobs as timeout at the run's deadline, and a late result changes nothing", async () => {
+  it("releases a job again when its lease runs out, ends it as timeout after the last, and ignores a late result", async () => {
     const { key } = await newTenant();
     const col = await createCollection(key, [
       { url: target("/ok"), custom_id: "fast" },
-      { url: target("/slow/3000"), custom_id: "slow", timeout: 10_000 },
+      { url: target("/hang"), custom_id: "stuck", timeout: 5_000 },
     ]);
     const started = await startRun(key, col.id);
     const until = Date.now() + 10_000;
     while ((await getRun(key, col.id, started.run_id)).success_requests < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    const row = await env.DB.prepare("SELECT deadline_at FROM runs WHERE id = ?1").bind(started.run_id).first<{ deadline_at: string }>();
-    setNow(Date.parse(row!.deadline_at) + 1);
-    const stub = env.RUNS.get(env.RUNS.idFromName(started.run_id));
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const stub = runStub(started.run_id);
+    const lease = () => runInDurableObject(stub, (_i, state) => state.storage.sql.exec("SELECT lease_ms, releases FROM jobs WHERE custom_id = 'stuck'").one());
+    // Every lease running out releases the job again, up to the last one, after which it times out.
+    for (let release = 1; release <= 3; release++) {
+      const l = await lease();
+      expect(l.releases).toBe(release);
+      setNow((l.lease_ms as number) + 1);
+      expect(await runDurableObjectAlarm(stub)).toBe(true);
+    }
     const run = await getRun(key, col.id, started.run_id);
     expect(run).toMatchObject({ status: "completed", success_requests: 1, timeout_requests: 1, failed_requests: 0 });
     const jobs = await allJobs(key, col.id, started.run_id);
-    expect(jobs.find((j) => j.custom_id === "slow")).toMatchObject({ status: "timeout", error: expect.stringMatching(/deadline/) });
+    expect(jobs.find((j) => j.custom_id === "stuck")).toMatchObject({ status: "timeout", error: expect.stringMatching(/lease/) });
     setNow(null);
-    await new Promise((r) => setTimeout(r, 3_500)); // the slow fetch finishes and reports
+    await new Promise((r) => setTimeout(r, 6_000)); // the released copies time out and report
     expect(await getRun(key, col.id, started.run_id)).toEqual(run);
     await expectConsistent(key, col.id, started.run_id, 2);
   });
@@ -213,22 +243,23 @@ describe("no run stuck", () => {
     expect(again).toEqual(run);
   });
 
-  it("the cron backstop expires an overdue run whose Durable Object never started", async () => {
+  it("the cron backstop starts a run whose object never started, from its D1 row", async () => {
     const { key, tenant } = await newTenant();
     const col = await createCollection(key, [{ url: target("/ok") }]);
     const runId = crypto.randomUUID();
     const t = now();
-    // A run row written to D1 whose DO start and enqueue were lost (the Worker died in between).
-    await env.DB.batch([
-      env.DB.prepare("INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, deadline_at) VALUES (?1, ?2, ?3, 'in_progress', 1, ?4, ?5)").bind(runId, tenant, col.id, new Date(t).toISOString(), new Date(t + 1000).toISOString()),
-      env.DB.prepare("INSERT INTO jobs (job_id, run_id, tenant, collection_id, seq, url, custom_id, browser, spec, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5, NULL, 0, '{}', ?6)").bind(crypto.randomUUID(), runId, tenant, col.id, target("/ok"), new Date(t).toISOString()),
-    ]);
-    setNow(t + 120_000);
-    const ctx = { waitUntil: (p: Promise<unknown>) => p, passThroughOnException: () => undefined, props: {} } as unknown as ExecutionContext;
+    // A run row written to D1 whose object start was lost (the Worker died in between).
+    await env.DB.prepare(
+      `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at)
+       VALUES (?1, ?2, ?3, 'in_progress', 1, ?4, 1, ?4)`,
+    ).bind(runId, tenant, col.id, new Date(t).toISOString()).run();
+    setNow(t + 20 * 60_000);
     const waits: Promise<unknown>[] = [];
-    await worker.scheduled({ cron: "17 * * * *", scheduledTime: now(), noRetry() {} } as ScheduledController, env, { ...ctx, waitUntil: (p: Promise<unknown>) => void waits.push(p) } as ExecutionContext);
+    const ctx = { waitUntil: (p: Promise<unknown>) => void waits.push(p), passThroughOnException: () => undefined, props: {} };
+    await worker.scheduled({ cron: "17 * * * *", scheduledTime: now(), noRetry() {} } as ScheduledController, env, ctx as unknown as ExecutionContext);
     await Promise.all(waits);
-    expect(await getRun(key, col.id, runId)).toMatchObject({ status: "completed", timeout_requests: 1 });
+    setNow(null);
+    expect(await waitForRun(key, col.id, runId)).toMatchObject({ status: "completed", success_requests: 1 });
   });
 });
 
@@ -275,7 +306,7 @@ describe("retention", () => {
       await worker.scheduled({ cron: "17 * * * *", scheduledTime: t, noRetry() {} } as ScheduledController, env, { waitUntil: (p: Promise<unknown>) => void waits.push(p), passThroughOnException() {}, props: {} } as unknown as ExecutionContext);
       await Promise.all(waits);
     };
-    const { body_key } = (await env.DB.prepare("SELECT body_key FROM jobs WHERE job_id = ?1").bind(job.job_id).first<{ body_key: string }>())!;
+    const body_key = (await jobColumn(run.run_id, job.job_id, "body_key")) as string;
     const objects = async () => ((await env.BODIES.head(body_key)) ? 1 : 0);
     expect(await objects()).toBe(1);
 

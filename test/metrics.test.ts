@@ -1,4 +1,5 @@
 /** The benchmark's unit costs come from these counters, so they must count what really happens. */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { instrument, resetUsage, usage } from "../src/metrics";
@@ -29,27 +30,43 @@ describe("bench-mode operation counters", () => {
   });
 });
 
-describe("statement cost does not grow with the run", () => {
-  it("records a batch of outcomes reading about its own rows, in a run of 5,000 jobs", async () => {
-    const { insertCollection } = await import("../src/db/collections");
-    const { insertRunWithJobs } = await import("../src/db/runs");
-    const { finishJobs, claimJobs } = await import("../src/db/jobs");
-    const e = instrument({ ...env, BENCH_METRICS: "true" });
-    const collectionId = crypto.randomUUID();
-    const spec = { screenshot: false, full_page: false, actions: [], timeout: 30_000 };
-    await insertCollection(e.DB, { id: collectionId, tenant: "cost", name: "c", at: new Date().toISOString() },
-      Array.from({ length: 5_000 }, (_, i) => ({ url: `https://example.com/${i}`, custom_id: null, browser: false, spec })));
-    const runId = crypto.randomUUID();
-    const prefix = crypto.randomUUID().slice(0, 24);
-    await insertRunWithJobs(e.DB, { id: runId, tenant: "cost", collection_id: collectionId, created_at: new Date().toISOString(), deadline_at: new Date().toISOString(), job_prefix: prefix });
-    const ids = Array.from({ length: 25 }, (_, i) => `${prefix}${(2_000 + i).toString(16).padStart(12, "0")}`);
-    resetUsage();
-    await claimJobs(e.DB, ids, new Date().toISOString());
-    const writes = ids.map((job_id) => ({ job_id, status: "completed" as const, status_code: 200, final_url: null, blocked_reason: null, error: null, queue_wait_ms: 1, fetch_ms: 1, render_ms: null, total_ms: 2, body_key: null, body_offset: null, body_length: null, screenshot_key: null, result_meta: null }));
-    expect((await finishJobs(e.DB, runId, new Date().toISOString(), writes)).length).toBe(25);
-    expect(usage.d1_statements).toBe(2);
-    // Each statement reads the 25 rows it touches (with their index entries: ~350 here), not the
-    // run's 5,000 (a plan driven by the run_id index read 135,275).
-    expect(usage.d1_rows_read).toBeLessThan(1_000);
+describe("the run's job store: cost does not grow with the run", () => {
+  it("records 25 outcomes and pages the listing reading about their own rows, in a run of 5,000 jobs", async () => {
+    const store = await import("../src/do/job-store");
+    const { pagelessOutcome } = await import("../src/domain");
+    const stub = env.RUNS.get(env.RUNS.idFromName(crypto.randomUUID()));
+    await runInDurableObject(stub, (_instance, state) => {
+      let rowsRead = 0;
+      // Counts the rows each statement reads (index entries included), as SQLite reports them.
+      const sql = new Proxy(state.storage.sql, {
+        get(target, prop) {
+          if (prop !== "exec") return Reflect.get(target, prop);
+          return (...args: Parameters<SqlStorage["exec"]>) => {
+            const cursor = target.exec(...args);
+            const rows = cursor.toArray();
+            rowsRead += cursor.rowsRead;
+            return { toArray: () => rows, one: () => rows[0], rowsWritten: cursor.rowsWritten, rowsRead: cursor.rowsRead };
+          };
+        },
+      }) as SqlStorage;
+      store.migrate(state.storage.sql);
+      store.insertRun(state.storage.sql, {
+        run_id: "r", tenant: "t", collection_id: "c", job_prefix: "p".repeat(24), requests_version: 1, total: 5_000,
+        browser_total: 0, created_ms: 0,
+      }, 1);
+      const spec = JSON.stringify({ screenshot: false, full_page: false, actions: [], timeout: 30_000 });
+      store.insertJobs(state.storage.sql, Array.from({ length: 5_000 }, (_, seq) => ({ seq, url: `https://example.com/${seq}`, custom_id: null, browser: 0, spec })), null);
+      store.releasePending(state.storage.sql, 3_000, 1, () => 60_000);
+      rowsRead = 0;
+      for (let seq = 2_000; seq < 2_025; seq++) {
+        expect(store.finishJob(sql, seq, pagelessOutcome(`j${seq}`, "completed", 1, "x"), 10 + seq)).toBe(true);
+      }
+      // Each update reads its own row and index entries, not the run's 5,000 rows.
+      expect(rowsRead).toBeLessThan(25 * 10);
+      rowsRead = 0;
+      expect(store.pageByCompletion(sql, "completed", { completed_ms: 2_010, seq: 2_000 }, 11)).toHaveLength(11);
+      expect(store.pageBySeq(sql, 4_000, 101, "pending")).toHaveLength(101);
+      expect(rowsRead).toBeLessThan(300);
+    });
   });
 });

@@ -20,11 +20,13 @@ export default defineConfig(async () => {
             // The local target site started by test/support/global-setup.ts.
             TARGET_ORIGIN: inject<string>("targetOrigin"),
           },
-          // Deliver queue messages as soon as they are sent: the tests wait on outcomes, not batching.
+          // wrangler.toml's consumers, but delivered as soon as a message is sent (the tests wait on
+          // outcomes, not on batching). These replace the wrangler.toml entries whole, so every
+          // setting that shapes behaviour (batch size, retries, dead-letter queue) is repeated here.
           queueConsumers: {
-            "scrape-jobs": { maxBatchTimeout: 0 },
-            "scrape-browser-jobs": { maxBatchTimeout: 0 },
-            "scrape-jobs-dlq": { maxBatchTimeout: 0 },
+            "scrape-jobs": { maxBatchTimeout: 0, maxBatchSize: 50, maxRetries: 5, deadLetterQueue: "scrape-jobs-dlq" },
+            "scrape-browser-jobs": { maxBatchTimeout: 0, maxBatchSize: 12, maxRetries: 5, deadLetterQueue: "scrape-jobs-dlq" },
+            "scrape-jobs-dlq": { maxBatchTimeout: 0, maxBatchSize: 100 },
           },
         },
       })),

@@ -1,3 +1,5 @@
+import { z } from "zod";
+
 /** Settings that are not bindings, and the limits API.md promises. One place, so README can cite it. */
 export const LIMITS = {
   /** Request bodies over this are refused with 413 before they are parsed. */
@@ -20,10 +22,35 @@ export const LIMITS = {
   maxEvaluateResultBytes: 64 * 1024,
 } as const;
 
-export const isLocalDev = (env: Env) => env.LOCAL_DEV === "true";
-/** Loopback targets are reachable only in local development (the local target site). */
-export const allowLoopback = (env: Env) => isLocalDev(env);
-export const maxRequestsPerCollection = (env: Env) => Number(env.MAX_REQUESTS_PER_COLLECTION) || 10_000;
-export const maxJobsInFlight = (env: Env) => Number(env.MAX_JOBS_IN_FLIGHT) || 200_000;
-/** Pages open at once in the one browser a batch shares: a few, since each costs CPU in a scarce browser. */
-export const browserPageConcurrency = (env: Env) => Math.max(1, Math.min(10, Number(env.BROWSER_PAGE_CONCURRENCY) || 3));
+const flag = z.enum(["true", "false"]).default("false").transform((v) => v === "true");
+const count = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+
+/**
+ * The Worker's `[vars]` (wrangler.toml documents each), parsed once per environment object. A bad
+ * value fails the first request that reads it with the variable's name, instead of becoming NaN.
+ */
+const Settings = z.object({
+  /** "true" only under `npm start` and the tests: dev credentials, loopback targets. */
+  LOCAL_DEV: flag,
+  MAX_REQUESTS_PER_COLLECTION: count(1, 100_000, 10_000),
+  MAX_JOBS_IN_FLIGHT: count(1, 10_000_000, 200_000),
+  BENCH_METRICS: flag,
+  BROWSER_PAGE_CONCURRENCY: count(1, 10, 3),
+});
+export type Settings = z.infer<typeof Settings>;
+
+const parsed = new WeakMap<object, Settings>();
+
+export function settings(env: Env): Settings {
+  let s = parsed.get(env);
+  if (!s) {
+    const r = Settings.safeParse(env);
+    if (!r.success) {
+      const bad = r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+      throw new Error(`invalid Worker settings (wrangler.toml [vars]): ${bad}`);
+    }
+    s = r.data;
+    parsed.set(env, s);
+  }
+  return s;
+}

@@ -1,3 +1,4 @@
+import { settings } from "./config";
 /**
  * Operation counters for the benchmark's unit costs, counted by the code itself (not estimated).
  * Off unless BENCH_METRICS=true: then the Worker's bindings are wrapped so that every D1
@@ -22,7 +23,7 @@ export const usage = {
 };
 export type Usage = typeof usage;
 
-export const benchMode = (env: Env) => env.BENCH_METRICS === "true";
+export const benchMode = (env: Env) => settings(env).BENCH_METRICS;
 
 export function resetUsage() {
   for (const k of Object.keys(usage) as (keyof Usage)[]) usage[k] = 0;

@@ -3,6 +3,7 @@
  * generate the OpenAPI 3.1 document; handler types are inferred from them.
  */
 import { z } from "@hono/zod-openapi";
+import { JOB_STATUSES, RUN_STATUSES } from "./domain";
 import { normalizeTargetUrl, UrlError } from "./fetchers/url-guard";
 
 // ── Shared ──────────────────────────────────────────────────────────────────────────────────
@@ -74,14 +75,6 @@ export const ScrapeRequest = z
   .openapi("Request");
 export type ScrapeRequest = z.infer<typeof ScrapeRequest>;
 
-/** What a job needs beyond url/custom_id/browser; stored as JSON on requests and jobs. */
-export interface JobSpec {
-  screenshot: boolean;
-  full_page: boolean;
-  actions: Action[];
-  timeout: number;
-}
-
 // ── Collections ─────────────────────────────────────────────────────────────────────────────
 export const HARD_MAX_REQUESTS = 100_000;
 
@@ -139,9 +132,7 @@ export const CollectionList = z
 export const CollectionParams = z.object({ id: Uuid.openapi({ param: { name: "id", in: "path" } }) });
 
 // ── Runs ────────────────────────────────────────────────────────────────────────────────────
-export const RUN_STATUSES = ["in_progress", "completed", "cancelled"] as const;
 export const RunStatus = z.enum(RUN_STATUSES);
-export type RunStatus = z.infer<typeof RunStatus>;
 
 export const RunSummary = z
   .object({
@@ -189,10 +180,6 @@ export const RunListQuery = z.object({
 });
 
 // ── Jobs ────────────────────────────────────────────────────────────────────────────────────
-export const JOB_STATUSES = ["pending", "in_progress", "completed", "failed", "timeout"] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
-export const TERMINAL: readonly JobStatus[] = ["completed", "failed", "timeout"];
-
 export const Timings = z
   .object({
     queue_wait_ms: z.number().int().nullable(),

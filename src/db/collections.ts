@@ -1,4 +1,4 @@
-import type { JobSpec } from "../schemas";
+import type { JobSpec } from "../domain";
 import { decodeCursor, encodeCursor } from "./cursor";
 
 export interface CollectionRow {

@@ -1,5 +1,5 @@
 import { now } from "../clock";
-import { allowLoopback, browserPageConcurrency, LIMITS } from "../config";
+import { LIMITS, settings } from "../config";
 import { type JobMessage, pageOutcome } from "../domain";
 import { BrowserUnavailable, renderPage, withBrowser } from "../fetchers/browser";
 import { fetchPage } from "../fetchers/http";
@@ -81,8 +81,8 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, browse
   if (browser) {
     try {
       await withBrowser(env, (b) => {
-        const render: Attempt = (j, budget) => renderPage(b, j, budget, allowLoopback(env));
-        return runJobs(env, jobs, fates, render, browserPageConcurrency(env), BROWSER_FLUSH);
+        const render: Attempt = (j, budget) => renderPage(b, j, budget, settings(env).LOCAL_DEV);
+        return runJobs(env, jobs, fates, render, settings(env).BROWSER_PAGE_CONCURRENCY, BROWSER_FLUSH);
       });
     } catch (e) {
       if (!(e instanceof BrowserUnavailable)) {
@@ -95,7 +95,7 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, browse
       }
     }
   } else {
-    const fetchOne: Attempt = (j) => fetchPage(j.url, { timeoutMs: j.spec.timeout, allowLoopback: allowLoopback(env) });
+    const fetchOne: Attempt = (j) => fetchPage(j.url, { timeoutMs: j.spec.timeout, allowLoopback: settings(env).LOCAL_DEV });
     await runJobs(env, jobs, fates, fetchOne, FETCH_PARALLELISM, FETCH_FLUSH);
   }
   await fates.settle(env);

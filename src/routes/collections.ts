@@ -1,7 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { nowIso } from "../clock";
-import { allowLoopback, LIMITS, maxRequestsPerCollection } from "../config";
+import { LIMITS, settings } from "../config";
 import { getCollection, getRequests, insertCollection, listCollections, replaceCollection, type RequestRow } from "../db/collections";
 import { ApiError, notFound, type FieldError } from "../errors";
 import { normalizeTargetUrl, targetRefusal } from "../fetchers/url-guard";
@@ -38,7 +38,7 @@ collections.post("/", idempotent);
  * drops repeats of the same (normalised url, custom_id).
  */
 function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRow[]; duplicates: number } {
-  const limit = maxRequestsPerCollection(env);
+  const limit = settings(env).MAX_REQUESTS_PER_COLLECTION;
   if (requests.length > limit) {
     throw new ApiError("validation_failed", `A collection holds at most ${limit} requests; this one has ${requests.length}. Split it into several collections.`, {
       errors: [{ path: "requests", message: `at most ${limit} requests` }],
@@ -49,7 +49,7 @@ function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRo
   const errors: FieldError[] = [];
   requests.forEach((r, i) => {
     const url = normalizeTargetUrl(r.url);
-    const refusal = targetRefusal(url, { allowLoopback: allowLoopback(env) });
+    const refusal = targetRefusal(url, { allowLoopback: settings(env).LOCAL_DEV });
     if (refusal) errors.push({ path: `requests[${i}].url`, message: refusal });
     const key = `${url}\u0000${r.custom_id ?? ""}`;
     if (seen.has(key)) return;

@@ -1,6 +1,6 @@
 import { createRoute } from "@hono/zod-openapi";
 import { iso, now } from "../clock";
-import { maxJobsInFlight } from "../config";
+import { settings } from "../config";
 import { getCollection } from "../db/collections";
 import { decodeCursor, encodeCursor } from "../db/cursor";
 import { deleteRun, insertRun, listRuns } from "../db/runs";
@@ -37,7 +37,7 @@ runs.openapi(start, async (c) => {
   if (!col) throw notFound("Collection");
   const createdMs = now();
   const run_id = crypto.randomUUID();
-  const cap = maxJobsInFlight(c.env);
+  const cap = settings(c.env).MAX_JOBS_IN_FLIGHT;
   const inserted = await insertRun(c.env.DB, { id: run_id, tenant, collection_id: id, created_at: iso(createdMs), cap });
   if (inserted.kind === "over_cap") {
     throw new ApiError(

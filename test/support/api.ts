@@ -1,5 +1,7 @@
 import { env, exports } from "cloudflare:workers";
+import type { z } from "@hono/zod-openapi";
 import { expect } from "vitest";
+import type { Job, RunSummary as RunSummarySchema } from "../../src/schemas";
 
 /** Calls the Worker under test over HTTP, as a client would. */
 export async function api(path: string, init: RequestInit & { key?: string; json?: unknown } = {}): Promise<Response> {
@@ -30,17 +32,9 @@ export async function createCollection(key: string, requests: unknown[], extra: 
   return body;
 }
 
-export interface RunSummary {
-  run_id: string;
-  status: string;
-  total_requests: number;
-  success_requests: number;
-  failed_requests: number;
-  timeout_requests: number;
-  collection_id: string;
-  created_at: string;
-  completed_at: string | null;
-}
+/** The API's own shapes, inferred from the schemas that validate and document them. */
+export type RunSummary = z.infer<typeof RunSummarySchema>;
+export type JobView = z.infer<typeof Job>;
 
 export async function startRun(key: string, collectionId: string): Promise<RunSummary> {
   const res = await api(`/v1/async/collections/${collectionId}/run`, { method: "POST", key });
@@ -66,20 +60,6 @@ export async function waitForRun(key: string, collectionId: string, runId: strin
   }
 }
 
-export interface JobView {
-  job_id: string;
-  url: string;
-  custom_id: string | null;
-  status: string;
-  status_code: number | null;
-  blocked_reason: string | null;
-  error: string | null;
-  attempts: number;
-  completed_at: string | null;
-  result_available: boolean;
-  screenshot_available: boolean;
-  timings: Record<string, number | null>;
-}
 
 /** Every job of a run, through the listing with cursors. */
 export async function allJobs(key: string, collectionId: string, runId: string, query = "limit=500"): Promise<JobView[]> {

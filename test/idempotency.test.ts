@@ -1,17 +1,19 @@
 /**
- * Idempotency-Key leases, with real D1 and Durable Objects. An attempt that "dies" is its
- * Idempotency-Key record begun with nothing after; faults are injected at the binding boundary,
- * by handing the Worker an env whose Durable Object fails.
+ * Idempotency-Key leases and the all-or-nothing start of a run, with real D1, Queues and Durable
+ * Objects. An attempt that "dies" is its Idempotency-Key record begun (and for a run, its rows
+ * written) with nothing after; faults are injected at the binding boundary, by handing the Worker
+ * an env whose Durable Object or queue fails.
  */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../src/auth";
-import { now, setNow } from "../src/clock";
+import { iso, now, setNow } from "../src/clock";
 import { LIMITS } from "../src/config";
+import { insertRunWithJobs } from "../src/db/runs";
 import { idempotencyObject } from "../src/do/objects";
 import worker from "../src/index";
-import { api, newTenant, target } from "./support/api";
+import { allJobs, api, createCollection, newTenant, target, waitForRun, type RunSummary } from "./support/api";
 
 afterEach(() => setNow(null));
 
@@ -71,7 +73,12 @@ function failing<T extends Rpc.DurableObjectBranded>(
   });
 }
 
-const countRows = async (table: "collections", tenant: string) =>
+const once = () => {
+  let failed = false;
+  return () => !failed && (failed = true);
+};
+
+const countRows = async (table: "runs" | "jobs" | "collections", tenant: string) =>
   (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE tenant = ?1`).bind(tenant).first<{ n: number }>())!.n;
 
 const afterLease = () => setNow(Date.now() + LIMITS.idempotencyLeaseMs + 1_000);
@@ -119,5 +126,97 @@ describe("an Idempotency-Key whose request died", () => {
     expect(retry.status).toBe(201);
     expect(((await retry.json()) as { id: string }).id).toBe(reserved);
     expect(await countRows("collections", tenant)).toBe(1);
+  });
+
+  it("POST /run: a retry after the lease starts the run a dead attempt wrote but never started, once", async () => {
+    const { key, tenant } = await newTenant();
+    const col = await createCollection(key, Array.from({ length: 3 }, (_, i) => ({ url: target(`/page/${i}`) })));
+    const path = `/v1/async/collections/${col.id}/run`;
+    const k = crypto.randomUUID();
+    const reserved = crypto.randomUUID();
+    await idempotencyObject(env, tenant, k).begin(await sha256Hex(`POST ${path}\n`), now(), reserved);
+    // The dead attempt wrote the run and its jobs, then died before its DO start and first enqueue.
+    const t = now();
+    const written = await insertRunWithJobs(env.DB, {
+      id: reserved, tenant, collection_id: col.id, created_at: iso(t), deadline_at: iso(t + 600_000),
+      job_prefix: crypto.randomUUID().slice(0, 24), cap: 1_000,
+    });
+    expect(written.kind).toBe("created");
+
+    expect((await api(path, { method: "POST", key, headers: { "idempotency-key": k } })).status).toBe(409);
+    afterLease();
+    const retry = await api(path, { method: "POST", key, headers: { "idempotency-key": k } });
+    expect(retry.status).toBe(201);
+    expect(((await retry.json()) as RunSummary).run_id).toBe(reserved);
+    const done = await waitForRun(key, col.id, reserved);
+    expect(done).toMatchObject({ status: "completed", total_requests: 3, success_requests: 3 });
+    expect(await allJobs(key, col.id, reserved)).toHaveLength(3);
+    expect(await countRows("runs", tenant)).toBe(1);
+  });
+
+  it("POST /run: 201 when the response cannot be stored; the retry after the lease answers that run", async () => {
+    const { key, tenant } = await newTenant();
+    const col = await createCollection(key, Array.from({ length: 5 }, (_, i) => ({ url: target(`/page/${i}`) })));
+    const path = `/v1/async/collections/${col.id}/run`;
+    const post = { method: "POST", key, headers: { "idempotency-key": crypto.randomUUID() } };
+    const noStore = { ...env, IDEMPOTENCY: failing(env.IDEMPOTENCY, "complete", () => true) } as Env;
+    const first = await apiWith(noStore, path, post);
+    expect(first.status).toBe(201);
+    const { run_id } = (await first.json()) as RunSummary;
+
+    expect((await api(path, post)).status).toBe(409);
+    afterLease();
+    const retry = await api(path, post);
+    expect(retry.status).toBe(201);
+    expect(((await retry.json()) as RunSummary).run_id).toBe(run_id);
+    const done = await waitForRun(key, col.id, run_id);
+    expect(done).toMatchObject({ status: "completed", total_requests: 5, success_requests: 5 });
+    expect(await allJobs(key, col.id, run_id)).toHaveLength(5);
+    expect(await countRows("runs", tenant)).toBe(1);
+    expect(await countRows("jobs", tenant)).toBe(5);
+  });
+});
+
+describe("POST /run starts a run fully or leaves nothing behind", () => {
+  it("the run's Durable Object failing to start: 5xx, no run left; the retry with the key starts it", async () => {
+    const { key, tenant } = await newTenant();
+    const col = await createCollection(key, Array.from({ length: 4 }, (_, i) => ({ url: target(`/page/${i}`) })));
+    const path = `/v1/async/collections/${col.id}/run`;
+    const post = { method: "POST", key, headers: { "idempotency-key": crypto.randomUUID() } };
+    let attempted = "";
+    const seen = (args: unknown[]) => void (attempted = (args[0] as { run_id: string }).run_id);
+    const res = await apiWith({ ...env, RUNS: failing(env.RUNS, "start", once(), seen) } as Env, path, post);
+    expect(res.status).toBe(500);
+    expect(attempted).not.toBe("");
+    expect(await countRows("runs", tenant)).toBe(0);
+    expect(await countRows("jobs", tenant)).toBe(0);
+    expect((await api(`${path.replace(/run$/, "runs")}/${attempted}`, { key })).status).toBe(404);
+
+    const retry = await api(path, post);
+    expect(retry.status).toBe(201);
+    const { run_id } = (await retry.json()) as RunSummary;
+    expect(run_id).toBe(attempted);
+    expect(await waitForRun(key, col.id, run_id)).toMatchObject({ status: "completed", success_requests: 4 });
+    expect(await countRows("runs", tenant)).toBe(1);
+  });
+
+  it("the first jobs failing to enqueue after the DO started: 5xx, no rows and no DO alarm left", async () => {
+    const { key, tenant } = await newTenant();
+    const col = await createCollection(key, Array.from({ length: 4 }, (_, i) => ({ url: target(`/page/${i}`) })));
+    let started = "";
+    const seen = (args: unknown[]) => void (started = (args[0] as { run_id: string }).run_id);
+    const refuse = () => Promise.reject(new Error("injected queue failure"));
+    const failingQueue = new Proxy(env.JOBS, { get: (q, prop) => (prop === "sendBatch" ? refuse : bound(q, prop)) });
+    const faulty = { ...env, RUNS: failing(env.RUNS, "start", () => false, seen), JOBS: failingQueue } as Env;
+    const res = await apiWith(faulty, `/v1/async/collections/${col.id}/run`, { method: "POST", key });
+    expect(res.status).toBe(500);
+    expect(started).not.toBe("");
+    expect(await countRows("runs", tenant)).toBe(0);
+    expect(await countRows("jobs", tenant)).toBe(0);
+    const list = await api(`/v1/async/collections/${col.id}/runs`, { key });
+    expect(((await list.json()) as { total: number }).total).toBe(0);
+    expect((await api(`/v1/async/collections/${col.id}/runs/${started}`, { key })).status).toBe(404);
+    // No deadline alarm left to wake a run that does not exist.
+    expect(await runDurableObjectAlarm(env.RUNS.get(env.RUNS.idFromName(started)))).toBe(false);
   });
 });

@@ -16,6 +16,12 @@ export const LIMITS = {
   metadataRetentionMs: 90 * 24 * 3600_000,
   /** Idempotency records live this long. */
   idempotencyTtlMs: 24 * 3600_000,
+  /**
+   * How long the request holding an Idempotency-Key may run before a retry may take over (reusing
+   * the id it reserved). Well past any normal request; short enough that a key whose request died
+   * is usable again soon.
+   */
+  idempotencyLeaseMs: 60_000,
   /** Size cap of the JSON kept from `evaluate` actions, per job. */
   maxEvaluateResultBytes: 64 * 1024,
 } as const;

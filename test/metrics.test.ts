@@ -41,7 +41,11 @@ describe("statement cost does not grow with the run", () => {
       Array.from({ length: 5_000 }, (_, i) => ({ url: `https://example.com/${i}`, custom_id: null, browser: false, spec })));
     const runId = crypto.randomUUID();
     const prefix = crypto.randomUUID().slice(0, 24);
-    await insertRunWithJobs(e.DB, { id: runId, tenant: "cost", collection_id: collectionId, created_at: new Date().toISOString(), deadline_at: new Date().toISOString(), job_prefix: prefix });
+    const at = new Date().toISOString();
+    await insertRunWithJobs(e.DB, {
+      id: runId, tenant: "cost", collection_id: collectionId, created_at: at, deadline_at: at, job_prefix: prefix,
+      cap: 10_000,
+    });
     const ids = Array.from({ length: 25 }, (_, i) => `${prefix}${(2_000 + i).toString(16).padStart(12, "0")}`);
     resetUsage();
     await claimJobs(e.DB, ids, new Date().toISOString());

@@ -60,18 +60,33 @@ const summaryOf = (requests: RequestRow[]) => ({
   maxTimeout: requests.reduce((m, r) => Math.max(m, r.spec.timeout), 0),
 });
 
-/** Creates the collection and all its requests in one atomic batch. */
-export async function insertCollection(db: D1Database, c: { id: string; tenant: string; name: string; at: string }, requests: RequestRow[]) {
+/**
+ * Creates the collection and all its requests in one atomic batch. Idempotent on the id (which an
+ * Idempotency-Key reserves for all attempts of one request): when an earlier attempt already
+ * created it, this batch fails on the primary key and changes nothing, and the collection it
+ * finds under the id counts as done.
+ */
+export async function insertCollection(
+  db: D1Database,
+  c: { id: string; tenant: string; name: string; at: string },
+  requests: RequestRow[],
+): Promise<void> {
   const s = summaryOf(requests);
-  await db.batch([
-    db
-      .prepare(
-        `INSERT INTO collections (id, tenant, name, total_requests, browser_requests, max_timeout_ms, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)`,
-      )
-      .bind(c.id, c.tenant, c.name, s.total, s.browser, s.maxTimeout, c.at),
-    ...requestInserts(db, c.id, requests),
-  ]);
+  try {
+    await db.batch([
+      db
+        .prepare(
+          `INSERT INTO collections
+             (id, tenant, name, total_requests, browser_requests, max_timeout_ms, created_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)`,
+        )
+        .bind(c.id, c.tenant, c.name, s.total, s.browser, s.maxTimeout, c.at),
+      ...requestInserts(db, c.id, requests),
+    ]);
+  } catch (e) {
+    // Also covers a batch that committed although its answer was lost.
+    if (!(await getCollection(db, c.tenant, c.id))) throw e;
+  }
 }
 
 /** Replaces the request list (and optionally the name) atomically; runs already started keep their own jobs. */

@@ -27,33 +27,89 @@ export const toSummary = (r: RunRow): RunSummary => ({
   completed_at: r.completed_at,
 });
 
+/** What starting a run did: created it, found it created by an earlier attempt, or nothing (over the cap). */
+export type RunInsert =
+  | { kind: "created" | "existed"; run: RunRow }
+  | { kind: "over_cap"; inFlight: number; total: number };
+
+/** A tenant's unfinished jobs (?2 is the tenant): the totals of its runs in progress minus their outcomes. */
+const IN_FLIGHT = `SELECT COALESCE(SUM(total_requests - success_requests - failed_requests - timeout_requests), 0)
+  FROM runs WHERE tenant = ?2 AND status = 'in_progress'`;
+
 /**
  * Creates the run and one job per request of the collection, in one transaction and two statements
  * whatever the collection's size: jobs come from INSERT … SELECT over the requests. job_id is the
  * run's random 24-character prefix + the request's position in hex, so it is a UUID-shaped string
  * whose order within a run is submission order.
+ *
+ * The tenant's cap of jobs in flight is checked inside the run's INSERT: D1 runs one statement at
+ * a time, so no concurrent start can pass between the check and the write. Over the cap nothing
+ * is written (the jobs insert needs the run row).
+ *
+ * Idempotent on the run id (reserved by an Idempotency-Key for all attempts of one request): when
+ * an earlier attempt created the run, the run's INSERT conflicts on the primary key whatever the
+ * cap says, so the batch fails and changes nothing (in particular adds no second set of jobs), and
+ * that run is the answer.
  */
 export async function insertRunWithJobs(
   db: D1Database,
-  r: { id: string; tenant: string; collection_id: string; created_at: string; deadline_at: string; job_prefix: string },
-): Promise<number> {
-  const [, jobs] = await db.batch([
-    db
-      .prepare(
-        `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, deadline_at)
-         SELECT ?1, ?2, ?3, 'in_progress', (SELECT count(*) FROM requests WHERE collection_id = ?3), ?4, ?5`,
-      )
-      .bind(r.id, r.tenant, r.collection_id, r.created_at, r.deadline_at),
-    db
-      .prepare(
-        `INSERT INTO jobs (job_id, run_id, tenant, collection_id, seq, url, custom_id, browser, spec, created_at)
-         SELECT ?1 || printf('%012x', seq), ?2, ?3, collection_id, seq, url, custom_id, browser, spec, ?4
-         FROM requests WHERE collection_id = ?5`,
-      )
-      .bind(r.job_prefix, r.id, r.tenant, r.created_at, r.collection_id),
-  ]);
-  return jobs.meta.changes;
+  r: {
+    id: string; tenant: string; collection_id: string; created_at: string; deadline_at: string; job_prefix: string;
+    /** The tenant's cap of jobs in flight. */
+    cap: number;
+  },
+): Promise<RunInsert> {
+  let run: D1Result, jobs: D1Result;
+  try {
+    [run, jobs] = await db.batch([
+      db
+        .prepare(
+          `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, deadline_at)
+           SELECT ?1, ?2, ?3, 'in_progress', n.total, ?4, ?5
+           FROM (SELECT count(*) AS total FROM requests WHERE collection_id = ?3) AS n
+           WHERE (${IN_FLIGHT}) + n.total <= ?6 OR EXISTS (SELECT 1 FROM runs WHERE id = ?1)`,
+        )
+        .bind(r.id, r.tenant, r.collection_id, r.created_at, r.deadline_at, r.cap),
+      db
+        .prepare(
+          `INSERT INTO jobs (job_id, run_id, tenant, collection_id, seq, url, custom_id, browser, spec, created_at)
+           SELECT ?1 || printf('%012x', seq), ?2, ?3, collection_id, seq, url, custom_id, browser, spec, ?4
+           FROM requests WHERE collection_id = ?5 AND EXISTS (SELECT 1 FROM runs WHERE id = ?2)`,
+        )
+        .bind(r.job_prefix, r.id, r.tenant, r.created_at, r.collection_id),
+    ]);
+  } catch (e) {
+    // Also covers a batch that committed although its answer was lost.
+    const existing = await getRun(db, r.tenant, r.collection_id, r.id);
+    if (existing) return { kind: "existed", run: existing };
+    throw e;
+  }
+  if (run.meta.changes === 1) {
+    const { id, tenant, collection_id, created_at, deadline_at } = r;
+    return {
+      kind: "created",
+      run: {
+        id, tenant, collection_id, status: "in_progress", total_requests: jobs.meta.changes,
+        success_requests: 0, failed_requests: 0, timeout_requests: 0, created_at, completed_at: null, deadline_at,
+      },
+    };
+  }
+  const over = await db
+    .prepare(`SELECT (${IN_FLIGHT}) AS in_flight, (SELECT count(*) FROM requests WHERE collection_id = ?1) AS total`)
+    .bind(r.collection_id, r.tenant)
+    .first<{ in_flight: number; total: number }>();
+  return { kind: "over_cap", inFlight: over?.in_flight ?? 0, total: over?.total ?? 0 };
 }
+
+/**
+ * Undoes insertRunWithJobs for a run that never started, in one transaction, so a failed start
+ * leaves either the whole run or nothing.
+ */
+export const deleteRunWithJobs = (db: D1Database, tenant: string, runId: string) =>
+  db.batch([
+    db.prepare("DELETE FROM jobs WHERE run_id = ?1 AND tenant = ?2").bind(runId, tenant),
+    db.prepare("DELETE FROM runs WHERE id = ?1 AND tenant = ?2").bind(runId, tenant),
+  ]);
 
 export const getRun = (db: D1Database, tenant: string, collectionId: string, runId: string) =>
   db.prepare("SELECT * FROM runs WHERE id = ?1 AND tenant = ?2 AND collection_id = ?3").bind(runId, tenant, collectionId).first<RunRow>();
@@ -83,15 +139,6 @@ export async function listRuns(db: D1Database, tenant: string, collectionId: str
     has_more,
     cursor_next: has_more && last ? encodeCursor("runs", [last.created_at, last.id]) : null,
   };
-}
-
-/** Jobs queued or running for a tenant, counted as the totals of its runs in progress (an upper bound). */
-export async function jobsInFlight(db: D1Database, tenant: string): Promise<number> {
-  const row = await db
-    .prepare("SELECT COALESCE(SUM(total_requests - success_requests - failed_requests - timeout_requests), 0) AS n FROM runs WHERE tenant = ?1 AND status = 'in_progress'")
-    .bind(tenant)
-    .first<{ n: number }>();
-  return row?.n ?? 0;
 }
 
 /** Written only by the run's Durable Object, with absolute values, so a repeat is harmless. */

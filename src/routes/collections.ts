@@ -5,7 +5,7 @@ import { allowLoopback, LIMITS, maxRequestsPerCollection } from "../config";
 import { getCollection, getRequests, insertCollection, listCollections, replaceCollection, type RequestRow } from "../db/collections";
 import { ApiError, notFound, type FieldError } from "../errors";
 import { normalizeTargetUrl, targetRefusal } from "../fetchers/url-guard";
-import { idempotent } from "../idempotency";
+import { idempotent, resourceId } from "../idempotency";
 import {
   Collection,
   CollectionCreated,
@@ -84,7 +84,9 @@ const create = createRoute({
 collections.openapi(create, async (c) => {
   const body = c.req.valid("json");
   const { rows, duplicates } = prepareRequests(c.env, body.requests);
-  const id = crypto.randomUUID();
+  // Every attempt under one Idempotency-Key creates this id (insertCollection is idempotent on it)
+  // from the same body, so a retry that finds the collection created answers as the first would have.
+  const id = resourceId(c);
   await insertCollection(c.env.DB, { id, tenant: c.get("tenant"), name: body.name, at: nowIso() }, rows);
   return c.json(
     { id, name: body.name, message: "Collection created successfully.", total_requests: rows.length, duplicates_skipped: duplicates },

@@ -2,10 +2,11 @@ import { createRoute } from "@hono/zod-openapi";
 import { iso, now } from "../clock";
 import { LIMITS, maxJobsInFlight } from "../config";
 import { getCollection, type CollectionRow } from "../db/collections";
-import { insertRunWithJobs, jobsInFlight, listRuns } from "../db/runs";
+import { deleteRunWithJobs, insertRunWithJobs, listRuns, toSummary } from "../db/runs";
 import { runObject } from "../do/objects";
 import { ApiError, notFound } from "../errors";
-import { idempotent } from "../idempotency";
+import type { RunMeta } from "../do/run-coordinator";
+import { idempotent, resourceId } from "../idempotency";
 import { dispatchPage } from "../queue/producer";
 import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary } from "../schemas";
 import { conflict, errorResponses, IdempotencyHeaders, router, security } from "./common";
@@ -47,31 +48,58 @@ runs.openapi(start, async (c) => {
   const tenant = c.get("tenant");
   const col = await getCollection(c.env.DB, tenant, id);
   if (!col) throw notFound("Collection");
-  const inFlight = await jobsInFlight(c.env.DB, tenant);
-  const cap = maxJobsInFlight(c.env);
-  if (inFlight + col.total_requests > cap) {
-    throw new ApiError("rate_limited", `This tenant already has ${inFlight} jobs in flight; a run of ${col.total_requests} would pass the cap of ${cap}. Retry when runs complete.`, {
-      headers: { "retry-after": "60" },
-    });
-  }
+  const run_id = resourceId(c);
   const createdMs = now();
-  const created_at = iso(createdMs);
-  const run_id = crypto.randomUUID();
-  const deadline = runDeadline(createdMs, col);
-  const total = await insertRunWithJobs(c.env.DB, {
-    id: run_id, tenant, collection_id: id, created_at, deadline_at: iso(deadline), job_prefix: crypto.randomUUID().slice(0, 24),
+  const cap = maxJobsInFlight(c.env);
+  const inserted = await insertRunWithJobs(c.env.DB, {
+    id: run_id, tenant, collection_id: id, created_at: iso(createdMs), deadline_at: iso(runDeadline(createdMs, col)),
+    job_prefix: crypto.randomUUID().slice(0, 24), cap,
   });
-  await runObject(c.env, run_id).start({ run_id, tenant, collection_id: id, total, created_at_ms: createdMs, deadline_ms: deadline });
-  await dispatchPage(c.env, { run_id, tenant, created_at, after_job_id: "" }, INLINE_DISPATCH);
-  return c.json(
-    {
-      run_id, status: "in_progress" as const, total_requests: total, success_requests: 0, failed_requests: 0, timeout_requests: 0,
-      collection_id: id, created_at, completed_at: null,
-    },
-    201,
-    { location: `/v1/async/collections/${id}/runs/${run_id}` },
-  );
+  if (inserted.kind === "over_cap") {
+    const { inFlight, total } = inserted;
+    const detail = `This tenant already has ${inFlight} jobs in flight; a run of ${total} would pass the cap of ${cap}`;
+    throw new ApiError("rate_limited", `${detail}. Retry when runs complete.`, { headers: { "retry-after": "60" } });
+  }
+  // A run that existed was created by an earlier attempt with this Idempotency-Key, which may have
+  // died before starting it: this attempt finishes the start, with the run's own values.
+  const { run } = inserted;
+  const meta: RunMeta = {
+    run_id, tenant, collection_id: id, total: run.total_requests,
+    created_at_ms: Date.parse(run.created_at), deadline_ms: Date.parse(run.deadline_at),
+  };
+  try {
+    await runObject(c.env, run_id).start(meta);
+    await dispatchPage(c.env, { run_id, tenant, created_at: run.created_at, after_job_id: "" }, INLINE_DISPATCH);
+  } catch (e) {
+    // Only a run this attempt created: one an earlier attempt created may already have been answered.
+    if (inserted.kind === "created") await undoStart(c.env, tenant, run_id);
+    throw e;
+  }
+  const live = inserted.kind === "existed" ? await runObject(c.env, run_id).snapshot(tenant) : null;
+  return c.json(live ?? toSummary(run), 201, { location: `/v1/async/collections/${id}/runs/${run_id}` });
 });
+
+/**
+ * POST /run either fully starts a run or leaves nothing behind. When the run's Durable Object or
+ * the enqueueing of its first jobs fails after the run was written, the start is undone (the DO and
+ * its deadline alarm, then the run and job rows) and the client gets a 5xx. Undoing rather than
+ * leaving the run for a retry to finish: a client without an Idempotency-Key retries with a new
+ * request, so a half-started run would stay behind as a run it never got an answer for; with a
+ * key, the retry simply runs again under the same reserved run id. Jobs enqueued before the
+ * failure come to nothing: with their rows and their run's DO gone, the consumer has nothing to
+ * claim or to count. What an undo cannot cover (the Worker dying mid-way, or the undo failing) a
+ * retry with the key covers, since every step is idempotent on the run id: the insert finds the
+ * run, start() is a no-op on a started DO, and a job enqueued twice still gets one outcome,
+ * counted once. Without a key, the run's deadline alarm or the cron backstop ends such a run.
+ */
+async function undoStart(env: Env, tenant: string, runId: string) {
+  try {
+    await runObject(env, runId).destroy();
+    await deleteRunWithJobs(env.DB, tenant, runId);
+  } catch (e) {
+    console.error("undoing a failed run start failed", e);
+  }
+}
 
 const list = createRoute({
   method: "get",

@@ -1,5 +1,6 @@
 import type { Job, JobSpec, JobStatus } from "../schemas";
 import { decodeCursor, encodeCursor } from "./cursor";
+import { retained, retainedSince } from "./runs";
 
 export interface JobRow {
   job_id: string;
@@ -100,8 +101,15 @@ export async function listJobs(
   };
 }
 
+/** A job, while its run is retained: the run's completion decides, so an expired job is never served. */
 export const getJob = (db: D1Database, runId: string, jobId: string) =>
-  db.prepare("SELECT * FROM jobs WHERE job_id = ?1 AND run_id = ?2").bind(jobId, runId).first<JobRow>();
+  db
+    .prepare(
+      `SELECT jobs.* FROM jobs JOIN runs ON runs.id = jobs.run_id
+       WHERE jobs.job_id = ?1 AND jobs.run_id = ?2 AND ${retained("runs.completed_at", "?3")}`,
+    )
+    .bind(jobId, runId, retainedSince())
+    .first<JobRow>();
 
 /** What a queue message needs to run a job; read in pages by the dispatcher. */
 export interface DispatchRow {
@@ -216,17 +224,20 @@ export const finishUnfinished = (db: D1Database, runId: string, status: "failed"
     .all<{ job_id: string; status: "failed" | "timeout" }>()
     .then((r) => r.results);
 
-/** Metadata retention: removes a run's jobs in chunks, then the run. Returns whether the run is gone. */
-export async function deleteRunChunk(db: D1Database, runId: string, limit: number): Promise<boolean> {
+/**
+ * Metadata retention: deletes up to `limit` of a run's jobs in one statement and returns how many
+ * it deleted; fewer than `limit` means none is left. Chunked so one statement never holds D1 for a
+ * whole 100,000-job run, and idempotent, so a deletion cut short continues where it stopped.
+ */
+export async function deleteJobsChunk(db: D1Database, runId: string, limit: number): Promise<number> {
   const r = await db
-    .prepare("DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs INDEXED BY jobs_by_created WHERE run_id = ?1 LIMIT ?2)")
+    .prepare(
+      `DELETE FROM jobs WHERE job_id IN
+         (SELECT job_id FROM jobs INDEXED BY jobs_by_created WHERE run_id = ?1 LIMIT ?2)`,
+    )
     .bind(runId, limit)
     .run();
-  if (r.meta.changes < limit) {
-    await db.prepare("DELETE FROM runs WHERE id = ?1").bind(runId).run();
-    return true;
-  }
-  return false;
+  return r.meta.changes;
 }
 
 export type { JobSpec };

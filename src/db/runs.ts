@@ -1,5 +1,20 @@
+import { iso, now } from "../clock";
+import { LIMITS } from "../config";
 import type { RunStatus, RunSummary } from "../schemas";
 import { decodeCursor, encodeCursor } from "./cursor";
+
+/**
+ * Metadata retention (API.md, Retention): a run and its jobs exist until LIMITS.metadataRetentionMs
+ * after the run completed, whether or not the sweep has deleted them yet. Every D1 read of a run or
+ * of its jobs carries this predicate on the run's completed_at (`col`), with `param` bound to
+ * retainedSince(); the sweep deletes exactly the runs it excludes.
+ */
+export const retained = (col: string, param: string) => `(${col} IS NULL OR ${col} >= ${param})`;
+/** The oldest completion instant still retained at `nowMs` (ISO strings of one format order as instants). */
+export const retainedSince = (nowMs: number = now()) => iso(nowMs - LIMITS.metadataRetentionMs);
+/** The same rule for the run's Durable Object, which keeps completed_at in milliseconds. */
+export const metadataExpired = (completedAtMs: number | null, nowMs: number) =>
+  completedAtMs !== null && completedAtMs < nowMs - LIMITS.metadataRetentionMs;
 
 export interface RunRow {
   id: string;
@@ -112,22 +127,31 @@ export const deleteRunWithJobs = (db: D1Database, tenant: string, runId: string)
   ]);
 
 export const getRun = (db: D1Database, tenant: string, collectionId: string, runId: string) =>
-  db.prepare("SELECT * FROM runs WHERE id = ?1 AND tenant = ?2 AND collection_id = ?3").bind(runId, tenant, collectionId).first<RunRow>();
+  db
+    .prepare(
+      `SELECT * FROM runs WHERE id = ?1 AND tenant = ?2 AND collection_id = ?3 AND ${retained("completed_at", "?4")}`,
+    )
+    .bind(runId, tenant, collectionId, retainedSince())
+    .first<RunRow>();
 
 export async function listRuns(db: D1Database, tenant: string, collectionId: string, statuses: RunStatus[] | undefined, limit: number, cursor?: string) {
   const after = decodeCursor("runs", cursor, 2);
   const filter = statuses?.length ? `AND status IN (SELECT value FROM json_each(?2))` : "AND ?2 IS NULL";
   const statusParam = statuses?.length ? JSON.stringify(statuses) : null;
   const keyset = after ? "AND (created_at, id) < (?4, ?5)" : "AND ?4 IS NULL AND ?5 IS NULL";
+  const since = retainedSince();
   const page = db
     .prepare(
       `SELECT * FROM runs WHERE collection_id = ?1 AND tenant = ?6 ${filter} ${keyset}
+         AND ${retained("completed_at", "?7")}
        ORDER BY created_at DESC, id DESC LIMIT ?3`,
     )
-    .bind(collectionId, statusParam, limit + 1, after?.[0] ?? null, after?.[1] ?? null, tenant);
+    .bind(collectionId, statusParam, limit + 1, after?.[0] ?? null, after?.[1] ?? null, tenant, since);
   const count = db
-    .prepare(`SELECT count(*) AS n FROM runs WHERE collection_id = ?1 AND tenant = ?3 ${filter}`)
-    .bind(collectionId, statusParam, tenant);
+    .prepare(
+      `SELECT count(*) AS n FROM runs WHERE collection_id = ?1 AND tenant = ?3 ${filter} AND ${retained("completed_at", "?4")}`,
+    )
+    .bind(collectionId, statusParam, tenant, since);
   const [rows, n] = await db.batch([page, count]);
   const items = rows.results as RunRow[];
   const has_more = items.length > limit;
@@ -161,10 +185,21 @@ export const overdueRuns = (db: D1Database, before: string, limit: number) =>
     .all<RunRow>()
     .then((r) => r.results);
 
-/** Runs whose metadata retention ended. */
-export const expiredRuns = (db: D1Database, before: string, limit: number) =>
+/**
+ * Runs whose metadata retention ended at `nowMs` (what retained() excludes), oldest first, so the
+ * sweep comes back to a run it left half deleted before any other; `skip` passes over runs whose
+ * deletion failed earlier in the same invocation.
+ */
+export const expiredRuns = (db: D1Database, nowMs: number, limit: number, skip: string[] = []) =>
   db
-    .prepare("SELECT id FROM runs WHERE completed_at IS NOT NULL AND completed_at < ?1 LIMIT ?2")
-    .bind(before, limit)
+    .prepare(
+      `SELECT id FROM runs WHERE completed_at IS NOT NULL AND completed_at < ?1
+         AND id NOT IN (SELECT value FROM json_each(?2)) ORDER BY completed_at LIMIT ?3`,
+    )
+    .bind(retainedSince(nowMs), JSON.stringify(skip), limit)
     .all<{ id: string }>()
     .then((r) => r.results.map((x) => x.id));
+
+/** The last step of a run's retention, once its jobs and its Durable Object's storage are gone. */
+export const deleteRuns = (db: D1Database, ids: string[]) =>
+  db.prepare("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?1))").bind(JSON.stringify(ids)).run();

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { instrument } from "../metrics";
 import { iso, now } from "../clock";
 import { finishJobs, finishUnfinished, jobStatuses, type TerminalWrite } from "../db/jobs";
-import { syncRunCounters } from "../db/runs";
+import { metadataExpired, syncRunCounters } from "../db/runs";
 import type { RunStatus, RunSummary } from "../schemas";
 
 export interface RunMeta {
@@ -99,11 +99,19 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(meta.deadline_ms);
   }
 
+  /**
+   * The run as `tenant` may read it: null when it is another tenant's or none, and once its metadata
+   * retention ended (API.md: 404 then, whether or not the sweep has deleted this object yet).
+   */
+  private visible(tenant: string): RunState | null {
+    const s = this.state();
+    return s && s.tenant === tenant && !metadataExpired(s.completed_at_ms, now()) ? s : null;
+  }
+
   /** The live summary, or null when this run does not exist for this tenant. */
   async snapshot(tenant: string): Promise<RunSummary | null> {
-    const s = this.state();
-    if (!s || s.tenant !== tenant) return null;
-    return summaryOf(s);
+    const s = this.visible(tenant);
+    return s ? summaryOf(s) : null;
   }
 
   /**
@@ -144,8 +152,8 @@ export class RunCoordinator extends DurableObject<Env> {
   /** Cancels the run: unfinished jobs end as failed ("cancelled"); the counters still add up. */
   cancel(tenant: string): Promise<RunSummary | null> {
     return this.serial(async () => {
-      const s = this.state();
-      if (!s || s.tenant !== tenant) return null;
+      const s = this.visible(tenant);
+      if (!s) return null;
       if (s.status === "in_progress") await this.endUnfinished("failed", "cancelled", "cancelled");
       await this.syncD1();
       return summaryOf(this.state()!);
@@ -172,7 +180,12 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.alarm();
   }
 
-  /** Retention: forget everything (the D1 rows are deleted by the sweep). */
+  /**
+   * Retention: forget everything. Idempotent and writes nothing when there is nothing, so the sweep
+   * may repeat it; only start() (POST /run, or the backstop's expire() for a run D1 still has in
+   * progress) creates state, and the sweep destroys only runs D1 has completed, so a destroyed run
+   * is never started again. The sweep deletes the D1 run row after this, never before.
+   */
   async destroy(): Promise<void> {
     await this.serial(async () => {
       await this.ctx.storage.deleteAlarm();

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../../src/config";
 import { requestChunks, type RequestRow } from "../../src/db/collections";
+import { parseQueueMessage } from "../../src/queue/messages";
 import { buildJobMessage, sendBatches } from "../../src/queue/producer";
 import type { JobSpec } from "../../src/schemas";
 import {
@@ -231,5 +232,46 @@ describe("queue messages", () => {
       { job_id: uuid, url: "https://example.com/", browser: 0, spec: "{" },
     );
     expect(built).toMatchObject({ ok: false, error: expect.stringMatching(/not valid JSON/) });
+  });
+});
+
+describe("parseQueueMessage", () => {
+  const job = {
+    kind: "job",
+    job_id: uuid,
+    run_id: uuid,
+    tenant: "t",
+    url: "https://example.com/",
+    browser: false,
+    spec: spec(),
+  };
+  const dispatch = {
+    kind: "dispatch",
+    run_id: uuid,
+    tenant: "t",
+    created_at: "2026-11-28T12:00:00.000Z",
+    after_job_id: "",
+  };
+
+  it.each<[string, unknown, RegExp | null]>([
+    ["a job", job, null],
+    ["a dispatch", dispatch, null],
+    ["null", null, /not a JSON object/],
+    ["a string", "job", /not a JSON object/],
+    ["an array", [job], /not a JSON object/],
+    ["no kind", {}, /unknown message kind \(none\)/],
+    ["an unknown kind", { ...job, kind: "teleport" }, /unknown message kind "teleport"/],
+    ["a job without job_id", { ...job, job_id: undefined }, /"job_id"/],
+    ["a job with an empty run_id", { ...job, run_id: "" }, /"run_id"/],
+    ["a job with browser as a string", { ...job, browser: "yes" }, /"browser"/],
+    ["a job without spec", { ...job, spec: null }, /"spec"/],
+    ["a job whose spec has no timeout", { ...job, spec: { ...spec(), timeout: undefined } }, /"timeout"/],
+    ["a job whose actions are not a list", { ...job, spec: { ...spec(), actions: {} } }, /"actions"/],
+    ["a dispatch without created_at", { ...dispatch, created_at: undefined }, /"created_at"/],
+    ["a dispatch without after_job_id", { ...dispatch, after_job_id: undefined }, /"after_job_id"/],
+  ])("%s", (_name, body, reason) => {
+    const parsed = parseQueueMessage(body);
+    if (reason === null) expect(parsed).toEqual({ ok: true, message: body });
+    else expect(parsed).toMatchObject({ ok: false, reason: expect.stringMatching(reason) });
   });
 });

@@ -24,6 +24,13 @@ export const LIMITS = {
   idempotencyLeaseMs: 60_000,
   /** Size cap of the JSON kept from `evaluate` actions, per job. */
   maxEvaluateResultBytes: 64 * 1024,
+  /**
+   * One request of a collection serialised as JSON (url, custom_id, options), in UTF-8 bytes; past
+   * it the create or replace is 422. Half a queue message (128 KB), so a job's message always fits.
+   */
+  maxRequestBytes: 64 * 1024,
+  /** One `evaluate` script, in UTF-8 bytes: leaves room in the request for the URL and other actions. */
+  maxScriptBytes: 48 * 1024,
 } as const;
 
 export const isLocalDev = (env: Env) => env.LOCAL_DEV === "true";

@@ -17,6 +17,13 @@ export interface RunMeta {
 /** A job's outcome as the consumer reports it; the DO adds completed_at and total_ms. */
 export type Outcome = Omit<TerminalWrite, "total_ms">;
 
+/** A job that ends as failed without having been run (it could not be queued, or outlived its retries). */
+export const failedOutcome = (job_id: string, error: string): Outcome => ({
+  job_id, status: "failed", status_code: null, final_url: null, blocked_reason: null, error,
+  queue_wait_ms: null, fetch_ms: null, render_ms: null, body_key: null, body_offset: null, body_length: null,
+  screenshot_key: null, result_meta: null,
+});
+
 interface RunState extends RunMeta {
   status: RunStatus;
   success: number;

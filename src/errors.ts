@@ -15,7 +15,8 @@ export type ProblemCode =
   | "unsupported_media_type"
   | "validation_failed"
   | "rate_limited"
-  | "internal";
+  | "internal"
+  | "unavailable";
 
 const STATUS: Record<ProblemCode, number> = {
   bad_request: 400,
@@ -28,6 +29,7 @@ const STATUS: Record<ProblemCode, number> = {
   validation_failed: 422,
   rate_limited: 429,
   internal: 500,
+  unavailable: 503,
 };
 
 const TITLE: Record<ProblemCode, string> = {
@@ -41,6 +43,7 @@ const TITLE: Record<ProblemCode, string> = {
   validation_failed: "Validation failed",
   rate_limited: "Too many requests",
   internal: "Internal error",
+  unavailable: "Service unavailable",
 };
 
 export interface FieldError {

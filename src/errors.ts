@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { CursorError } from "./db/cursor";
 
 /**
  * The one error type of the API, rendered as RFC 9457 problem details. Every 4xx the API returns
@@ -82,6 +83,10 @@ export function problemResponse(err: ApiError): Response {
 /** Maps whatever was thrown to a problem response; never leaks a stack or an internal message. */
 export function toProblem(err: unknown): Response {
   if (err instanceof ApiError) return problemResponse(err);
+  if (err instanceof CursorError) {
+    const detail = "The cursor is not valid for this listing; pass `cursor_next` from the previous page unchanged.";
+    return problemResponse(new ApiError("bad_request", detail));
+  }
   if (err instanceof HTTPException) {
     // Hono raises these for malformed JSON bodies (400) and unsupported content types (415).
     const code: ProblemCode =

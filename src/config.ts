@@ -22,6 +22,10 @@ export const LIMITS = {
    * is usable again soon.
    */
   idempotencyLeaseMs: 60_000,
+  /** The period of AUTH_FAILURE_LIMIT (wrangler.toml): how long an address it refused stays refused here. */
+  authFailureWindowMs: 60_000,
+  /** Admin tokens shorter than this are refused outside local development. */
+  minAdminTokenLength: 32,
   /** Size cap of the JSON kept from `evaluate` actions, per job. */
   maxEvaluateResultBytes: 64 * 1024,
   /**
@@ -33,7 +37,7 @@ export const LIMITS = {
   maxScriptBytes: 48 * 1024,
 } as const;
 
-export const isLocalDev = (env: Env) => env.LOCAL_DEV === "true";
+export const isLocalDev = (env: Pick<Env, "LOCAL_DEV">) => env.LOCAL_DEV === "true";
 /** Loopback targets are reachable only in local development (the local target site). */
 export const allowLoopback = (env: Env) => isLocalDev(env);
 export const maxRequestsPerCollection = (env: Env) => Number(env.MAX_REQUESTS_PER_COLLECTION) || 10_000;

@@ -112,7 +112,7 @@ export async function getRequests(db: D1Database, collectionId: string): Promise
 }
 
 export async function listCollections(db: D1Database, tenant: string, limit: number, cursor?: string) {
-  const after = decodeCursor("collections", cursor, 2);
+  const after = decodeCursor("collections", cursor, ["timestamp", "uuid"]);
   const page = after
     ? db
         .prepare(

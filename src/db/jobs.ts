@@ -76,7 +76,7 @@ export async function listJobs(
   q: { runId: string; orderBy: "created_at" | "completed_at"; statuses: JobStatus[] | undefined; since?: string; limit: number; cursor?: string },
 ) {
   const kind = `jobs:${q.orderBy}`;
-  const after = decodeCursor(kind, q.cursor, 2);
+  const after = decodeCursor(kind, q.cursor, ["timestamp", "uuid"]);
   const col = q.orderBy;
   const where: string[] = ["run_id = ?1"];
   const params: unknown[] = [q.runId];

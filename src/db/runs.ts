@@ -135,7 +135,7 @@ export const getRun = (db: D1Database, tenant: string, collectionId: string, run
     .first<RunRow>();
 
 export async function listRuns(db: D1Database, tenant: string, collectionId: string, statuses: RunStatus[] | undefined, limit: number, cursor?: string) {
-  const after = decodeCursor("runs", cursor, 2);
+  const after = decodeCursor("runs", cursor, ["timestamp", "uuid"]);
   const filter = statuses?.length ? `AND status IN (SELECT value FROM json_each(?2))` : "AND ?2 IS NULL";
   const statusParam = statuses?.length ? JSON.stringify(statuses) : null;
   const keyset = after ? "AND (created_at, id) < (?4, ?5)" : "AND ?4 IS NULL AND ?5 IS NULL";

@@ -29,11 +29,27 @@ export function pack(pages: string[]): { bytes: Uint8Array; ranges: { offset: nu
   return { bytes, ranges };
 }
 
-/** A job's page: its range of a pack, or the whole object for a body stored alone. */
-export function readBody(bucket: R2Bucket, job: { body_key: string; body_offset: number | null; body_length: number | null }) {
-  return job.body_offset === null || job.body_length === null
-    ? bucket.get(job.body_key)
-    : bucket.get(job.body_key, { range: { offset: job.body_offset, length: job.body_length } });
+/** What a reader needs of a stored page. */
+export type StoredPage = Pick<R2ObjectBody, "body" | "text">;
+
+/** A page of no bytes (a 204, an empty 200) as read back. */
+const emptyPage = (): StoredPage => ({
+  body: new ReadableStream({ start: (c) => c.close() }),
+  text: () => Promise.resolve(""),
+});
+
+/**
+ * A job's page: its range of a pack, or the whole object for a body stored alone; null when the
+ * object is gone. An empty page keeps its zero-length range in the pack, and is answered without a
+ * read: R2 refuses a range of length 0 as not satisfiable.
+ */
+export async function readBody(
+  bucket: R2Bucket,
+  job: { body_key: string; body_offset: number | null; body_length: number | null },
+): Promise<StoredPage | null> {
+  if (job.body_offset === null || job.body_length === null) return bucket.get(job.body_key);
+  if (job.body_length === 0) return emptyPage();
+  return bucket.get(job.body_key, { range: { offset: job.body_offset, length: job.body_length } });
 }
 
 /** "2026-11-28T13" */

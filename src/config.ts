@@ -18,8 +18,25 @@ export const LIMITS = {
   metadataRetentionMs: 90 * 24 * 3600_000,
   /** Idempotency records live this long. */
   idempotencyTtlMs: 24 * 3600_000,
+  /**
+   * How long the request holding an Idempotency-Key may run before a retry may take over (reusing
+   * the id it reserved). Well past any normal request; short enough that a key whose request died
+   * is usable again soon.
+   */
+  idempotencyLeaseMs: 60_000,
+  /** The period of AUTH_FAILURE_LIMIT (wrangler.toml): how long an address it refused stays refused here. */
+  authFailureWindowMs: 60_000,
+  /** Admin tokens shorter than this are refused outside local development. */
+  minAdminTokenLength: 32,
   /** Size cap of the JSON kept from `evaluate` actions, per job. */
   maxEvaluateResultBytes: 64 * 1024,
+  /**
+   * One request of a collection serialised as JSON (url, custom_id, options), in UTF-8 bytes; past
+   * it the create or replace is 422. Half a queue message (128 KB), so a job's message always fits.
+   */
+  maxRequestBytes: 64 * 1024,
+  /** One `evaluate` script, in UTF-8 bytes: leaves room in the request for the URL and other actions. */
+  maxScriptBytes: 48 * 1024,
 } as const;
 
 const flag = z.enum(["true", "false"]).default("false").transform((v) => v === "true");
@@ -41,7 +58,8 @@ export type Settings = z.infer<typeof Settings>;
 
 const parsed = new WeakMap<object, Settings>();
 
-export function settings(env: Env): Settings {
+/** Any object with (some of) the vars: the Worker's env, or a plain object in a unit test. */
+export function settings(env: Partial<Record<keyof Settings, string>>): Settings {
   let s = parsed.get(env);
   if (!s) {
     const r = Settings.safeParse(env);

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { CursorError } from "./db/cursor";
 
 /**
  * The one error type of the API, rendered as RFC 9457 problem details. Every 4xx the API returns
@@ -15,7 +16,8 @@ export type ProblemCode =
   | "unsupported_media_type"
   | "validation_failed"
   | "rate_limited"
-  | "internal";
+  | "internal"
+  | "unavailable";
 
 const STATUS: Record<ProblemCode, number> = {
   bad_request: 400,
@@ -28,6 +30,7 @@ const STATUS: Record<ProblemCode, number> = {
   validation_failed: 422,
   rate_limited: 429,
   internal: 500,
+  unavailable: 503,
 };
 
 const TITLE: Record<ProblemCode, string> = {
@@ -41,6 +44,7 @@ const TITLE: Record<ProblemCode, string> = {
   validation_failed: "Validation failed",
   rate_limited: "Too many requests",
   internal: "Internal error",
+  unavailable: "Service unavailable",
 };
 
 export interface FieldError {
@@ -79,6 +83,10 @@ export function problemResponse(err: ApiError): Response {
 /** Maps whatever was thrown to a problem response; never leaks a stack or an internal message. */
 export function toProblem(err: unknown): Response {
   if (err instanceof ApiError) return problemResponse(err);
+  if (err instanceof CursorError) {
+    const detail = "The cursor is not valid for this listing; pass `cursor_next` from the previous page unchanged.";
+    return problemResponse(new ApiError("bad_request", detail));
+  }
   if (err instanceof HTTPException) {
     // Hono raises these for malformed JSON bodies (400) and unsupported content types (415).
     const code: ProblemCode =

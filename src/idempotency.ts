@@ -1,3 +1,4 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { type AppEnv, sha256Hex } from "./auth";
 import { now } from "./clock";
@@ -7,12 +8,26 @@ import { ApiError } from "./errors";
 /** Response headers worth replaying with the body. */
 const KEPT_HEADERS = ["content-type", "location"];
 
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The resource id the request's Idempotency-Key reserved; unset without a key. */
+    reservedId: string | undefined;
+  }
+}
+
+/** The id the resource this request creates must take: the one its Idempotency-Key reserved, if any. */
+export const resourceId = (c: Context): string => c.get("reservedId") ?? crypto.randomUUID();
+
 /**
  * Idempotency-Key (draft-ietf-httpapi-idempotency-key-header) for the creating POSTs: the first
  * request with a key runs; a retry with the same key and body gets the stored response with
- * `Idempotent-Replayed: true`; another body is 422; a retry while the first still runs is 409.
- * A response that says nothing about the request's effect (5xx, 409, 429) is not stored, so a
- * retry may run afresh.
+ * `Idempotent-Replayed: true`; another body is 422; a retry while an attempt holds the key's lease
+ * is 409 with Retry-After. A response that says nothing about the request's effect (5xx, 409, 429)
+ * is not stored and ends the lease, so a retry may run at once.
+ *
+ * Every attempt with one key creates its resource under the id the key reserved (resourceId()),
+ * and creates are idempotent on it, so an attempt that died half-way, or whose response could not
+ * be stored, is finished by the next attempt instead of doubled.
  */
 export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   const key = c.req.header("idempotency-key");
@@ -24,24 +39,29 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   }
   const fingerprint = await sha256Hex(`${c.req.method} ${new URL(c.req.url).pathname}\n${await c.req.text()}`);
   const record = idempotencyObject(c.env, c.get("tenant"), key);
-  const begun = await record.begin(fingerprint, now());
+  const begun = await record.begin(fingerprint, now(), crypto.randomUUID());
   switch (begun.state) {
     case "replay":
       return new Response(begun.body, { status: begun.status, headers: { ...begun.headers, "idempotent-replayed": "true" } });
     case "in_flight":
-      throw new ApiError("conflict", "A request with this Idempotency-Key is still being processed; retry shortly.", { headers: { "retry-after": "1" } });
+      throw new ApiError("conflict", "A request with this Idempotency-Key is still being processed; retry shortly.", {
+        headers: { "retry-after": String(begun.retryAfterSeconds) },
+      });
     case "mismatch":
       throw new ApiError("validation_failed", "This Idempotency-Key was already used with a different request; use a new key for a new request.");
   }
+  c.set("reservedId", begun.resourceId);
+  // Ending the lease early only lets a retry run sooner; if that fails, the lease runs out by itself.
+  const release = () => record.release(begun.attempt).catch((e: unknown) => console.error("idempotency release failed", e));
   try {
     await next();
   } catch (e) {
-    await record.release();
+    await release();
     throw e;
   }
   const res = c.res;
   if (res.status >= 500 || res.status === 409 || res.status === 429) {
-    await record.release();
+    await release();
     return;
   }
   const headers: Record<string, string> = {};
@@ -49,5 +69,10 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
     const v = res.headers.get(h);
     if (v) headers[h] = v;
   }
-  await record.complete(res.status, await res.clone().text(), headers);
+  try {
+    await record.complete(res.status, await res.clone().text(), headers);
+  } catch (e) {
+    // The effect happened: answer it. A retry after the lease converges on the reserved id.
+    console.error("storing the idempotent response failed", e);
+  }
 });

@@ -17,6 +17,8 @@ export const usage = {
   queue_send_calls: 0,
   r2_class_a: 0,
   r2_class_b: 0,
+  /** R2 calls as made (a multi-key delete is one), which is what per-invocation limits count. */
+  r2_requests: 0,
   browser_ms: 0,
   browser_launches: 0,
   browser_reuses: 0,
@@ -106,6 +108,7 @@ function wrapR2(bucket: R2Bucket): R2Bucket {
       const v = Reflect.get(target, prop);
       if (typeof v !== "function") return v;
       return (...args: unknown[]) => {
+        usage.r2_requests++;
         if (R2_CLASS_A.has(String(prop))) {
           // A multi-key delete is one request but R2 bills each key as a class A operation.
           usage.r2_class_a += prop === "delete" && Array.isArray(args[0]) ? (args[0] as unknown[]).length : 1;

@@ -3,8 +3,10 @@
  * generate the OpenAPI 3.1 document; handler types are inferred from them.
  */
 import { z } from "@hono/zod-openapi";
+import { LIMITS } from "./config";
 import { JOB_STATUSES, RUN_STATUSES } from "./domain";
 import { normalizeTargetUrl, UrlError } from "./fetchers/url-guard";
+import { utf8Bytes } from "./sizes";
 
 // ── Shared ──────────────────────────────────────────────────────────────────────────────────
 export const Uuid = z.string().uuid();
@@ -26,6 +28,15 @@ export const Cursor = z.string().max(512).optional().openapi({ description: "Opa
 // ── Requests and actions ────────────────────────────────────────────────────────────────────
 const Ms = (max: number) => z.number().int().min(0).max(max);
 const Selector = z.string().min(1).max(1_000);
+const scriptCap = `at most ${LIMITS.maxScriptBytes / 1024} KB (${LIMITS.maxScriptBytes} bytes) in UTF-8`;
+// A UTF-16 unit is at least one UTF-8 byte, so the length bound is implied by the byte bound; it
+// is there for the OpenAPI document and to refuse a huge string before encoding it.
+const Script = z
+  .string()
+  .min(1)
+  .max(LIMITS.maxScriptBytes, { message: scriptCap, abort: true })
+  .refine((s) => utf8Bytes(s) <= LIMITS.maxScriptBytes, scriptCap)
+  .openapi({ description: `JavaScript run in the page; ${scriptCap}` });
 
 export const Action = z
   .discriminatedUnion("type", [
@@ -39,11 +50,15 @@ export const Action = z
       direction: z.enum(["down", "up"]).optional(),
       amount: z.union([z.number().int().min(1).max(1_000_000), z.literal("bottom")]).optional(),
     }),
-    z.object({ type: z.literal("evaluate"), script: z.string().min(1).max(100_000) }),
+    z.object({ type: z.literal("evaluate"), script: Script }),
     z.object({ type: z.literal("wait-for-navigation"), timeout: Ms(120_000).optional() }),
   ])
   .openapi("Action");
 export type Action = z.infer<typeof Action>;
+
+const REQUEST_SIZE_RULE =
+  `A request serialised as JSON (url, custom_id and its options) is at most ${LIMITS.maxRequestBytes / 1024} KB ` +
+  `(${LIMITS.maxRequestBytes} bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]).`;
 
 export const ScrapeRequest = z
   .object({
@@ -72,7 +87,7 @@ export const ScrapeRequest = z
     if (!r.browser && r.full_page) ctx.addIssue({ code: "custom", path: ["full_page"], message: "full_page needs browser: true" });
     if (!r.browser && r.actions.length > 0) ctx.addIssue({ code: "custom", path: ["actions"], message: "actions need browser: true" });
   })
-  .openapi("Request");
+  .openapi("Request", { description: REQUEST_SIZE_RULE });
 export type ScrapeRequest = z.infer<typeof ScrapeRequest>;
 
 // ── Collections ─────────────────────────────────────────────────────────────────────────────
@@ -81,7 +96,7 @@ export const HARD_MAX_REQUESTS = 100_000;
 export const CreateCollectionBody = z
   .object({
     name: z.string().min(1).max(200),
-    requests: z.array(ScrapeRequest).min(1).max(HARD_MAX_REQUESTS),
+    requests: z.array(ScrapeRequest).min(1).max(HARD_MAX_REQUESTS).openapi({ description: REQUEST_SIZE_RULE }),
   })
   .strict()
   .openapi("CreateCollection");
@@ -89,7 +104,7 @@ export const CreateCollectionBody = z
 export const ReplaceCollectionBody = z
   .object({
     name: z.string().min(1).max(200).optional(),
-    requests: z.array(ScrapeRequest).min(1).max(HARD_MAX_REQUESTS),
+    requests: z.array(ScrapeRequest).min(1).max(HARD_MAX_REQUESTS).openapi({ description: REQUEST_SIZE_RULE }),
   })
   .strict()
   .openapi("ReplaceCollection");

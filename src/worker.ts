@@ -36,6 +36,11 @@ export default {
     }
   },
   async scheduled(_controller, env, ctx) {
-    ctx.waitUntil(sweep(instrument(env), now()).then((r) => console.log("retention sweep", JSON.stringify(r))));
+    // Every minute: log only the invocations that found something to do.
+    const report = sweep(instrument(env), now()).then((r) => {
+      const found = r.bodies_deleted + r.runs_deleted + r.quiet_runs_resumed;
+      if (found > 0 || !r.complete) console.log("retention sweep", JSON.stringify(r));
+    });
+    ctx.waitUntil(report);
   },
 } satisfies ExportedHandler<Env, unknown>;

@@ -1,4 +1,5 @@
 /** Per-tenant limits: request rate and jobs in flight answer 429 with Retry-After and create nothing. */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createCollection, newTenant, target } from "./support/api";
 
@@ -42,5 +43,43 @@ describe("tenant limits", () => {
     const again = await api(`/v1/async/collections/${col.id}/run`, { method: "POST", key });
     expect(again.status).toBe(201);
     await api(`/v1/async/collections/${col.id}/runs/${((await again.json()) as { run_id: string }).run_id}/cancel`, { method: "POST", key });
+  });
+
+  it("lets exactly as many of 30 concurrent runs start as fit under the cap of jobs in flight", async () => {
+    const { key, tenant } = await newTenant();
+    const perRun = 2;
+    const fit = 3;
+    // Jobs that outlast the test, so no run frees capacity while the starts race.
+    const hanging = Array.from({ length: perRun }, (_, i) => ({ url: target(`/hang?${i}`), timeout: 30_000 }));
+    const col = await createCollection(key, hanging);
+    const cap = Number(env.MAX_JOBS_IN_FLIGHT);
+    // Runs in progress holding all of the cap but room for `fit` runs: one row, as 200,000 real
+    // jobs would take minutes to create.
+    const filler = crypto.randomUUID();
+    const at = Date.now();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    await env.DB.prepare(
+      `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, deadline_at)
+       VALUES (?1, ?2, ?3, 'in_progress', ?4, ?5, ?6)`,
+    )
+      .bind(filler, tenant, col.id, cap - fit * perRun, iso(at), iso(at + 3_600_000))
+      .run();
+    const start = () => api(`/v1/async/collections/${col.id}/run`, { method: "POST", key });
+    const responses = await Promise.all(Array.from({ length: 30 }, start));
+    const started = responses.filter((r) => r.status === 201);
+    const refused = responses.filter((r) => r.status === 429);
+    expect([started.length, refused.length]).toEqual([fit, 30 - fit]);
+    for (const r of refused) expect(r.headers.get("retry-after")).toBeTruthy();
+    const runs = await Promise.all(started.map(async (r) => (await r.json()) as { run_id: string }));
+    const inFlight = await env.DB.prepare(
+      `SELECT SUM(total_requests - success_requests - failed_requests - timeout_requests) AS n
+       FROM runs WHERE tenant = ?1 AND status = 'in_progress'`,
+    )
+      .bind(tenant)
+      .first<{ n: number }>();
+    expect(inFlight!.n).toBeLessThanOrEqual(cap);
+    const cancel = (id: string) => api(`/v1/async/collections/${col.id}/runs/${id}/cancel`, { method: "POST", key });
+    await Promise.all(runs.map((r) => cancel(r.run_id)));
+    await env.DB.prepare("DELETE FROM runs WHERE id = ?1").bind(filler).run();
   });
 });

@@ -24,6 +24,7 @@ describe("bench-mode operation counters", () => {
     await e.BODIES.get("bench/x");
     await e.BODIES.delete(["bench/x", "bench/y"]);
     expect([usage.r2_class_a, usage.r2_class_b]).toEqual([3, 1]);
+    expect(usage.r2_requests).toBe(3);
     const stub = e.RUNS.get(e.RUNS.idFromName(crypto.randomUUID()));
     expect(await stub.snapshot("nobody")).toBeNull();
     expect(usage.do_requests).toBe(1);

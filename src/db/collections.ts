@@ -1,4 +1,5 @@
 import type { JobSpec } from "../domain";
+import { chunkBySize, D1_CHUNK_BYTES, utf8Bytes } from "../sizes";
 import { decodeCursor, encodeCursor } from "./cursor";
 
 export interface CollectionRow {
@@ -23,10 +24,23 @@ export interface RequestRow {
 }
 
 /**
- * D1 caps a bound value at about 2 MB and a statement at 100 params, so requests go in as JSON
- * text chunks of at most this many bytes, each expanded by json_each in one INSERT … SELECT.
+ * The request rows as JSON array texts to bind, each with the seq of its first row. D1 caps a
+ * bound value in bytes (and a statement at 100 params), so the rows go in as JSON chunks of at most
+ * `maxBytes` UTF-8 bytes, each expanded by json_each in one INSERT … SELECT. A row over `maxBytes`
+ * alone throws OversizeItem; the request size cap keeps every row far below it.
  */
-const CHUNK_BYTES = 900_000;
+export function requestChunks(requests: RequestRow[], maxBytes = D1_CHUNK_BYTES): { start: number; json: string }[] {
+  const rows = requests.map((r) => {
+    const json = JSON.stringify([r.url, r.custom_id, r.browser ? 1 : 0, JSON.stringify(r.spec)]);
+    return { json, bytes: utf8Bytes(json) };
+  });
+  let start = 0;
+  return chunkBySize(rows, (r) => r.bytes, { maxBytes, frameBytes: 2, separatorBytes: 1 }).map((chunk) => {
+    const out = { start, json: `[${chunk.map((r) => r.json).join(",")}]` };
+    start += chunk.length;
+    return out;
+  });
+}
 
 /** Inserts the list as the collection's current version (set by the statement before it in the batch). */
 function requestInserts(db: D1Database, collectionId: string, requests: RequestRow[]): D1PreparedStatement[] {
@@ -36,25 +50,7 @@ function requestInserts(db: D1Database, collectionId: string, requests: RequestR
             json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]')
      FROM json_each(?3)`,
   );
-  const out: D1PreparedStatement[] = [];
-  let rows: string[] = [];
-  let bytes = 0;
-  let start = 0;
-  const flush = () => {
-    if (rows.length === 0) return;
-    out.push(stmt.bind(collectionId, start, `[${rows.join(",")}]`));
-    start += rows.length;
-    rows = [];
-    bytes = 0;
-  };
-  for (const r of requests) {
-    const row = JSON.stringify([r.url, r.custom_id, r.browser ? 1 : 0, JSON.stringify(r.spec)]);
-    if (bytes + row.length > CHUNK_BYTES) flush();
-    rows.push(row);
-    bytes += row.length + 1;
-  }
-  flush();
-  return out;
+  return requestChunks(requests).map((c) => stmt.bind(collectionId, c.start, c.json));
 }
 
 const summaryOf = (requests: RequestRow[]) => ({
@@ -63,18 +59,33 @@ const summaryOf = (requests: RequestRow[]) => ({
   maxTimeout: requests.reduce((m, r) => Math.max(m, r.spec.timeout), 0),
 });
 
-/** Creates the collection and all its requests in one atomic batch. */
-export async function insertCollection(db: D1Database, c: { id: string; tenant: string; name: string; at: string }, requests: RequestRow[]) {
+/**
+ * Creates the collection and all its requests in one atomic batch. Idempotent on the id (which an
+ * Idempotency-Key reserves for all attempts of one request): when an earlier attempt already
+ * created it, this batch fails on the primary key and changes nothing, and the collection it
+ * finds under the id counts as done.
+ */
+export async function insertCollection(
+  db: D1Database,
+  c: { id: string; tenant: string; name: string; at: string },
+  requests: RequestRow[],
+): Promise<void> {
   const s = summaryOf(requests);
-  await db.batch([
-    db
-      .prepare(
-        `INSERT INTO collections (id, tenant, name, total_requests, browser_requests, max_timeout_ms, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)`,
-      )
-      .bind(c.id, c.tenant, c.name, s.total, s.browser, s.maxTimeout, c.at),
-    ...requestInserts(db, c.id, requests),
-  ]);
+  try {
+    await db.batch([
+      db
+        .prepare(
+          `INSERT INTO collections
+             (id, tenant, name, total_requests, browser_requests, max_timeout_ms, created_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)`,
+        )
+        .bind(c.id, c.tenant, c.name, s.total, s.browser, s.maxTimeout, c.at),
+      ...requestInserts(db, c.id, requests),
+    ]);
+  } catch (e) {
+    // Also covers a batch that committed although its answer was lost.
+    if (!(await getCollection(db, c.tenant, c.id))) throw e;
+  }
 }
 
 /**
@@ -118,7 +129,7 @@ export async function getRequests(db: D1Database, collectionId: string): Promise
 }
 
 export async function listCollections(db: D1Database, tenant: string, limit: number, cursor?: string) {
-  const after = decodeCursor("collections", cursor, 2);
+  const after = decodeCursor("collections", cursor, ["timestamp", "uuid"]);
   const page = after
     ? db
         .prepare(

@@ -1,4 +1,19 @@
+import { iso, now } from "../clock";
+import { LIMITS } from "../config";
 import type { RunStatus } from "../domain";
+
+/**
+ * Metadata retention (API.md, Retention): a run exists until LIMITS.metadataRetentionMs after it
+ * completed, whether or not the sweep has deleted it yet. Every D1 read of a run carries this
+ * predicate on the run's completed_at (`col`), with `param` bound to retainedSince(); the sweep
+ * deletes exactly the runs it excludes. The run's object applies the same rule (metadataExpired).
+ */
+export const retained = (col: string, param: string) => `(${col} IS NULL OR ${col} >= ${param})`;
+/** The oldest completion instant still retained at `nowMs` (ISO strings of one format order as instants). */
+export const retainedSince = (nowMs: number = now()) => iso(nowMs - LIMITS.metadataRetentionMs);
+/** The same rule for the run's Durable Object, which keeps completed_at in milliseconds. */
+export const metadataExpired = (completedAtMs: number | null, nowMs: number) =>
+  completedAtMs !== null && completedAtMs < nowMs - LIMITS.metadataRetentionMs;
 
 export interface RunRow {
   id: string;
@@ -15,65 +30,88 @@ export interface RunRow {
   synced_at: string;
 }
 
-/** A tenant's unfinished jobs: the totals of its runs in progress less what they have counted. */
+/** A tenant's unfinished jobs (?2 is the tenant): the totals of its runs in progress less what they counted. */
 const IN_FLIGHT = `SELECT COALESCE(SUM(total_requests - success_requests - failed_requests - timeout_requests), 0)
   FROM runs WHERE tenant = ?2 AND status = 'in_progress'`;
 
-export type InsertRunResult =
-  | { kind: "created"; total: number; requests_version: number; tenant_runs: number }
-  | { kind: "over_cap"; in_flight: number };
+/** What starting a run did: created it, found it created by an earlier attempt, or nothing (over the cap). */
+export type RunInsert =
+  | { kind: "created" | "existed"; run: RunRow; tenant_runs: number }
+  | { kind: "over_cap"; in_flight: number; total: number };
 
 /**
  * Creates the run row pinned to the collection's current request list, only if the tenant's jobs
  * in flight stay within `cap` with it. Check and write are one statement, and D1 runs one
  * statement at a time, so concurrent starts cannot pass the cap together.
+ *
+ * Idempotent on the run id (reserved by an Idempotency-Key for every attempt of one request): when
+ * an earlier attempt created the run, the insert conflicts on the primary key whatever the cap
+ * says, and that run is the answer.
  */
 export async function insertRun(
   db: D1Database,
   r: { id: string; tenant: string; collection_id: string; created_at: string; cap: number },
-): Promise<InsertRunResult> {
-  const [inserted, after] = await db.batch([
-    db
-      .prepare(
-        `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at)
-         SELECT ?1, ?2, c.id, 'in_progress', c.total_requests, ?4, c.requests_version, ?4
-         FROM collections c WHERE c.id = ?3 AND c.tenant = ?2 AND c.total_requests + (${IN_FLIGHT}) <= ?5
-         RETURNING total_requests, requests_version`,
-      )
-      .bind(r.id, r.tenant, r.collection_id, r.created_at, r.cap),
-    db
-      .prepare(`SELECT (${IN_FLIGHT}) AS in_flight, (SELECT count(*) FROM runs WHERE tenant = ?2 AND status = 'in_progress') AS runs`)
-      .bind(null, r.tenant),
-  ]);
-  const row = (inserted.results as { total_requests: number; requests_version: number }[])[0];
-  const tenant = (after.results as { in_flight: number; runs: number }[])[0];
-  if (!row) return { kind: "over_cap", in_flight: tenant.in_flight };
-  return { kind: "created", total: row.total_requests, requests_version: row.requests_version, tenant_runs: tenant.runs };
+): Promise<RunInsert> {
+  const tenantRuns = db
+    .prepare(`SELECT (${IN_FLIGHT}) AS in_flight, (SELECT count(*) FROM runs WHERE tenant = ?2 AND status = 'in_progress') AS runs,
+        (SELECT total_requests FROM collections WHERE id = ?1) AS total`)
+    .bind(r.collection_id, r.tenant);
+  let inserted: D1Result;
+  let after: D1Result;
+  try {
+    [inserted, after] = await db.batch([
+      db
+        .prepare(
+          `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at)
+           SELECT ?1, ?2, c.id, 'in_progress', c.total_requests, ?4, c.requests_version, ?4
+           FROM collections c
+           WHERE c.id = ?3 AND c.tenant = ?2 AND (c.total_requests + (${IN_FLIGHT}) <= ?5 OR EXISTS (SELECT 1 FROM runs WHERE id = ?1))
+           RETURNING *`,
+        )
+        .bind(r.id, r.tenant, r.collection_id, r.created_at, r.cap),
+      tenantRuns,
+    ]);
+  } catch (e) {
+    // The id is taken: an earlier attempt created the run (or committed although its answer was lost).
+    const existing = await getRun(db, r.tenant, r.collection_id, r.id);
+    if (existing) return { kind: "existed", run: existing, tenant_runs: 1 };
+    throw e;
+  }
+  const row = (inserted.results as RunRow[])[0];
+  const t = (after.results as { in_flight: number; runs: number; total: number }[])[0];
+  if (!row) return { kind: "over_cap", in_flight: t.in_flight, total: t.total };
+  return { kind: "created", run: row, tenant_runs: t.runs };
 }
 
-/** Undoes insertRun when the run's object could not be started (POST /run leaves nothing behind). */
-export const deleteRun = (db: D1Database, id: string) => db.prepare("DELETE FROM runs WHERE id = ?1").bind(id).run();
+/** Undoes insertRun for a run whose object could not be started (POST /run leaves nothing behind). */
+export const deleteRun = (db: D1Database, tenant: string, id: string) =>
+  db.prepare("DELETE FROM runs WHERE id = ?1 AND tenant = ?2").bind(id, tenant).run();
 
 export const getRun = (db: D1Database, tenant: string, collectionId: string, runId: string) =>
-  db.prepare("SELECT * FROM runs WHERE id = ?1 AND tenant = ?2 AND collection_id = ?3").bind(runId, tenant, collectionId).first<RunRow>();
+  db
+    .prepare(`SELECT * FROM runs WHERE id = ?1 AND tenant = ?2 AND collection_id = ?3 AND ${retained("completed_at", "?4")}`)
+    .bind(runId, tenant, collectionId, retainedSince())
+    .first<RunRow>();
 
 /** One page of a collection's runs, newest first, keyset on (created_at, id), with the filtered total. */
 export async function listRuns(
   db: D1Database,
-  q: { tenant: string; collectionId: string; statuses?: RunStatus[]; limit: number; after: [string, string] | null },
+  q: { tenant: string; collectionId: string; statuses?: RunStatus[]; limit: number; after: (string | number)[] | null },
 ) {
   const filter = q.statuses?.length ? `AND status IN (SELECT value FROM json_each(?2))` : "AND ?2 IS NULL";
   const statusParam = q.statuses?.length ? JSON.stringify(q.statuses) : null;
   const keyset = q.after ? "AND (created_at, id) < (?4, ?5)" : "AND ?4 IS NULL AND ?5 IS NULL";
+  const since = retainedSince();
   const page = db
     .prepare(
       `SELECT * FROM runs WHERE collection_id = ?1 AND tenant = ?6 ${filter} ${keyset}
+         AND ${retained("completed_at", "?7")}
        ORDER BY created_at DESC, id DESC LIMIT ?3`,
     )
-    .bind(q.collectionId, statusParam, q.limit + 1, q.after?.[0] ?? null, q.after?.[1] ?? null, q.tenant);
+    .bind(q.collectionId, statusParam, q.limit + 1, q.after?.[0] ?? null, q.after?.[1] ?? null, q.tenant, since);
   const count = db
-    .prepare(`SELECT count(*) AS n FROM runs WHERE collection_id = ?1 AND tenant = ?3 ${filter}`)
-    .bind(q.collectionId, statusParam, q.tenant);
+    .prepare(`SELECT count(*) AS n FROM runs WHERE collection_id = ?1 AND tenant = ?3 ${filter} AND ${retained("completed_at", "?4")}`)
+    .bind(q.collectionId, statusParam, q.tenant, since);
   const [rows, n] = await db.batch([page, count]);
   const items = rows.results as RunRow[];
   const has_more = items.length > q.limit;
@@ -90,18 +128,26 @@ export async function listRuns(
 export async function syncRunRow(
   db: D1Database,
   s: {
-    run_id: string; tenant: string; collection_id: string; requests_version: number; status: RunStatus;
-    success: number; failed: number; timeout: number; completed_ms: number | null;
+    run_id: string;
+    tenant: string;
+    collection_id: string;
+    requests_version: number;
+    status: RunStatus;
+    success: number;
+    failed: number;
+    timeout: number;
+    completed_ms: number | null;
   },
   syncedAt: string,
 ): Promise<number> {
+  const completedAt = s.completed_ms === null ? null : iso(s.completed_ms);
   const statements = [
     db
       .prepare(
         `UPDATE runs SET status = ?2, success_requests = ?3, failed_requests = ?4, timeout_requests = ?5,
            completed_at = ?6, synced_at = ?7 WHERE id = ?1`,
       )
-      .bind(s.run_id, s.status, s.success, s.failed, s.timeout, s.completed_ms === null ? null : new Date(s.completed_ms).toISOString(), syncedAt),
+      .bind(s.run_id, s.status, s.success, s.failed, s.timeout, completedAt, syncedAt),
     db.prepare("SELECT count(*) AS n FROM runs WHERE tenant = ?1 AND status = 'in_progress'").bind(s.tenant),
   ];
   if (s.status !== "in_progress") {
@@ -127,10 +173,21 @@ export const quietRuns = (db: D1Database, before: string, limit: number) =>
     .all<RunRow>()
     .then((r) => r.results);
 
-/** Runs whose metadata retention ended. */
-export const expiredRuns = (db: D1Database, before: string, limit: number) =>
+/**
+ * Runs whose metadata retention ended at `nowMs` (what retained() excludes), oldest first, so the
+ * sweep comes back to a run it left half deleted before any other; `skip` passes over runs whose
+ * deletion failed earlier in the same invocation.
+ */
+export const expiredRuns = (db: D1Database, nowMs: number, limit: number, skip: string[] = []) =>
   db
-    .prepare("SELECT id FROM runs WHERE completed_at IS NOT NULL AND completed_at < ?1 ORDER BY completed_at LIMIT ?2")
-    .bind(before, limit)
+    .prepare(
+      `SELECT id FROM runs WHERE completed_at IS NOT NULL AND completed_at < ?1
+         AND id NOT IN (SELECT value FROM json_each(?2)) ORDER BY completed_at LIMIT ?3`,
+    )
+    .bind(retainedSince(nowMs), JSON.stringify(skip), limit)
     .all<{ id: string }>()
     .then((r) => r.results.map((x) => x.id));
+
+/** The last step of a run's retention, once its Durable Object's storage is gone. */
+export const deleteRuns = (db: D1Database, ids: string[]) =>
+  db.prepare("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?1))").bind(JSON.stringify(ids)).run();

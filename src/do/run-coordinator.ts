@@ -2,10 +2,10 @@ import { DurableObject } from "cloudflare:workers";
 import { now } from "../clock";
 import { LIMITS } from "../config";
 import { requestsPage } from "../db/requests";
-import { syncRunRow } from "../db/runs";
+import { metadataExpired, syncRunRow } from "../db/runs";
 import { type JobMessage, type JobStatus, type Outcome, pagelessOutcome, type TerminalStatus } from "../domain";
 import { instrument } from "../metrics";
-import { sendJobs } from "../queue/dispatch";
+import { buildJobMessage, sendJobs } from "../queue/dispatch";
 import * as store from "./job-store";
 import { type JobRow, type RunState } from "./job-store";
 import { initialWindow, leaseMs, nextRate, PACING, windowFor } from "./pacing";
@@ -198,7 +198,7 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   private retentionOver(s: RunState): boolean {
-    return s.completed_ms !== null && now() - s.completed_ms >= LIMITS.metadataRetentionMs;
+    return metadataExpired(s.completed_ms, now());
   }
 
   private visible(tenant: string): RunState | null {
@@ -269,7 +269,7 @@ export class RunCoordinator extends DurableObject<Env> {
     const size = window ?? (s.rate === null ? initialWindow(s.total, s.browser_total, s.tenant_runs) : windowFor(s.rate, s.tenant_runs));
     const room = size - store.countInFlight(this.sql);
     const t = now();
-    return store.releasePending(this.sql, room, t, leaseMs).map((r) => this.messageOf(s, r, t));
+    return this.messages(s, store.releasePending(this.sql, room, t, leaseMs), t);
   }
 
   /** Jobs whose lease ran out go out again; those out of releases end as timeout. Inside a transaction. */
@@ -277,38 +277,52 @@ export class RunCoordinator extends DurableObject<Env> {
     const s = this.run()!;
     if (s.status !== "in_progress") return [];
     const t = now();
-    const out: JobMessage[] = [];
-    let timedOut = 0;
-    const ts = Math.max(t, s.last_ts + 1);
+    const again: store.ReleaseRow[] = [];
+    const ended: Outcome[] = [];
     for (const r of store.expiredLeases(this.sql, t, REAP_LIMIT)) {
       if (r.releases < PACING.maxReleases) {
         store.reRelease(this.sql, r.seq, t, t + leaseMs(r.timeout_ms));
-        out.push(this.messageOf(s, { ...r, attempts: r.attempts + 1 }, t));
+        again.push({ ...r, attempts: r.attempts + 1 });
       } else {
         const error = `the job did not finish within its lease (${r.releases} releases)`;
-        const outcome = pagelessOutcome(jobIdOf(s.job_prefix, r.seq), "timeout", r.attempts, error);
-        if (store.finishJob(this.sql, r.seq, outcome, ts)) timedOut++;
+        ended.push(pagelessOutcome(jobIdOf(s.job_prefix, r.seq), "timeout", r.attempts, error));
       }
     }
-    if (timedOut) {
-      store.addCounts(this.sql, { success: 0, failed: 0, timeout: timedOut }, ts);
-      store.completeIfDone(this.sql, ts);
+    this.endJobs(s, ended);
+    return this.messages(s, again, t);
+  }
+
+  /**
+   * The messages of released jobs. A job whose message cannot be built (stored before the request
+   * size cap, or damaged) ends as failed with the reason instead of failing every send it is in.
+   */
+  private messages(s: RunState, rows: store.ReleaseRow[], releasedMs: number): JobMessage[] {
+    const out: JobMessage[] = [];
+    const unsendable: Outcome[] = [];
+    for (const r of rows) {
+      const job_id = jobIdOf(s.job_prefix, r.seq);
+      const fields = {
+        job_id, run_id: s.run_id, tenant: s.tenant, url: r.url, browser: r.browser === 1, attempt: r.attempts,
+        released_ms: releasedMs,
+      };
+      const built = buildJobMessage(fields, r.spec);
+      if (built.ok) out.push(built.body);
+      else unsendable.push(pagelessOutcome(job_id, "failed", r.attempts, built.error));
     }
+    this.endJobs(this.run()!, unsendable);
     return out;
   }
 
-  private messageOf(s: RunState, r: store.ReleaseRow, releasedMs: number): JobMessage {
-    return {
-      kind: "job",
-      job_id: jobIdOf(s.job_prefix, r.seq),
-      run_id: s.run_id,
-      tenant: s.tenant,
-      url: r.url,
-      browser: r.browser === 1,
-      spec: JSON.parse(r.spec),
-      attempt: r.attempts,
-      released_ms: releasedMs,
-    };
+  /** Ends jobs the object itself decided on, counted like any recorded outcome. Inside a transaction. */
+  private endJobs(s: RunState, outcomes: Outcome[]) {
+    if (outcomes.length === 0) return;
+    const ts = Math.max(now(), s.last_ts + 1);
+    const counts = { success: 0, failed: 0, timeout: 0 };
+    for (const o of outcomes) {
+      if (store.finishJob(this.sql, seqOf(s.job_prefix, o.job_id)!, o, ts)) counts[counterOf(o.status)]++;
+    }
+    store.addCounts(this.sql, counts, ts);
+    store.completeIfDone(this.sql, ts);
   }
 
   /** Throughput sample for the window: outcomes since the last sample over the time since then. */

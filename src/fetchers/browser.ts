@@ -1,7 +1,7 @@
 import puppeteer, { type Browser, type HTTPResponse, type Page } from "@cloudflare/puppeteer";
 import { LIMITS } from "../config";
 import { count } from "../metrics";
-import type { JobMessage } from "../queue/messages";
+import type { JobMessage } from "../domain";
 import type { Action } from "../schemas";
 import { BROWSER_HEADERS } from "./http";
 import { detectBlock } from "./block-detector";

@@ -56,57 +56,111 @@ export function normalizeTargetUrl(raw: string): string {
   return url.href;
 }
 
-type V4 = [number, number, number, number];
+/*
+ * IP literals are judged against the IANA IPv4 and IPv6 Special-Purpose Address Registries: every
+ * block whose "Globally Reachable" is not True (N/A included) is refused, the globally reachable
+ * blocks nested inside a refused one are listed as exceptions (null), and the most specific block
+ * wins. Beyond the registries: IPv4 multicast (a registry of its own), the deprecated site-local
+ * fec0::/10, and any IPv6 address outside 2000::/3, the only space IANA allocates for global unicast.
+ * Forms that carry an IPv4 destination in their last 32 bits are judged as that IPv4 address.
+ */
+const LOOPBACK = "loopback addresses";
+const PRIVATE = "private network addresses";
+const DOCUMENTATION = "documentation addresses";
+
+/** [block, why it is refused, or null for a globally reachable block]. */
+const V4_BLOCKS: [string, string | null][] = [
+  ["0.0.0.0/8", 'addresses in 0.0.0.0/8 ("this network")'],
+  ["10.0.0.0/8", PRIVATE],
+  ["100.64.0.0/10", "carrier-grade NAT (shared address space) addresses"],
+  ["127.0.0.0/8", LOOPBACK],
+  ["169.254.0.0/16", "link-local addresses (which include cloud metadata endpoints)"],
+  ["172.16.0.0/12", PRIVATE],
+  // Includes the service-continuity, dummy and NAT64-discovery entries registered inside it.
+  ["192.0.0.0/24", "IETF protocol assignment addresses"],
+  ["192.0.0.9/32", null], // Port Control Protocol anycast
+  ["192.0.0.10/32", null], // TURN anycast
+  ["192.0.2.0/24", DOCUMENTATION],
+  ["192.31.196.0/24", null], // AS112-v4
+  ["192.52.193.0/24", null], // AMT
+  ["192.88.99.0/24", "deprecated 6to4 relay anycast addresses"],
+  ["192.168.0.0/16", PRIVATE],
+  ["192.175.48.0/24", null], // Direct Delegation AS112 service
+  ["198.18.0.0/15", "benchmarking network addresses"],
+  ["198.51.100.0/24", DOCUMENTATION],
+  ["203.0.113.0/24", DOCUMENTATION],
+  ["224.0.0.0/4", "multicast addresses"],
+  ["240.0.0.0/4", "reserved addresses"],
+  ["255.255.255.255/32", "the broadcast address"],
+];
+
+/** An IPv6 form whose last 32 bits are an IPv4 destination; `devLoopback`: it reaches 127/8 itself. */
+interface Embeds {
+  embeds: string;
+  devLoopback: boolean;
+}
+
+const V6_BLOCKS: [string, string | null | Embeds][] = [
+  ["::/128", "the unspecified address"],
+  ["::1/128", LOOPBACK],
+  // IPv4-mapped is how a dual-stack socket reaches IPv4, so ::ffff:127.0.0.1 is loopback itself;
+  // the other carriers are not, and local development gets no exception for them.
+  ["::ffff:0:0/96", { embeds: "IPv4-mapped", devLoopback: true }],
+  ["::/96", { embeds: "IPv4-compatible (deprecated)", devLoopback: false }],
+  ["::ffff:0:0:0/96", { embeds: "IPv4-translated", devLoopback: false }],
+  ["64:ff9b::/96", { embeds: "NAT64", devLoopback: false }],
+  ["64:ff9b:1::/48", "local-use IPv4/IPv6 translation addresses"],
+  ["100::/64", "discard-only IPv6 addresses"],
+  ["100:0:0:1::/64", "dummy IPv6 prefix addresses"],
+  ["2001::/23", "IETF protocol assignment IPv6 addresses"],
+  // Teredo and 6to4 tunnel to an IPv4 host that is obfuscated or chosen by a relay: not checkable.
+  ["2001::/32", "Teredo tunnel addresses"],
+  ["2001:1::1/128", null], // Port Control Protocol anycast
+  ["2001:1::2/128", null], // TURN anycast
+  ["2001:1::3/128", null], // DNS-SD service registration protocol anycast
+  ["2001:2::/48", "benchmarking IPv6 addresses"],
+  ["2001:3::/32", null], // AMT
+  ["2001:4:112::/48", null], // AS112-v6
+  ["2001:10::/28", "deprecated ORCHID addresses"],
+  ["2001:20::/28", null], // ORCHIDv2
+  ["2001:30::/28", null], // Drone Remote ID Protocol entity tags
+  ["2001:db8::/32", "documentation IPv6 addresses"],
+  ["2002::/16", "6to4 tunnel addresses"],
+  ["2620:4f:8000::/48", null], // Direct Delegation AS112 service
+  ["3fff::/20", "documentation IPv6 addresses"],
+  ["5f00::/16", "SRv6 segment identifiers"],
+  ["fc00::/7", "unique local (private) IPv6 addresses"],
+  ["fe80::/10", "link-local IPv6 addresses"],
+  ["fec0::/10", "site-local IPv6 addresses (deprecated)"],
+  ["ff00::/8", "multicast IPv6 addresses"],
+];
 
 /**
  * Only the dotted-quad form: the WHATWG parser has already rewritten decimal, hex, octal and short
  * notations ("2130706433", "0x7f.1", "0177.0.0.1", "127.1") to it, and anything else is a name.
  */
-function parseV4(s: string): V4 | null {
+function parseV4(s: string): number | null {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
   if (!m) return null;
-  const parts = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])] as V4;
-  return parts.every((p) => p <= 255) ? parts : null;
+  const parts = m.slice(1, 5).map(Number);
+  return parts.every((p) => p <= 255) ? parts.reduce((n, p) => n * 256 + p, 0) : null;
 }
 
-const v4Text = (a: V4) => a.join(".");
-
-/** What kind of non-public address this is, or null for a public one; loopback is reported apart so callers can allow it. */
-function v4Class(a: V4): string | null {
-  const [x, y, z] = a;
-  if (x === 127) return "loopback";
-  if (x === 0) return 'addresses in 0.0.0.0/8 ("this network")';
-  if (x === 10 || (x === 172 && y >= 16 && y <= 31) || (x === 192 && y === 168)) return "private network addresses";
-  if (x === 100 && y >= 64 && y <= 127) return "carrier-grade NAT addresses";
-  if (x === 169 && y === 254) return "link-local addresses (which include cloud metadata endpoints)";
-  if (x === 192 && y === 0 && z === 0) return "IETF protocol assignment addresses";
-  if (x === 198 && (y === 18 || y === 19)) return "benchmarking network addresses";
-  if (x >= 224 && x <= 239) return "multicast addresses";
-  if (a.every((p) => p === 255)) return "the broadcast address";
-  if (x >= 240) return "reserved addresses";
-  return null;
-}
-
-function v4Refusal(a: V4, allowLoopback: boolean, shown: string): string | null {
-  const kind = v4Class(a);
-  if (!kind) return null;
-  if (kind === "loopback") return allowLoopback ? null : `loopback addresses cannot be scraped (${shown})`;
-  return `${kind} cannot be scraped (${shown})`;
-}
+const v4Text = (a: number) => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join(".");
 
 /**
- * An IPv6 literal (without brackets) as 8 16-bit groups, or null. The WHATWG serialiser always
- * emits compressed hex, but a URL object can come from anywhere, so the full text form is accepted:
- * "::" compression and a trailing dotted quad ("::ffff:10.0.0.1").
+ * An IPv6 literal (without brackets) as a 128-bit number, or null. The WHATWG serialiser always
+ * emits compressed hex, but the registry tables are written by hand, so the full text form is
+ * accepted: "::" compression and a trailing dotted quad ("::ffff:10.0.0.1").
  */
-function parseV6(s: string): number[] | null {
+function parseV6(s: string): bigint | null {
   let text = s;
   let tailV4: number[] = [];
   const lastColon = text.lastIndexOf(":");
   if (lastColon >= 0 && text.includes(".", lastColon)) {
     const quad = parseV4(text.slice(lastColon + 1));
-    if (!quad) return null;
-    tailV4 = [(quad[0] << 8) | quad[1], (quad[2] << 8) | quad[3]];
+    if (quad === null) return null;
+    tailV4 = [quad >>> 16, quad & 0xffff];
     // Keep the colon when it is half of "::" so "::1.2.3.4" still reads as compressed.
     text = text.slice(0, text[lastColon - 1] === ":" ? lastColon + 1 : lastColon);
   }
@@ -128,41 +182,79 @@ function parseV6(s: string): number[] | null {
   tail.push(...tailV4);
 
   const given = head.length + tail.length;
-  if (halves.length === 1) return given === 8 ? head.concat(tail) : null;
-  // "::" stands for at least one zero group.
-  if (given > 7) return null;
-  return [...head, ...new Array<number>(8 - given).fill(0), ...tail];
+  // Without "::" all 8 groups are given; "::" stands for at least one zero group.
+  if (halves.length === 1 ? given !== 8 : given > 7) return null;
+  const groups = [...head, ...new Array<number>(8 - given).fill(0), ...tail];
+  return groups.reduce((n, g) => (n << 16n) | BigInt(g), 0n);
 }
 
-function v6Refusal(g: number[], allowLoopback: boolean, shown: string): string | null {
-  const zeroUpTo = (n: number) => g.slice(0, n).every((x) => x === 0);
-  const lastV4 = (): V4 => [g[6] >> 8, g[6] & 255, g[7] >> 8, g[7] & 255];
-  const via = (a: V4) => `${v4Text(a)} inside ${shown}`;
+interface Block<A, W> {
+  net: A;
+  bits: number;
+  what: W;
+}
 
-  if (zeroUpTo(8)) return `the unspecified address cannot be scraped (${shown})`;
-  if (zeroUpTo(7) && g[7] === 1) return allowLoopback ? null : `loopback addresses cannot be scraped (${shown})`;
-  // IPv4-mapped ::ffff:a.b.c.d is how dual-stack sockets reach IPv4, so it is the same host as a.b.c.d.
-  if (zeroUpTo(5) && g[5] === 0xffff) return v4Refusal(lastV4(), allowLoopback, via(lastV4()));
-  // IPv4-compatible ::a.b.c.d and NAT64 64:ff9b::a.b.c.d also carry an IPv4 destination, but are
-  // not loopback even when that destination is, so local development gets no exception for them.
-  if (zeroUpTo(6) || (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0))) {
-    return v4Refusal(lastV4(), false, via(lastV4()));
+/** Parsed once, most specific first, so the first block that contains an address decides. */
+function table<A, W>(rows: [string, W][], parse: (s: string) => A | null): Block<A, W>[] {
+  return rows
+    .map(([cidr, what]) => {
+      const [addr, bits] = cidr.split("/");
+      const net = parse(addr);
+      if (net === null) throw new Error(`bad block ${cidr}`);
+      return { net, bits: Number(bits), what };
+    })
+    .sort((a, b) => b.bits - a.bits);
+}
+
+const V4_TABLE = table(V4_BLOCKS, parseV4);
+const V6_TABLE = table(V6_BLOCKS, parseV6);
+
+const inV4 = (a: number, b: Block<number, unknown>) => b.bits === 0 || a >>> (32 - b.bits) === b.net >>> (32 - b.bits);
+const inV6 = (a: bigint, b: Block<bigint, unknown>) => a >> BigInt(128 - b.bits) === b.net >> BigInt(128 - b.bits);
+
+function v4Refusal(a: number, allowLoopback: boolean, shown: string): string | null {
+  const what = V4_TABLE.find((b) => inV4(a, b))?.what ?? null;
+  if (what === null || (what === LOOPBACK && allowLoopback)) return null;
+  return `${what} cannot be scraped (${shown})`;
+}
+
+/** 2000::/3: global unicast, the only IPv6 space outside the registry that may be fetched. */
+const GLOBAL_UNICAST: Block<bigint, null> = { net: 0x2n << 124n, bits: 3, what: null };
+
+function v6Refusal(a: bigint, allowLoopback: boolean, shown: string): string | null {
+  const what = V6_TABLE.find((b) => inV6(a, b))?.what;
+  if (what === undefined) {
+    return inV6(a, GLOBAL_UNICAST) ? null : `reserved IPv6 addresses (outside 2000::/3) cannot be scraped (${shown})`;
   }
-  // 6to4 (2002:AABB:CCDD::/16) embeds its relay's IPv4 address in groups 1-2; not in the brief, but it
-  // is the same trick, and a public IPv4 inside it stays allowed.
-  if (g[0] === 0x2002) {
-    const a: V4 = [g[1] >> 8, g[1] & 255, g[2] >> 8, g[2] & 255];
-    return v4Refusal(a, false, via(a));
-  }
-  if ((g[0] & 0xfe00) === 0xfc00) return `unique local (private) IPv6 addresses cannot be scraped (${shown})`;
-  if ((g[0] & 0xffc0) === 0xfe80) return `link-local IPv6 addresses cannot be scraped (${shown})`;
-  if ((g[0] & 0xff00) === 0xff00) return `multicast IPv6 addresses cannot be scraped (${shown})`;
-  return null;
+  if (what === null || (what === LOOPBACK && allowLoopback)) return null;
+  if (typeof what === "string") return `${what} cannot be scraped (${shown})`;
+  const v4 = Number(a & 0xffffffffn);
+  return v4Refusal(v4, allowLoopback && what.devLoopback, `${v4Text(v4)} inside ${what.embeds} ${shown}`);
 }
 
 /**
+ * The host as the network will see it. Trailing dots name the same DNS host ("localhost." is
+ * localhost), but the URL parser drops only one before it reads IPv4 numbers, so "0x7f.1.." stays
+ * a name: strip them all and parse the host again, so every spelling of an address is an address.
+ */
+function canonicalHost(u: URL): string | null {
+  const host = u.hostname.toLowerCase();
+  const stripped = host.replace(/\.+$/, "");
+  if (stripped === host || stripped === "") return stripped;
+  try {
+    return new URL(`http://${stripped}/`).hostname;
+  } catch {
+    return null;
+  }
+}
+
+/** Special-use names that never lead to the public web; metadata.google.internal is under ".internal". */
+const INTERNAL_SUFFIXES = ["internal", "local", "home.arpa"];
+
+/**
  * Why a URL may not be fetched, or null when it may. allowLoopback=true (local development only)
- * permits loopback hosts (localhost, 127.0.0.0/8, ::1) but still refuses the others.
+ * permits loopback hosts (localhost, 127.0.0.0/8, ::1) but still refuses the others. Only the URL
+ * is judged: a name is not resolved here (README, "Targets").
  */
 export function targetRefusal(url: string | URL, opts: { allowLoopback: boolean }): string | null {
   let u: URL;
@@ -178,22 +270,21 @@ export function targetRefusal(url: string | URL, opts: { allowLoopback: boolean 
   if (u.protocol !== "http:" && u.protocol !== "https:") return `only http and https URLs can be scraped (not ${u.protocol})`;
   if (u.username || u.password) return "credentials in URLs are not allowed; remove the user name and password";
 
-  // Trailing dots name the same DNS host ("localhost." is localhost), so they must not dodge the checks.
-  const host = u.hostname.toLowerCase().replace(/\.+$/, "");
+  const host = canonicalHost(u);
+  if (host === null) return `not a valid host name (${u.hostname})`;
   if (!host) return "the URL has no host name";
 
   if (host.startsWith("[")) {
-    const groups = host.endsWith("]") ? parseV6(host.slice(1, -1)) : null;
-    return groups ? v6Refusal(groups, opts.allowLoopback, host) : `not a valid IPv6 address (${host})`;
+    const a = host.endsWith("]") ? parseV6(host.slice(1, -1)) : null;
+    return a === null ? `not a valid IPv6 address (${host})` : v6Refusal(a, opts.allowLoopback, host);
   }
   const v4 = parseV4(host);
-  if (v4) return v4Refusal(v4, opts.allowLoopback, v4Text(v4));
+  if (v4 !== null) return v4Refusal(v4, opts.allowLoopback, v4Text(v4));
 
   if (host === "localhost" || host.endsWith(".localhost")) {
     return opts.allowLoopback ? null : `localhost cannot be scraped (${host})`;
   }
-  // metadata.google.internal falls under ".internal".
-  if (host === "internal" || host.endsWith(".internal") || host === "local" || host.endsWith(".local")) {
+  if (INTERNAL_SUFFIXES.some((s) => host === s || host.endsWith(`.${s}`))) {
     return `internal host names cannot be scraped (${host})`;
   }
   return null;

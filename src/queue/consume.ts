@@ -6,7 +6,7 @@ import { fetchPage } from "../fetchers/http";
 import type { AttemptResult, Final } from "../fetchers/outcome";
 import { screenshotKey } from "../storage/bodies";
 import { type Outgoing, sendJobs } from "./dispatch";
-import { parseJobMessage } from "./messages";
+import { parseQueueMessage } from "./messages";
 import { mapLimit, pushTo } from "./pool";
 import { BROWSER_FLUSH, FETCH_FLUSH, type FlushPolicy, Recorder } from "./recorder";
 
@@ -67,12 +67,13 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, browse
   const copies = new Map<string, Message<unknown>[]>();
   const jobs: JobMessage[] = [];
   for (const msg of batch.messages) {
-    const job = parseJobMessage(msg.body);
-    if (!job) {
-      console.error(`dropping a message that is not a job (queue ${batch.queue}, id ${msg.id})`);
+    const parsed = parseQueueMessage(msg.body);
+    if (!parsed.ok) {
+      console.error(`dropping a message on ${batch.queue} (id ${msg.id}): ${parsed.reason}`);
       msg.ack();
       continue;
     }
+    const job = parsed.message;
     if (!copies.has(job.job_id)) jobs.push(job);
     pushTo(copies, job.job_id, msg);
   }

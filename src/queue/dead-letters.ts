@@ -1,7 +1,7 @@
 import { pagelessOutcome } from "../domain";
 import { runObject } from "../do/objects";
 import { sendJobs } from "./dispatch";
-import { parseJobMessage } from "./messages";
+import { parseQueueMessage } from "./messages";
 import { pushTo } from "./pool";
 
 const WORKER_FAILURE = "worker failure: the job kept failing inside the worker and outlived its retries";
@@ -15,12 +15,13 @@ const WORKER_FAILURE = "worker failure: the job kept failing inside the worker a
 export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const byRun = new Map<string, { msg: Message<unknown>; jobId: string; attempt: number }[]>();
   for (const msg of batch.messages) {
-    const job = parseJobMessage(msg.body);
-    if (!job) {
-      console.error(`dropping a dead letter that is not a job (id ${msg.id})`);
+    const parsed = parseQueueMessage(msg.body);
+    if (!parsed.ok) {
+      console.error(`dropping a dead letter (id ${msg.id}): ${parsed.reason}`);
       msg.ack();
       continue;
     }
+    const job = parsed.message;
     pushTo(byRun, job.run_id, { msg, jobId: job.job_id, attempt: job.attempt });
   }
   await Promise.all(

@@ -1,47 +1,65 @@
 import type { JobMessage } from "../domain";
+import { chunkBySize, jsonBytes, MAX_MESSAGE_BODY_BYTES, PLATFORM } from "../sizes";
 
-/** Queues.sendBatch takes at most 100 messages and 256 KB per call (bytes of the JSON bodies). */
-const SEND_MAX_MESSAGES = 100;
-const SEND_MAX_BYTES = 256 * 1024;
-/** Per-message overhead counted against the batch limit besides the body (id, timestamps, delay). */
-const MESSAGE_OVERHEAD_BYTES = 1_024;
+export interface Sized<T> {
+  body: T;
+  /** UTF-8 bytes of the JSON body. */
+  bytes: number;
+}
 
-const utf8 = new TextEncoder();
-
+/** A job message to send, optionally after a delay (a backoff). */
 export interface Outgoing {
   body: JobMessage;
   delaySeconds?: number;
 }
 
-/** Splits messages into sendBatch calls that respect the count and byte limits, in order. */
-export function chunkForSend<T extends { body: unknown }>(msgs: T[]): T[][] {
-  const chunks: T[][] = [];
-  let chunk: T[] = [];
-  let bytes = 0;
-  for (const m of msgs) {
-    const size = utf8.encode(JSON.stringify(m.body)).byteLength + MESSAGE_OVERHEAD_BYTES;
-    if (chunk.length > 0 && (chunk.length === SEND_MAX_MESSAGES || bytes + size > SEND_MAX_BYTES)) {
-      chunks.push(chunk);
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(m);
-    bytes += size;
+export type BuiltJob = ({ ok: true } & Sized<JobMessage>) | { ok: false; job_id: string; error: string };
+
+/**
+ * A released job's queue message, or why it cannot have one. Requests are capped when accepted, so
+ * the second case means a row stored before the cap (or damaged); the job then fails with this
+ * error instead of failing every send it is part of.
+ */
+export function buildJobMessage(fields: Omit<JobMessage, "kind" | "spec">, specJson: string): BuiltJob {
+  let spec: JobMessage["spec"];
+  try {
+    spec = JSON.parse(specJson);
+  } catch {
+    return { ok: false, job_id: fields.job_id, error: "the job could not be queued: its stored options are not valid JSON" };
   }
-  if (chunk.length) chunks.push(chunk);
-  return chunks;
+  const body: JobMessage = { kind: "job", ...fields, spec };
+  const bytes = jsonBytes(body);
+  if (bytes > MAX_MESSAGE_BODY_BYTES) {
+    const over = `its message is ${bytes} bytes (UTF-8), over the ${MAX_MESSAGE_BODY_BYTES}-byte limit`;
+    return { ok: false, job_id: fields.job_id, error: `the job could not be queued: ${over}` };
+  }
+  return { ok: true, body, bytes };
+}
+
+/**
+ * The sendBatch calls for messages that each fit a queue message: at most 100 messages and 256 KB
+ * per call, each message counted with its envelope margin.
+ */
+export function sendBatches<T>(msgs: Sized<T>[]): T[][] {
+  const limits = { maxBytes: PLATFORM.queueBatchBytes, maxItems: PLATFORM.queueBatchMessages };
+  const batches = chunkBySize(msgs, (m) => m.bytes + PLATFORM.queueEnvelopeBytes, limits);
+  return batches.map((batch) => batch.map((m) => m.body));
 }
 
 /** Sends job messages to their queues: fetch jobs and browser jobs each to their own. */
 export async function sendJobs(env: Env, msgs: (JobMessage | Outgoing)[]): Promise<void> {
-  const out = msgs.map((m): Outgoing => ("body" in m ? m : { body: m }));
-  const fetchJobs = out.filter((m) => !m.body.browser);
-  const browserJobs = out.filter((m) => m.body.browser);
-  await Promise.all([send(env.JOBS as Queue<JobMessage>, fetchJobs), send(env.BROWSER_JOBS as Queue<JobMessage>, browserJobs)]);
+  const out = msgs.map((m): Sized<Outgoing> => {
+    const o = "body" in m ? m : { body: m };
+    return { body: o, bytes: jsonBytes(o.body) };
+  });
+  await Promise.all([
+    send(env.JOBS as Queue<JobMessage>, out.filter((m) => !m.body.body.browser)),
+    send(env.BROWSER_JOBS as Queue<JobMessage>, out.filter((m) => m.body.body.browser)),
+  ]);
 }
 
-async function send(queue: Queue<JobMessage>, msgs: Outgoing[]) {
-  for (const chunk of chunkForSend(msgs)) {
-    await queue.sendBatch(chunk.map((m) => ({ body: m.body, contentType: "json", delaySeconds: m.delaySeconds })));
+async function send(queue: Queue<JobMessage>, msgs: Sized<Outgoing>[]) {
+  for (const batch of sendBatches(msgs)) {
+    await queue.sendBatch(batch.map((m) => ({ body: m.body, contentType: "json", delaySeconds: m.delaySeconds })));
   }
 }

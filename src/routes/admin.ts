@@ -5,7 +5,7 @@ import { insertKey, revokeKey } from "../db/keys";
 import { ApiError, notFound } from "../errors";
 import { benchMode, resetUsage, usage } from "../metrics";
 import { CreateKeyBody, KeyCreated, KeyParams } from "../schemas";
-import { errorResponses, router, security } from "./common";
+import { errorResponses, router, security, unavailable } from "./common";
 
 export const admin = router();
 admin.use("*", requireAdmin);
@@ -17,7 +17,11 @@ const create = createRoute({
   description: "The key is shown once; only its SHA-256 is stored.",
   security,
   request: { body: { content: { "application/json": { schema: CreateKeyBody } }, required: true } },
-  responses: { 201: { content: { "application/json": { schema: KeyCreated } }, description: "Created" }, ...errorResponses },
+  responses: {
+    201: { content: { "application/json": { schema: KeyCreated } }, description: "Created" },
+    ...errorResponses,
+    ...unavailable,
+  },
 });
 
 admin.openapi(create, async (c) => {
@@ -35,7 +39,7 @@ const revoke = createRoute({
   summary: "Revoke an API key (admin token)",
   security,
   request: { params: KeyParams },
-  responses: { 204: { description: "Revoked" }, ...errorResponses },
+  responses: { 204: { description: "Revoked" }, ...errorResponses, ...unavailable },
 });
 
 admin.openapi(revoke, async (c) => {
@@ -57,7 +61,11 @@ const getUsage = createRoute({
   path: "/usage",
   summary: "Operation counters for the benchmark (admin token, bench mode)",
   security,
-  responses: { 200: { content: { "application/json": { schema: UsageCounters } }, description: "Counters" }, ...errorResponses },
+  responses: {
+    200: { content: { "application/json": { schema: UsageCounters } }, description: "Counters" },
+    ...errorResponses,
+    ...unavailable,
+  },
 });
 
 admin.openapi(getUsage, (c) => {
@@ -70,7 +78,7 @@ const reset = createRoute({
   path: "/usage/reset",
   summary: "Reset the benchmark's operation counters (admin token, bench mode)",
   security,
-  responses: { 204: { description: "Reset" }, ...errorResponses },
+  responses: { 204: { description: "Reset" }, ...errorResponses, ...unavailable },
 });
 
 admin.openapi(reset, (c) => {

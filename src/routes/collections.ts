@@ -5,7 +5,8 @@ import { LIMITS, settings } from "../config";
 import { getCollection, getRequests, insertCollection, listCollections, replaceCollection, type RequestRow } from "../db/collections";
 import { ApiError, notFound, type FieldError } from "../errors";
 import { normalizeTargetUrl, targetRefusal } from "../fetchers/url-guard";
-import { idempotent } from "../idempotency";
+import { idempotent, resourceId } from "../idempotency";
+import { requestBytes } from "../sizes";
 import {
   Collection,
   CollectionCreated,
@@ -34,8 +35,8 @@ collections.on(["POST", "PUT"], "*", limitBody);
 collections.post("/", idempotent);
 
 /**
- * Normalises URLs, refuses targets the URL guard forbids, applies the per-collection limit and
- * drops repeats of the same (normalised url, custom_id).
+ * Normalises URLs, refuses targets the URL guard forbids and requests over the size cap, applies
+ * the per-collection limit and drops repeats of the same (normalised url, custom_id).
  */
 function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRow[]; duplicates: number } {
   const limit = settings(env).MAX_REQUESTS_PER_COLLECTION;
@@ -51,15 +52,24 @@ function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRo
     const url = normalizeTargetUrl(r.url);
     const refusal = targetRefusal(url, { allowLoopback: settings(env).LOCAL_DEV });
     if (refusal) errors.push({ path: `requests[${i}].url`, message: refusal });
-    const key = `${url}\u0000${r.custom_id ?? ""}`;
-    if (seen.has(key)) return;
-    seen.add(key);
-    rows.push({
+    const row: RequestRow = {
       url,
       custom_id: r.custom_id ?? null,
       browser: r.browser,
       spec: { screenshot: r.screenshot, full_page: r.full_page, actions: r.actions, timeout: r.timeout },
-    });
+    };
+    // Checked here, where the request is accepted, so every job message built from it later fits
+    // a queue message: nothing downstream has to cope with a request too large to send.
+    const bytes = requestBytes(row);
+    if (bytes > LIMITS.maxRequestBytes) {
+      const cap = `${LIMITS.maxRequestBytes} bytes (${LIMITS.maxRequestBytes / 1024} KB)`;
+      const message = `${bytes} bytes serialised as JSON (UTF-8); a request is at most ${cap}`;
+      errors.push({ path: `requests[${i}]`, message });
+    }
+    const key = `${url}\u0000${r.custom_id ?? ""}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    rows.push(row);
   });
   if (errors.length) {
     throw new ApiError("validation_failed", `Invalid request body: ${errors[0].path}: ${errors[0].message}.`, { errors: errors.slice(0, 50) });
@@ -84,7 +94,9 @@ const create = createRoute({
 collections.openapi(create, async (c) => {
   const body = c.req.valid("json");
   const { rows, duplicates } = prepareRequests(c.env, body.requests);
-  const id = crypto.randomUUID();
+  // Every attempt under one Idempotency-Key creates this id (insertCollection is idempotent on it)
+  // from the same body, so a retry that finds the collection created answers as the first would have.
+  const id = resourceId(c);
   await insertCollection(c.env.DB, { id, tenant: c.get("tenant"), name: body.name, at: nowIso() }, rows);
   return c.json(
     { id, name: body.name, message: "Collection created successfully.", total_requests: rows.length, duplicates_skipped: duplicates },

@@ -36,6 +36,7 @@ export const errorResponses = {
 export const conflict = { 409: problem("Conflict (e.g. Idempotency-Key in flight, job not finished)") };
 export const gone = { 410: problem("Expired") };
 export const tooLarge = { 413: problem("Body over 10 MB") };
+export const unavailable = { 503: problem("The configured admin token is too short (key management is off)") };
 
 export const security = [{ Bearer: [] }];
 

@@ -45,7 +45,7 @@ jobs.openapi(list, async (c) => {
     throw new ApiError("validation_failed", "since_completed_at needs order_by=completed_at.", { errors: [{ path: "since_completed_at", message: "needs order_by=completed_at" }] });
   }
   const kind = `jobs:${q.order_by}`;
-  const key = decodeCursor(kind, q.cursor, q.order_by === "created_at" ? 1 : 2);
+  const key = decodeCursor(kind, q.cursor, q.order_by === "created_at" ? ["position"] : ["position", "position"]);
   const after = key && (q.order_by === "created_at" ? { seq: key[0] as number } : { completed_ms: key[0] as number, seq: key[1] as number });
   const page = await runObject(c.env, run_id).listJobs({
     tenant: c.get("tenant"),

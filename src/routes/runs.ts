@@ -7,7 +7,7 @@ import { deleteRun, insertRun, listRuns } from "../db/runs";
 import { runObject } from "../do/objects";
 import { ApiError, notFound } from "../errors";
 import { runSummary, runSummaryOfRow } from "../http/views";
-import { idempotent } from "../idempotency";
+import { idempotent, resourceId } from "../idempotency";
 import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary } from "../schemas";
 import { conflict, errorResponses, IdempotencyHeaders, router, security } from "./common";
 
@@ -26,47 +26,56 @@ const start = createRoute({
 
 /**
  * All or nothing: the D1 row (with the in-flight cap checked in the same statement), then the run's
- * object, which pins the request list, creates its first page of jobs and releases the first
- * window. If the object cannot be started, the row is removed again and the client sees an error,
- * so no run exists that nothing will ever move.
+ * object, which pins the request list, creates its first page of jobs and releases the first window.
+ * Every step is idempotent on the run id, which an Idempotency-Key reserves for all attempts of one
+ * request: a retry finds the row, and start() on a started object only makes sure it is moving.
  */
 runs.openapi(start, async (c) => {
   const { id } = c.req.valid("param");
   const tenant = c.get("tenant");
   const col = await getCollection(c.env.DB, tenant, id);
   if (!col) throw notFound("Collection");
-  const createdMs = now();
-  const run_id = crypto.randomUUID();
+  const run_id = resourceId(c);
   const cap = settings(c.env).MAX_JOBS_IN_FLIGHT;
-  const inserted = await insertRun(c.env.DB, { id: run_id, tenant, collection_id: id, created_at: iso(createdMs), cap });
+  const inserted = await insertRun(c.env.DB, { id: run_id, tenant, collection_id: id, created_at: iso(now()), cap });
   if (inserted.kind === "over_cap") {
-    throw new ApiError(
-      "rate_limited",
-      `This tenant already has ${inserted.in_flight} jobs in flight; a run of ${col.total_requests} would pass the cap of ${cap}. Retry when runs complete.`,
-      { headers: { "retry-after": "60" } },
-    );
+    const detail = `This tenant already has ${inserted.in_flight} jobs in flight; a run of ${inserted.total} would pass the cap of ${cap}`;
+    throw new ApiError("rate_limited", `${detail}. Retry when runs complete.`, { headers: { "retry-after": "60" } });
   }
+  const { run } = inserted;
   const object = runObject(c.env, run_id);
   try {
     await object.start({
-      run_id, tenant, collection_id: id, job_prefix: run_id.slice(0, 24),
-      requests_version: inserted.requests_version, total: inserted.total, browser_total: col.browser_requests,
-      created_ms: createdMs, tenant_runs: inserted.tenant_runs,
+      run_id, tenant, collection_id: id, job_prefix: run_id.slice(0, 24), requests_version: run.requests_version,
+      total: run.total_requests, browser_total: col.browser_requests, created_ms: Date.parse(run.created_at),
+      tenant_runs: inserted.tenant_runs,
     });
   } catch (e) {
-    await object.destroy().catch(() => undefined);
-    await deleteRun(c.env.DB, run_id);
+    // Only a run this attempt created: one an earlier attempt created may already have been answered.
+    if (inserted.kind === "created") await undoStart(c.env, tenant, run_id);
     throw e;
   }
-  return c.json(
-    {
-      run_id, status: "in_progress" as const, total_requests: inserted.total, success_requests: 0, failed_requests: 0,
-      timeout_requests: 0, collection_id: id, created_at: iso(createdMs), completed_at: null,
-    },
-    201,
-    { location: `/v1/async/collections/${id}/runs/${run_id}` },
-  );
+  const live = inserted.kind === "existed" ? await object.snapshot(tenant) : null;
+  return c.json(live ? runSummary(live) : runSummaryOfRow(run), 201, { location: `/v1/async/collections/${id}/runs/${run_id}` });
 });
+
+/**
+ * POST /run either fully starts a run or leaves nothing behind: when the run's object cannot be
+ * started after the row was written, the object (with its alarm) and then the row are removed and
+ * the client gets a 5xx. Undoing rather than leaving the run for a retry to finish, because a client
+ * without an Idempotency-Key retries with a new request; with a key, the retry runs again under the
+ * same reserved id. Jobs the object released before the failure come to nothing: their run is gone,
+ * so recording them counts nothing. If the undo itself fails, the row stays in progress and the
+ * cron's backstop resumes the run from it.
+ */
+async function undoStart(env: Env, tenant: string, runId: string) {
+  try {
+    await runObject(env, runId).destroy();
+    await deleteRun(env.DB, tenant, runId);
+  } catch (e) {
+    console.error("undoing a failed run start failed", e);
+  }
+}
 
 const list = createRoute({
   method: "get",
@@ -83,7 +92,7 @@ runs.openapi(list, async (c) => {
   const q = c.req.valid("query");
   const tenant = c.get("tenant");
   if (!(await getCollection(c.env.DB, tenant, id))) throw notFound("Collection");
-  const after = decodeCursor("runs", q.cursor, 2) as [string, string] | null;
+  const after = decodeCursor("runs", q.cursor, ["timestamp", "uuid"]);
   const page = await listRuns(c.env.DB, { tenant, collectionId: id, statuses: q.status_filter, limit: q.limit, after });
   const last = page.rows.at(-1);
   return c.json(

@@ -1,4 +1,5 @@
 import { LIMITS } from "../config";
+import type { Budget } from "./budget";
 
 /**
  * R2 key scheme, under `bodies/<UTC hour of completion>/<tenant>/<run_id>/`:
@@ -28,11 +29,27 @@ export function pack(pages: string[]): { bytes: Uint8Array; ranges: { offset: nu
   return { bytes, ranges };
 }
 
-/** A job's page: its range of a pack, or the whole object for a body stored alone. */
-export function readBody(bucket: R2Bucket, job: { body_key: string; body_offset: number | null; body_length: number | null }) {
-  return job.body_offset === null || job.body_length === null
-    ? bucket.get(job.body_key)
-    : bucket.get(job.body_key, { range: { offset: job.body_offset, length: job.body_length } });
+/** What a reader needs of a stored page. */
+export type StoredPage = Pick<R2ObjectBody, "body" | "text">;
+
+/** A page of no bytes (a 204, an empty 200) as read back. */
+const emptyPage = (): StoredPage => ({
+  body: new ReadableStream({ start: (c) => c.close() }),
+  text: () => Promise.resolve(""),
+});
+
+/**
+ * A job's page: its range of a pack, or the whole object for a body stored alone; null when the
+ * object is gone. An empty page keeps its zero-length range in the pack, and is answered without a
+ * read: R2 refuses a range of length 0 as not satisfiable.
+ */
+export async function readBody(
+  bucket: R2Bucket,
+  job: { body_key: string; body_offset: number | null; body_length: number | null },
+): Promise<StoredPage | null> {
+  if (job.body_offset === null || job.body_length === null) return bucket.get(job.body_key);
+  if (job.body_length === 0) return emptyPage();
+  return bucket.get(job.body_key, { range: { offset: job.body_offset, length: job.body_length } });
 }
 
 /** "2026-11-28T13" */
@@ -42,32 +59,47 @@ export const bodiesExpired = (completedMs: number | null, nowMs: number) =>
   completedMs !== null && nowMs - completedMs >= LIMITS.bodyRetentionMs;
 
 /**
- * Deletes every body and screenshot whose hour prefix ended more than 48 h ago. Costs one list per
- * expired hour plus one per 1,000 objects, whatever the bucket holds in newer hours.
+ * Deletes bodies and screenshots whose hour prefix ended more than 48 h ago, oldest hour first, one
+ * list and one delete per 1,000 objects, while `budget` lasts. Returns how many it deleted and
+ * whether it got through every expired hour. Nothing records progress: deleted objects are simply
+ * not listed again, so the next invocation continues with what is left.
  */
-export async function sweepBodies(bucket: R2Bucket, nowMs: number): Promise<number> {
+export async function sweepBodies(
+  bucket: R2Bucket,
+  nowMs: number,
+  budget: Budget,
+): Promise<{ deleted: number; complete: boolean }> {
   const cutoff = hourOf(nowMs - LIMITS.bodyRetentionMs - 3600_000);
   let deleted = 0;
   let cursor: string | undefined;
-  const expiredHours: string[] = [];
   do {
+    // Each listing is worth its cost only with budget left for deleting what it finds.
+    if (!budget.take(2)) return { deleted, complete: false };
     const page = await bucket.list({ prefix: "bodies/", delimiter: "/", cursor });
-    for (const p of page.delimitedPrefixes) {
-      const hour = p.slice("bodies/".length, -1);
-      if (hour <= cutoff) expiredHours.push(p);
+    for (const prefix of page.delimitedPrefixes) {
+      // Hour prefixes list in time order: the first one still kept ends the expired ones.
+      if (prefix.slice("bodies/".length, -1) > cutoff) return { deleted, complete: true };
+      const hour = await deleteHour(bucket, prefix, budget);
+      deleted += hour.deleted;
+      if (!hour.complete) return { deleted, complete: false };
     }
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
-  for (const prefix of expiredHours) {
-    let c: string | undefined;
-    do {
-      const page = await bucket.list({ prefix, cursor: c, limit: 1000 });
-      if (page.objects.length) {
-        await bucket.delete(page.objects.map((o) => o.key));
-        deleted += page.objects.length;
-      }
-      c = page.truncated ? page.cursor : undefined;
-    } while (c);
-  }
-  return deleted;
+  return { deleted, complete: true };
+}
+
+async function deleteHour(bucket: R2Bucket, prefix: string, budget: Budget) {
+  let deleted = 0;
+  let cursor: string | undefined;
+  do {
+    if (!budget.take(1)) return { deleted, complete: false };
+    const page = await bucket.list({ prefix, cursor, limit: 1000 });
+    if (page.objects.length) {
+      budget.take();
+      await bucket.delete(page.objects.map((o) => o.key));
+      deleted += page.objects.length;
+    }
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return { deleted, complete: true };
 }

@@ -120,6 +120,11 @@ function route(req: http.IncomingMessage, res: http.ServerResponse) {
     return send(b.status, b.body, b.headers);
   }
   if (p === "/article") return send(200, ARTICLE);
+  if (p === "/empty") return send(200, "");
+  if (p === "/no-content") {
+    res.writeHead(204);
+    return res.end();
+  }
   if (p === "/latin1") {
     res.writeHead(200, { "content-type": "text/html; charset=iso-8859-1" });
     return res.end(Buffer.from(html("Latin", "<p>Caf\u00e9 cr\u00e8me</p>"), "latin1"));

@@ -1,0 +1,87 @@
+/**
+ * A message that cannot be processed fails alone: the consumers settle each message of a batch
+ * on its own (ack or retry), so a malformed body or a run whose outcomes cannot be recorded never
+ * holds back, re-runs or fails the other messages delivered with it. The handler itself never throws:
+ * the local queue broker ignores explicit acks when it does, and redelivers the whole batch.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { allJobs, getRun, newTenant } from "./support/api";
+import { deliver, pendingRun, withFault } from "./support/queue";
+
+const ids = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `m${from + i}`).sort();
+
+/** The env whose run objects fail to record for one run, as a Durable Object or its D1 write would. */
+function failingRecordFor(runId: string): Env {
+  const failing = env.RUNS.idFromName(runId).toString();
+  return withFault("RUNS", {
+    get: (id: DurableObjectId) =>
+      id.toString() === failing
+        ? { record: async () => Promise.reject(new Error("injected record failure")) }
+        : env.RUNS.get(id),
+  });
+}
+
+describe("the jobs consumer", () => {
+  it("acks a malformed message without processing it, and runs the jobs delivered with it", async () => {
+    const { key, tenant } = await newTenant();
+    const run = await pendingRun(key, tenant, ["/page/1", "/page/2", "/page/3"]);
+    const malformed = [
+      null,
+      "job",
+      { kind: "job", job_id: "x" },
+      { kind: "teleport" },
+      { ...run.messages[0], spec: { timeout: "soon" } },
+    ];
+    const r = await deliver([...run.messages, ...malformed]);
+    expect(r.error).toBeNull();
+    expect(r.acked).toEqual(ids(0, 8));
+    expect(r.retried).toEqual([]);
+    expect(await getRun(key, run.collection_id, run.run_id)).toMatchObject({
+      status: "completed",
+      success_requests: 3,
+    });
+  });
+
+  it("retries only the jobs of the run whose outcomes could not be recorded", async () => {
+    const { key, tenant } = await newTenant();
+    const a = await pendingRun(key, tenant, ["/page/1", "/page/2"]);
+    const b = await pendingRun(key, tenant, ["/page/3", "/page/4", "/page/5"]);
+    const r = await deliver([...a.messages, ...b.messages], failingRecordFor(a.run_id));
+    expect(r.retried).toEqual(ids(0, 2));
+    expect(r.acked).toEqual(ids(2, 5));
+    expect(r.error).toBeNull();
+    expect(await getRun(key, b.collection_id, b.run_id)).toMatchObject({ status: "completed", success_requests: 3 });
+    expect(await getRun(key, a.collection_id, a.run_id)).toMatchObject({ status: "in_progress", success_requests: 0 });
+    // Their redelivery runs them again and counts each once.
+    expect(await deliver(a.messages)).toMatchObject({ error: null, acked: ids(0, 2), retried: [] });
+    expect(await getRun(key, a.collection_id, a.run_id)).toMatchObject({ status: "completed", success_requests: 2 });
+    // Our own failure to record spends no attempt of the job's.
+    for (const j of await allJobs(key, a.collection_id, a.run_id)) expect(j.attempts).toBe(1);
+  });
+});
+
+describe("the dead-letter consumer", () => {
+  it("retries only the messages of the run whose record() failed; the other runs' jobs end as failed", async () => {
+    const { key, tenant } = await newTenant();
+    const a = await pendingRun(key, tenant, ["/page/1", "/page/2"]);
+    const b = await pendingRun(key, tenant, ["/page/3", "/page/4"]);
+    const r = await deliver(
+      [...a.messages, ...b.messages, { kind: "job" }],
+      failingRecordFor(a.run_id),
+      "scrape-jobs-dlq",
+    );
+    expect(r.retried).toEqual(ids(0, 2));
+    expect(r.acked).toEqual(ids(2, 5));
+    expect(r.error).toBeNull();
+    expect(await getRun(key, b.collection_id, b.run_id)).toMatchObject({ status: "completed", failed_requests: 2 });
+    for (const j of await allJobs(key, b.collection_id, b.run_id)) expect(j.error).toMatch(/^worker failure/);
+    expect(await getRun(key, a.collection_id, a.run_id)).toMatchObject({ status: "in_progress", failed_requests: 0 });
+    expect(await deliver(a.messages, env, "scrape-jobs-dlq")).toMatchObject({
+      error: null,
+      acked: ids(0, 2),
+      retried: [],
+    });
+    expect(await getRun(key, a.collection_id, a.run_id)).toMatchObject({ status: "completed", failed_requests: 2 });
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * Driving the queue consumers directly, as the queue would: a batch built with createMessageBatch,
+ * the Worker's own queue handler, and the per-message acks and retries it left (getQueueResult).
+ */
+import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { expect } from "vitest";
+import { insertRun } from "../../src/db/runs";
+import type { RunCoordinator } from "../../src/do/run-coordinator";
+import type { JobMessage } from "../../src/domain";
+import worker from "../../src/worker";
+import { createCollection, target } from "./api";
+
+export interface Delivered {
+  /** What the handler threw (it settles every message first), or null. */
+  error: unknown;
+  acked: string[];
+  retried: string[];
+}
+
+/** Delivers bodies (of any shape) to the Worker's queue handler; ids are "m0", "m1", … in order. */
+export async function deliver(bodies: unknown[], e: Env = env as Env, queue = "scrape-jobs"): Promise<Delivered> {
+  const batch = createMessageBatch<unknown>(
+    queue,
+    bodies.map((body, i) => ({ id: `m${i}`, timestamp: new Date(), attempts: 1, body })),
+  );
+  const ctx = createExecutionContext();
+  let error: unknown = null;
+  try {
+    await (worker.queue as ExportedHandlerQueueHandler<Env, unknown>)(batch, e, ctx);
+  } catch (err) {
+    error = err;
+  }
+  const result = await getQueueResult(batch, ctx);
+  expect(result.retryBatch.retry).toBe(false);
+  expect(result.ackAll).toBe(false);
+  return { error, acked: [...result.explicitAcks].sort(), retried: result.retryMessages.map((m) => m.msgId).sort() };
+}
+
+/** The job messages of a run, rebuilt from its object's job store as a release builds them. */
+export async function messagesOf(runId: string, tenant: string): Promise<JobMessage[]> {
+  return runInDurableObject(env.RUNS.get(env.RUNS.idFromName(runId)), (_i, state) =>
+    state.storage.sql
+      .exec<{ seq: number; url: string; browser: number; spec: string; prefix: string }>(
+        "SELECT seq, url, browser, spec, (SELECT job_prefix FROM run) AS prefix FROM jobs ORDER BY seq",
+      )
+      .toArray()
+      .map((r) => ({
+        kind: "job" as const, job_id: `${r.prefix}${r.seq.toString(16).padStart(12, "0")}`, run_id: runId, tenant,
+        url: r.url, browser: r.browser === 1, spec: JSON.parse(r.spec), attempt: 1, released_ms: Date.now(),
+      })),
+  );
+}
+
+/**
+ * A run of the given pages whose row and object exist as POST /run makes them, but whose released
+ * jobs went to a queue that dropped them, so only the batches a test delivers run its jobs.
+ */
+export async function pendingRun(key: string, tenant: string, paths: string[]) {
+  const col = await createCollection(
+    key,
+    paths.map((p, i) => ({ url: target(p), custom_id: `p${i}` })),
+  );
+  const run_id = crypto.randomUUID();
+  const created_at = new Date().toISOString();
+  const inserted = await insertRun(env.DB, { id: run_id, tenant, collection_id: col.id, created_at, cap: Number.MAX_SAFE_INTEGER });
+  if (inserted.kind === "over_cap") throw new Error("over the cap");
+  await runInDurableObject(env.RUNS.get(env.RUNS.idFromName(run_id)), async (instance: RunCoordinator) => {
+    const holder = instance as unknown as { env: Env };
+    const real = holder.env;
+    const dropped = { sendBatch: async () => undefined, send: async () => undefined };
+    holder.env = { ...real, JOBS: dropped as unknown as Queue, BROWSER_JOBS: dropped as unknown as Queue };
+    try {
+      await instance.start({
+        run_id, tenant, collection_id: col.id, job_prefix: run_id.slice(0, 24), requests_version: 1,
+        total: paths.length, browser_total: 0, created_ms: Date.parse(created_at), tenant_runs: 1,
+      });
+    } finally {
+      holder.env = real;
+    }
+  });
+  return { collection_id: col.id, run_id, created_at, messages: await messagesOf(run_id, tenant) };
+}
+
+/** The env with one binding method replaced; everything else is the real binding. */
+export function withFault<K extends keyof Env>(key: K, override: Record<string, unknown>): Env {
+  const real = (env as Env)[key] as object;
+  const proxy = new Proxy(real, {
+    get(t, prop) {
+      if (typeof prop === "string" && prop in override) return override[prop];
+      const v = Reflect.get(t, prop);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+  });
+  return { ...(env as Env), [key]: proxy } as Env;
+}

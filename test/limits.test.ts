@@ -59,10 +59,10 @@ describe("tenant limits", () => {
     const at = Date.now();
     const iso = (ms: number) => new Date(ms).toISOString();
     await env.DB.prepare(
-      `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, deadline_at)
-       VALUES (?1, ?2, ?3, 'in_progress', ?4, ?5, ?6)`,
+      `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at)
+       VALUES (?1, ?2, ?3, 'in_progress', ?4, ?5, 1, ?5)`,
     )
-      .bind(filler, tenant, col.id, cap - fit * perRun, iso(at), iso(at + 3_600_000))
+      .bind(filler, tenant, col.id, cap - fit * perRun, iso(at))
       .run();
     const start = () => api(`/v1/async/collections/${col.id}/run`, { method: "POST", key });
     const responses = await Promise.all(Array.from({ length: 30 }, start));

@@ -306,8 +306,13 @@ export class RunCoordinator extends DurableObject<Env> {
         released_ms: releasedMs,
       };
       const built = buildJobMessage(fields, r.spec);
-      if (built.ok) out.push(built.body);
-      else unsendable.push(pagelessOutcome(job_id, "failed", r.attempts, built.error));
+      if (built.ok) {
+        out.push(built.body);
+      } else {
+        // Never sent, so never attempted: the release is undone before the job ends.
+        store.unrelease(this.sql, [r.seq]);
+        unsendable.push(pagelessOutcome(job_id, "failed", r.attempts - 1, built.error));
+      }
     }
     this.endJobs(this.run()!, unsendable);
     return out;

@@ -60,7 +60,7 @@ jobs.openapi(list, async (c) => {
   const t = now();
   const last = page.rows.at(-1);
   const cursor_next =
-    page.has_more && last ? encodeCursor(kind, q.order_by === "created_at" ? [last.seq] : [last.completed_ms, last.seq]) : null;
+    page.has_more && last ? encodeCursor(kind, q.order_by === "created_at" ? [last.seq] : [last.completed_ms!, last.seq]) : null;
   return c.json({ items: page.rows.map((r: JobRow) => jobView(page.run, r, t)), has_more: page.has_more, cursor_next }, 200);
 });
 

@@ -1,4 +1,4 @@
-import { buildApp } from "./app";
+import { buildApp } from "./http/app";
 import { now } from "./clock";
 import { count, instrument } from "./metrics";
 import { consumeJobs } from "./queue/consume";

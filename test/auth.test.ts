@@ -2,7 +2,7 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { adminTokenProblem, clientBucket } from "../src/auth";
+import { adminTokenProblem, clientBucket } from "../src/http/middleware/auth";
 import worker from "../src/worker";
 import { usage } from "../src/metrics";
 import { newTenant } from "./support/api";

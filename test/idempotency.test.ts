@@ -7,7 +7,7 @@
 import { createExecutionContext, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { sha256Hex } from "../src/auth";
+import { sha256Hex } from "../src/http/middleware/auth";
 import { iso, now, setNow } from "../src/clock";
 import { LIMITS } from "../src/config";
 import { insertRun } from "../src/db/runs";

@@ -1,6 +1,6 @@
 /** Auth and tenant isolation on every route: another tenant's ids answer 404, never the data. */
 import { describe, expect, it } from "vitest";
-import { buildApp } from "../src/app";
+import { buildApp } from "../src/http/app";
 import { ADMIN, api, createCollection, newTenant, startRun, target, waitForRun, allJobs } from "./support/api";
 
 describe("auth", () => {

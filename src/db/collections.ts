@@ -1,6 +1,5 @@
 import type { JobSpec } from "../domain";
 import { chunkBySize, D1_CHUNK_BYTES, utf8Bytes } from "../sizes";
-import { decodeCursor, encodeCursor } from "./cursor";
 
 export interface CollectionRow {
   id: string;
@@ -128,8 +127,8 @@ export async function getRequests(db: D1Database, collectionId: string): Promise
   return results.map((r) => ({ url: r.url, custom_id: r.custom_id, browser: r.browser === 1, spec: JSON.parse(r.spec) }));
 }
 
-export async function listCollections(db: D1Database, tenant: string, limit: number, cursor?: string) {
-  const after = decodeCursor("collections", cursor, ["timestamp", "uuid"]);
+/** One page of a tenant's collections, newest first, keyset on (created_at, id), with the tenant's total. */
+export async function listCollections(db: D1Database, tenant: string, limit: number, after: (string | number)[] | null) {
   const page = after
     ? db
         .prepare(
@@ -144,11 +143,5 @@ export async function listCollections(db: D1Database, tenant: string, limit: num
   const items = rows.results as { id: string; name: string; total_requests: number; created_at: string }[];
   const has_more = items.length > limit;
   if (has_more) items.pop();
-  const last = items.at(-1);
-  return {
-    items,
-    total: (count.results[0] as { n: number }).n,
-    has_more,
-    cursor_next: has_more && last ? encodeCursor("collections", [last.created_at, last.id]) : null,
-  };
+  return { items, total: (count.results[0] as { n: number }).n, has_more };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CursorError, decodeCursor, encodeCursor } from "../../src/db/cursor";
+import { CursorError, decodeCursor, encodeCursor } from "../../src/http/cursor";
 
 /** Built the way a client could forge one: base64url of any JSON. */
 const forge = (value: unknown) =>

@@ -1,22 +1,22 @@
 import { createRoute } from "@hono/zod-openapi";
-import { iso, now } from "../clock";
-import { settings } from "../config";
-import { getCollection } from "../db/collections";
-import { decodeCursor, encodeCursor } from "../db/cursor";
-import { deleteRun, insertRun, listRuns } from "../db/runs";
-import { runObject } from "../do/objects";
+import { iso, now } from "../../clock";
+import { settings } from "../../config";
+import { getCollection } from "../../db/collections";
+import { decodeCursor, encodeCursor } from "../cursor";
+import { deleteRun, insertRun, listRuns } from "../../db/runs";
+import { runObject } from "../../do/objects";
 import { ApiError, notFound } from "../errors";
-import { runSummary, runSummaryOfRow } from "../http/views";
-import { idempotent, resourceId } from "../idempotency";
-import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary } from "../schemas";
+import { runSummary, runSummaryOfRow } from "../views";
+import { idempotent, resourceId } from "../middleware/idempotency";
+import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary } from "../../schemas";
 import { conflict, errorResponses, IdempotencyHeaders, router, security } from "./common";
 
 export const runs = router();
-runs.post("/:id/run", idempotent);
 
 const start = createRoute({
   method: "post",
   path: "/{id}/run",
+  middleware: [idempotent] as const,
   summary: "Start a run of the collection",
   description: "Each call starts a new run; pass an Idempotency-Key to make a retry safe.",
   security,

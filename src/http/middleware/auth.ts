@@ -1,7 +1,7 @@
 import { createMiddleware } from "hono/factory";
-import { LIMITS, settings } from "./config";
-import { findActiveKeyByHash } from "./db/keys";
-import { ApiError } from "./errors";
+import { LIMITS, settings } from "../../config";
+import { findActiveKeyByHash } from "../../db/keys";
+import { ApiError } from "../errors";
 
 export type AppEnv = { Bindings: Env; Variables: { tenant: string } };
 

@@ -1,9 +1,9 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { type AppEnv, sha256Hex } from "./auth";
-import { now } from "./clock";
-import { idempotencyObject } from "./do/objects";
-import { ApiError } from "./errors";
+import { now } from "../../clock";
+import { idempotencyObject } from "../../do/objects";
+import { ApiError } from "../errors";
 
 /** Response headers worth replaying with the body. */
 const KEPT_HEADERS = ["content-type", "location"];

@@ -1,5 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { requireTenant, type AppEnv } from "./auth";
+import { requireTenant, type AppEnv } from "./middleware/auth";
 import { ApiError, onError, problemResponse } from "./errors";
 import { admin } from "./routes/admin";
 import { collections } from "./routes/collections";

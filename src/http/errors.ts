@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { CursorError } from "./db/cursor";
+import { CursorError } from "./cursor";
 
 /**
  * The one error type of the API, rendered as RFC 9457 problem details. Every 4xx the API returns

@@ -1,10 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { requireAdmin, sha256Hex } from "../auth";
-import { nowIso } from "../clock";
-import { insertKey, revokeKey } from "../db/keys";
+import { requireAdmin, sha256Hex } from "../middleware/auth";
+import { nowIso } from "../../clock";
+import { insertKey, revokeKey } from "../../db/keys";
 import { ApiError, notFound } from "../errors";
-import { benchMode, resetUsage, usage } from "../metrics";
-import { CreateKeyBody, KeyCreated, KeyParams } from "../schemas";
+import { benchMode, resetUsage, usage } from "../../metrics";
+import { CreateKeyBody, KeyCreated, KeyParams } from "../../schemas";
 import { errorResponses, router, security, unavailable } from "./common";
 
 export const admin = router();

@@ -1,12 +1,13 @@
 import { createRoute } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import { nowIso } from "../clock";
-import { LIMITS, settings } from "../config";
-import { getCollection, getRequests, insertCollection, listCollections, replaceCollection, type RequestRow } from "../db/collections";
+import { nowIso } from "../../clock";
+import { LIMITS, settings } from "../../config";
+import { getCollection, getRequests, insertCollection, listCollections, replaceCollection, type RequestRow } from "../../db/collections";
+import { decodeCursor, encodeCursor } from "../cursor";
 import { ApiError, notFound, type FieldError } from "../errors";
-import { normalizeTargetUrl, targetRefusal } from "../fetchers/url-guard";
-import { idempotent, resourceId } from "../idempotency";
-import { requestBytes } from "../sizes";
+import { normalizeTargetUrl, targetRefusal } from "../../fetchers/url-guard";
+import { idempotent, resourceId } from "../middleware/idempotency";
+import { requestBytes } from "../../sizes";
 import {
   Collection,
   CollectionCreated,
@@ -18,7 +19,7 @@ import {
   Limit,
   ReplaceCollectionBody,
   type ScrapeRequest,
-} from "../schemas";
+} from "../../schemas";
 import { z } from "@hono/zod-openapi";
 import { conflict, errorResponses, IdempotencyHeaders, router, security, tooLarge } from "./common";
 
@@ -31,8 +32,6 @@ const limitBody = bodyLimit({
   },
 });
 
-collections.on(["POST", "PUT"], "*", limitBody);
-collections.post("/", idempotent);
 
 /**
  * Normalises URLs, refuses targets the URL guard forbids and requests over the size cap, applies
@@ -80,6 +79,8 @@ function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRo
 const create = createRoute({
   method: "post",
   path: "/",
+  // The body cap runs before anything reads the body; the Idempotency-Key check reads it next.
+  middleware: [limitBody, idempotent] as const,
   summary: "Create a collection of page requests",
   security,
   request: { headers: IdempotencyHeaders, body: { content: { "application/json": { schema: CreateCollectionBody } }, required: true } },
@@ -116,7 +117,11 @@ const list = createRoute({
 
 collections.openapi(list, async (c) => {
   const q = c.req.valid("query");
-  return c.json(await listCollections(c.env.DB, c.get("tenant"), q.limit, q.cursor), 200);
+  const after = decodeCursor("collections", q.cursor, ["timestamp", "uuid"]);
+  const page = await listCollections(c.env.DB, c.get("tenant"), q.limit, after);
+  const last = page.items.at(-1);
+  const cursor_next = page.has_more && last ? encodeCursor("collections", [last.created_at, last.id]) : null;
+  return c.json({ ...page, cursor_next }, 200);
 });
 
 const get = createRoute({
@@ -149,6 +154,7 @@ collections.openapi(get, async (c) => {
 const replace = createRoute({
   method: "put",
   path: "/{id}",
+  middleware: [limitBody] as const,
   summary: "Replace a collection's requests (for future runs)",
   security,
   request: { params: CollectionParams, body: { content: { "application/json": { schema: ReplaceCollectionBody } }, required: true } },

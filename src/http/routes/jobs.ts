@@ -1,13 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { now } from "../clock";
-import { decodeCursor, encodeCursor } from "../db/cursor";
-import type { JobRow } from "../do/job-store";
-import { runObject } from "../do/objects";
-import { isTerminal } from "../domain";
+import { now } from "../../clock";
+import { decodeCursor, encodeCursor } from "../cursor";
+import type { JobRow } from "../../do/job-store";
+import { runObject } from "../../do/objects";
+import { isTerminal } from "../../domain";
 import { ApiError, notFound } from "../errors";
-import { jobView } from "../http/views";
-import { bodiesExpired, readBody } from "../storage/bodies";
-import { Job, JobList, JobListQuery, JobParams, JobResult, ResultQuery, RunParams } from "../schemas";
+import { jobView } from "../views";
+import { bodiesExpired, readBody } from "../../storage/bodies";
+import { Job, JobList, JobListQuery, JobParams, JobResult, ResultQuery, RunParams } from "../../schemas";
 import { conflict, errorResponses, gone, router, security } from "./common";
 
 export const jobs = router();

@@ -1,7 +1,7 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../auth";
+import type { AppEnv } from "../middleware/auth";
 import { ApiError, type FieldError } from "../errors";
-import { Problem } from "../schemas";
+import { Problem } from "../../schemas";
 
 /** zod issue path → "requests[3].actions[1].selector" */
 export function issuePath(path: PropertyKey[]): string {

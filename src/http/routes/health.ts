@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { Health } from "../schemas";
+import { Health } from "../../schemas";
 import { router } from "./common";
 
 export const health = router();

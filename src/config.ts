@@ -18,6 +18,9 @@ export const LIMITS = {
   idempotencyTtlMs: 24 * 3600_000,
   /** Size cap of the JSON kept from `evaluate` actions, per job. */
   maxEvaluateResultBytes: 64 * 1024,
+  /** A job's final_url and error past these UTF-8 sizes are cut, with a marker: a page can make its URL any length. */
+  maxFinalUrlBytes: 8 * 1024,
+  maxErrorBytes: 2 * 1024,
 } as const;
 
 export const isLocalDev = (env: Env) => env.LOCAL_DEV === "true";

@@ -4,7 +4,7 @@ import { claimJobs } from "../db/jobs";
 import type { Outcome } from "../do/run-coordinator";
 import { BrowserUnavailable, withBrowser, renderPage } from "../fetchers/browser";
 import { fetchPage } from "../fetchers/http";
-import type { AttemptResult, Final } from "../fetchers/outcome";
+import { keptText, type AttemptResult, type Final } from "../fetchers/outcome";
 import { pack, packKey, screenshotKey } from "../storage/bodies";
 import { runObject } from "../do/objects";
 import type { JobMessage, QueueMessage } from "./messages";
@@ -218,9 +218,8 @@ function outcomeOf(c: Claimed, r: Final, screenshot_key: string | null): Outcome
     job_id: c.job.job_id,
     status: r.status,
     status_code: r.status_code,
-    final_url: r.final_url,
+    ...keptText(r),
     blocked_reason: r.blocked_reason,
-    error: r.error,
     queue_wait_ms: Math.max(0, c.started_ms - c.created_ms),
     fetch_ms: r.fetch_ms,
     render_ms: r.render_ms,

@@ -54,7 +54,8 @@ export async function consumeJobs(batch: MessageBatch<QueueMessage>, env: Env): 
   const isBrowser = jobs[0].body.browser;
   if (isBrowser) {
     try {
-      await withBrowser(env, (browser) => runJobs(jobs, env, (c, budget) => renderPage(browser, c.job, budget, allowLoopback(env)), browserPageConcurrency(env)));
+      await withBrowser(env, (s) =>
+        runJobs(jobs, env, (c, budget) => renderPage(s, c.job, budget), browserPageConcurrency(env)));
     } catch (e) {
       if (!(e instanceof BrowserUnavailable)) throw e;
       // No browser could be had (rate or concurrency limit): try the same jobs again later; this is

@@ -19,6 +19,9 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: migrations,
             // The local target site started by test/support/global-setup.ts.
             TARGET_ORIGIN: inject<string>("targetOrigin"),
+            // The counting server of test/support/global-setup.ts: loopback, which LOCAL_DEV allows,
+            // so the guard is told to refuse it (src/config.ts, urlGuard).
+            TEST_REFUSED_HOSTS: "127.0.0.2",
           },
           // wrangler.toml's consumers, but delivered as soon as a message is sent (the tests wait on
           // outcomes, not on batching). These replace the wrangler.toml entries whole, so every

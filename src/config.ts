@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { targetRefusal } from "./fetchers/url-guard";
 
 /** Settings that are not bindings, and the limits API.md promises. One place, so README can cite it. */
 export const LIMITS = {
@@ -28,8 +29,16 @@ export const LIMITS = {
   authFailureWindowMs: 60_000,
   /** Admin tokens shorter than this are refused outside local development. */
   minAdminTokenLength: 32,
-  /** Size cap of the JSON kept from `evaluate` actions, per job. */
+  /** Size cap of the JSON kept from `evaluate` actions, per job; measured in the page, a value past it stays there. */
   maxEvaluateResultBytes: 64 * 1024,
+  /**
+   * Height of a full-page screenshot, measured in the page before the capture; taller pages are
+   * clipped. 16,384 px is Chrome's usual maximum texture size, past which captures come out wrong.
+   */
+  maxScreenshotHeightPx: 16_384,
+  /** A job's final_url and error past these UTF-8 sizes are cut, with a marker: a page can make its URL any length. */
+  maxFinalUrlBytes: 8 * 1024,
+  maxErrorBytes: 2 * 1024,
   /**
    * One request of a collection serialised as JSON (url, custom_id, options), in UTF-8 bytes; past
    * it the create or replace is 422. Half a queue message (128 KB), so a job's message always fits.
@@ -53,6 +62,8 @@ const Settings = z.object({
   MAX_JOBS_IN_FLIGHT: count(1, 10_000_000, 200_000),
   BENCH_METRICS: flag,
   BROWSER_PAGE_CONCURRENCY: count(1, 10, 3),
+  /** Tests only (read under LOCAL_DEV): hosts the browser's guard refuses besides targetRefusal's. */
+  TEST_REFUSED_HOSTS: z.string().optional(),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -71,4 +82,24 @@ export function settings(env: Partial<Record<keyof Settings, string>>): Settings
     parsed.set(env, s);
   }
   return s;
+}
+
+/**
+ * The URL guard the browser applies to every request of a rendered page. TEST_REFUSED_HOSTS (a comma
+ * list, set by vitest.config.ts) adds hosts to refuse, so the tests can run a server on loopback that
+ * a page must not reach; it is read only under LOCAL_DEV, and outside it the guard is targetRefusal alone.
+ */
+export function urlGuard(env: Env): (url: string) => string | null {
+  const s = settings(env);
+  const opts = { allowLoopback: s.LOCAL_DEV };
+  const listed = s.LOCAL_DEV ? s.TEST_REFUSED_HOSTS : undefined;
+  const extra = new Set((listed ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean));
+  if (extra.size === 0) return (url) => targetRefusal(url, opts);
+  return (url) => {
+    const why = targetRefusal(url, opts);
+    if (why) return why;
+    // targetRefusal has parsed the URL already when it lets it through.
+    const host = new URL(url).hostname.toLowerCase();
+    return extra.has(host) ? `${host} is refused by TEST_REFUSED_HOSTS` : null;
+  };
 }

@@ -99,3 +99,104 @@ describe("browser jobs", () => {
     expect((await png(by("none"))).status).toBe(404);
   });
 });
+
+describe("browser isolation and bounds", () => {
+  const seen = async (key: string) => {
+    const { run, jobs } = await runToCompletion(key, [{ url: target("/state"), browser: true }]);
+    expect(jobs[0]).toMatchObject({ status: "completed", error: null });
+    const { html } = await result(key, run.collection_id, run.run_id, jobs[0]);
+    return /<div id="seen">([^<]*)<\/div>/.exec(html)![1];
+  };
+
+  it("gives every job a browser context of its own: nothing one sets reaches a later job, of any tenant", async () => {
+    const a = await newTenant();
+    const b = await newTenant();
+    // Each render sets a cookie and a localStorage value; every later one, in the same kept-alive
+    // browser (the batches reconnect to it), must start without either.
+    expect(await seen(a.key)).toBe("cookie=[] storage=[null]");
+    expect(await seen(b.key)).toBe("cookie=[] storage=[null]");
+    expect(await seen(a.key)).toBe("cookie=[] storage=[null]");
+  });
+
+  it("refuses the ways out that request interception misses: popups, WebSockets, WebRTC, workers", async () => {
+    type Hits = { origin: string; requests: string[]; datagrams: number };
+    const hits = async (reset = false) => {
+      const res = await fetch(target(`/refused/hits${reset ? "?reset" : ""}`));
+      return (await res.json()) as Hits;
+    };
+    // The counting server counts what reaches it (this probe), and the test starts it empty.
+    const { origin } = await hits(true);
+    expect((await fetch(`${origin}/probe`)).status).toBe(200);
+    expect((await hits(true)).requests).toEqual(["GET /probe"]);
+
+    const { key } = await newTenant();
+    const waitFor = (k: string) => ({ type: "wait-for-selector", selector: `[data-k="${k}"]`, timeout: 10_000 });
+    const { run, jobs } = await runToCompletion(key, [{
+      url: target("/escape"),
+      browser: true,
+      actions: [
+        ...["fetch", "worker-says", "shared-worker-says", "service-worker"].map(waitFor),
+        { type: "click", selector: "#popup-refused" },
+        { type: "click", selector: "#popup-allowed" },
+        // Time for the popups (and anything else still trying) to reach the server.
+        { type: "wait-for-timeout", time: 1500 },
+      ],
+    }]);
+    expect(await hits()).toMatchObject({ requests: [], datagrams: 0 });
+    expect(jobs[0]).toMatchObject({ status: "completed", error: null });
+    const { html } = await result(key, run.collection_id, run.run_id, jobs[0]);
+    // What each attempt got, as the page saw it: the page's own scripts ran, and were refused.
+    expect([...html.matchAll(/<li data-k="[^"]+">([^<]*)<\/li>/g)].map((m) => m[1]).sort()).toEqual([
+      "fetch: failed",
+      "iframe-websocket: threw SecurityError",
+      "open: null",
+      "rtc: threw SecurityError",
+      "service-worker: refused SecurityError",
+      "shared-worker-says: websocket threw SecurityError",
+      "shared-worker: created",
+      "websocket: threw SecurityError",
+      "worker-says: fetch failed",
+      "worker-says: websocket threw SecurityError",
+      "worker: created",
+    ]);
+  });
+
+  it("measures in the browser before taking: huge evaluate values, tall pages, long final_url and error", async () => {
+    const { key } = await newTenant();
+    const evaluate = (script: string) => ({ type: "evaluate", script });
+    const { run, jobs } = await runToCompletion(key, [
+      {
+        custom_id: "evaluate", url: target("/ok"), browser: true,
+        actions: [evaluate("'x'.repeat(1_000_000)"), evaluate("'y'.repeat(30_000_000)"), evaluate("1 + 1")],
+      },
+      { custom_id: "tall", url: target("/tall"), browser: true, screenshot: true, full_page: true },
+      { custom_id: "long-url", url: target("/long-url"), browser: true },
+      {
+        custom_id: "long-error", url: target("/ok"), browser: true,
+        actions: [evaluate("throw new Error('é'.repeat(100_000))")],
+      },
+      { custom_id: "fetch-long-url", url: target("/redirect-long") },
+    ]);
+    const by = (id: string) => jobs.find((j) => j.custom_id === id)! as JobView & { final_url: string | null };
+
+    // Over the 64 KB budget, each value stays in the page and only its size comes back.
+    expect((await result(key, run.collection_id, run.run_id, by("evaluate"))).evaluate_results).toEqual([
+      { truncated: true, bytes: 1_000_002 }, { truncated: true, bytes: 30_000_002 }, 2,
+    ]);
+
+    const shot = `/v1/async/collections/${run.collection_id}/runs/${run.run_id}/jobs/${by("tall").job_id}/screenshot`;
+    const png = new DataView(await (await api(shot, { key })).arrayBuffer());
+    expect([png.getUint32(16), png.getUint32(20)]).toEqual([1280, 16_384]);
+
+    const bytes = (s: string | null) => new TextEncoder().encode(s ?? "").byteLength;
+    const cut = /^http:\/\/127\.0\.0\.1:\d+\/(long-url\?a+|ok\?b+)… \[truncated from \d+ bytes\]$/;
+    for (const id of ["long-url", "fetch-long-url"]) {
+      expect(by(id).status).toBe("completed");
+      expect(by(id).final_url).toMatch(cut);
+      expect(bytes(by(id).final_url)).toBeLessThanOrEqual(8 * 1024);
+    }
+    const error = /^action 0 \(evaluate\) failed: .*é… \[truncated from \d+ bytes\]$/;
+    expect(by("long-error")).toMatchObject({ status: "failed", error: expect.stringMatching(error) });
+    expect(bytes(by("long-error").error)).toBeLessThanOrEqual(2 * 1024);
+  });
+});

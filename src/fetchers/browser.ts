@@ -1,12 +1,12 @@
-import puppeteer, { type Browser, type HTTPResponse, type Page } from "@cloudflare/puppeteer";
-import { LIMITS } from "../config";
+import puppeteer, { CDPSessionEvent } from "@cloudflare/puppeteer";
+import type { Browser, CDPSession, HTTPResponse, Page } from "@cloudflare/puppeteer";
+import { LIMITS, urlGuard } from "../config";
 import { count } from "../metrics";
 import type { JobMessage } from "../domain";
 import type { Action } from "../schemas";
 import { BROWSER_HEADERS } from "./http";
 import { detectBlock } from "./block-detector";
 import { classify, TRANSIENT_STATUSES, type AttemptResult } from "./outcome";
-import { targetRefusal } from "./url-guard";
 
 /** No browser could be had now (launch rate or concurrency limit): retry later, not a job failure. */
 export class BrowserUnavailable extends Error {
@@ -21,7 +21,19 @@ export class BrowserUnavailable extends Error {
 const KEEP_ALIVE_MS = 600_000;
 /** Sessions this isolate disconnected from and may connect to again. */
 const released: string[] = [];
+/** How long closing a job's browser context may take; past it the browser is closed, not kept. */
+const CLOSE_MS = 5_000;
 
+/** Whether p settled successfully within ms. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true, () => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 async function acquire(env: Env): Promise<Browser> {
   // Reuse first: every launch counts against the account's launch rate, and a warm browser
@@ -63,24 +75,159 @@ async function acquire(env: Env): Promise<Browser> {
 }
 
 /**
+ * Runs in every window and worker before the first script of the page (BrowserGuard installs it).
+ * It removes the ways out that request interception does not see: WebSocket and WebTransport (no
+ * CDP domain pauses their handshakes, and Network.setBlockedURLs does not block them), WebRTC
+ * (ICE sends UDP to any address) and the Direct Sockets API (only exposed to isolated web apps in
+ * Chrome; listed in case). Service worker registration is refused. window.open returns null, as
+ * under a popup blocker, so a page never holds a window that has not been through this script.
+ * Each property becomes non-writable and non-configurable: a page cannot put the original back,
+ * and every other realm it could take one from (a frame of any origin, a worker) runs this first.
+ * Idempotent, since some realms receive it twice.
+ */
+const REALM_GUARD = `(() => {
+  const refused = (name) => function () {
+    throw new DOMException(name + " is not available to scraped pages", "SecurityError");
+  };
+  const lock = (o, name, value) => {
+    const d = o && Object.getOwnPropertyDescriptor(o, name);
+    if (!d || !d.configurable) return;
+    Object.defineProperty(o, name, { value, writable: false, configurable: false, enumerable: d.enumerable });
+  };
+  for (const name of ["WebSocket", "WebSocketStream", "WebTransport", "RTCPeerConnection",
+    "webkitRTCPeerConnection", "RTCIceTransport", "TCPSocket", "UDPSocket", "TCPServerSocket"]) {
+    lock(globalThis, name, refused(name));
+  }
+  lock(globalThis, "open", function () { return null; });
+  if (typeof ServiceWorkerContainer === "function") {
+    const no = refused("navigator.serviceWorker.register");
+    lock(ServiceWorkerContainer.prototype, "register", function () { return new Promise(() => no()); });
+  }
+})()`;
+
+type Refusal = (url: string) => string | null;
+
+/**
+ * Keeps every page of one browser connection within the URL guard, with means the pages cannot
+ * reach. Installed once per connection, before any job's page exists:
+ *
+ * - Every HTTP(S) request of every target (pages, frames of any origin, popups, dedicated, shared
+ *   and service workers) pauses in the browser-level Fetch domain and goes on only when the guard
+ *   allows its URL, redirect hops included. Per-page interception, used before, saw neither popups
+ *   nor workers.
+ * - Popups are refused: a page target with an opener is closed as soon as Chrome reports it, which
+ *   it does before the popup's first request, and every request of it is failed meanwhile, so no
+ *   popup ever loads a document or runs a script.
+ * - WebSockets and WebRTC are refused by REALM_GUARD, installed on each target while it is paused:
+ *   the auto-attach of puppeteer holds a new frame or worker target until puppeteer resumes it, and
+ *   the connection emits "sessionattached" before puppeteer's own handler of that attach runs.
+ *
+ * Network.setBypassServiceWorker is not needed: a job's context starts with no service worker and
+ * cannot register one. The platform's session guardrails are an allowlist of host names, which
+ * cannot express "public addresses only", so they are not used.
+ */
+class BrowserGuard {
+  private popups = new Set<string>();
+
+  private constructor(
+    /** A session on the browser target: browser-wide commands go here. */
+    readonly cdp: CDPSession,
+    private refusal: Refusal,
+  ) {}
+
+  static async install(browser: Browser, refusal: Refusal): Promise<BrowserGuard> {
+    const cdp = await browser.target().createCDPSession();
+    const connection = cdp.connection();
+    if (!connection) throw new Error("no browser connection to guard");
+    const g = new BrowserGuard(cdp, refusal);
+    connection.on(CDPSessionEvent.SessionAttached, g.onSession);
+    cdp.on("Target.targetCreated", g.onTarget);
+    cdp.on("Target.targetDestroyed", g.onGone);
+    cdp.on("Fetch.requestPaused", g.onRequest);
+    try {
+      await Promise.all([
+        cdp.send("Target.setDiscoverTargets", { discover: true }),
+        cdp.send("Fetch.enable", { patterns: [{ urlPattern: "*" }] }),
+      ]);
+    } catch (e) {
+      connection.off(CDPSessionEvent.SessionAttached, g.onSession);
+      throw e;
+    }
+    return g;
+  }
+
+  /** Detaching ends the interception, and disposes the contexts made through this session. */
+  async remove(): Promise<void> {
+    this.cdp.connection()?.off(CDPSessionEvent.SessionAttached, this.onSession);
+    await this.cdp.detach();
+  }
+
+  // Synchronous on purpose: these commands must be on the wire before puppeteer's handler of the same
+  // attach resumes the target. Each target understands one of the two; the other fails harmlessly.
+  private onSession = (s: CDPSession) => {
+    const ignore = () => undefined;
+    s.send("Page.addScriptToEvaluateOnNewDocument", { source: REALM_GUARD, runImmediately: true }).catch(ignore);
+    s.send("Runtime.evaluate", { expression: REALM_GUARD }).catch(ignore);
+  };
+
+  private onTarget = ({ targetInfo: t }: { targetInfo: { targetId: string; type: string; openerId?: string } }) => {
+    if (t.type !== "page" || !t.openerId) return;
+    this.popups.add(t.targetId);
+    this.cdp.send("Target.closeTarget", { targetId: t.targetId }).catch(() => undefined);
+  };
+
+  private onGone = ({ targetId }: { targetId: string }) => {
+    this.popups.delete(targetId);
+  };
+
+  private onRequest = (e: { requestId: string; frameId: string; request: { url: string } }) => {
+    const url = e.request.url;
+    // A page's top-level frame has its target's id.
+    const refuse = this.popups.has(e.frameId) || (!/^(data|blob|about):/i.test(url) && this.refusal(url) !== null);
+    const { requestId } = e;
+    const next = refuse
+      ? this.cdp.send("Fetch.failRequest", { requestId, errorReason: "BlockedByClient" })
+      : this.cdp.send("Fetch.continueRequest", { requestId });
+    next.catch(() => undefined);
+  };
+}
+
+/** A browser one batch holds, under its guard. */
+export interface BrowserSession {
+  browser: Browser;
+  /** The guard's session on the browser target. */
+  cdp: CDPSession;
+  refusal: Refusal;
+  /** Set when a job's context could not be closed: the browser is then closed, not kept. */
+  broken: boolean;
+}
+
+/**
  * Runs fn with one browser for the whole batch. The browser is disconnected (kept alive for the
  * next batch) when it is healthy, and closed when anything went wrong with it, so no broken or
  * orphaned browser is left behind.
  */
-export async function withBrowser<T>(env: Env, fn: (b: Browser) => Promise<T>): Promise<T> {
+export async function withBrowser<T>(env: Env, fn: (s: BrowserSession) => Promise<T>): Promise<T> {
   const browser = await acquire(env);
   const since = Date.now();
+  let guard: BrowserGuard | null = null;
+  let session: BrowserSession | null = null;
   let healthy = true;
   try {
-    return await fn(browser);
+    // No page is opened without the guard: failing to install it fails the batch.
+    const refusal = urlGuard(env);
+    guard = await BrowserGuard.install(browser, refusal);
+    session = { browser, cdp: guard.cdp, refusal, broken: false };
+    return await fn(session);
   } catch (e) {
     healthy = false;
     throw e;
   } finally {
     count("browser_ms", Date.now() - since);
-    if (healthy && browser.isConnected()) {
+    if (healthy && guard && session && !session.broken && browser.isConnected()) {
       const id = browser.sessionId();
       try {
+        await guard.remove();
         await browser.disconnect();
         released.push(id);
       } catch {
@@ -96,16 +243,66 @@ class ActionFailed extends Error {}
 class OutOfTime extends Error {}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Races a step against the job's remaining time. */
+type Within = <T>(p: Promise<T>) => Promise<T>;
+const utf8 = new TextEncoder();
+const VIEWPORT = { width: 1280, height: 800 };
 
 /**
- * One attempt at a browser job: navigate, run the actions in order, then take the HTML (and a
- * screenshot). The job's timeout covers all of it. The main document's last non-redirect response
- * gives the status and headers that block detection and the outcome rules read.
+ * A job's own browser context (cookies, storage, cache, permissions, service workers), created
+ * with disposeOnDetach: if the Worker dies before the job's `finally`, the browser disposes it,
+ * with its pages, when the guard's session goes, so no page outlives the guard either. Created
+ * through CDP because puppeteer's createBrowserContext() cannot ask for that; puppeteer then files
+ * the job's page under its default context object, which only shares its screenshot queue.
  */
-export async function renderPage(browser: Browser, job: JobMessage, budgetMs: number, allowLoopback: boolean): Promise<AttemptResult> {
+class JobContext {
+  private constructor(
+    private session: BrowserSession,
+    readonly id: string,
+  ) {}
+
+  /** A context that arrives after the job gave up waiting for it is disposed on arrival. */
+  static async open(session: BrowserSession, within: Within): Promise<JobContext> {
+    const pending = session.cdp.send("Target.createBrowserContext", { disposeOnDetach: true });
+    try {
+      return new JobContext(session, (await within(pending)).browserContextId);
+    } catch (e) {
+      void pending.then((r) => new JobContext(session, r.browserContextId).close(), () => undefined);
+      throw e;
+    }
+  }
+
+  async newPage(timeoutMs: number): Promise<Page> {
+    // The target is found by a URL no page can guess; its id is not public in puppeteer.
+    const marker = `about:blank#job-${crypto.randomUUID()}`;
+    const [target] = await Promise.all([
+      this.session.browser.waitForTarget((t) => t.url() === marker, { timeout: timeoutMs }),
+      this.session.cdp.send("Target.createTarget", { url: marker, browserContextId: this.id }),
+    ]);
+    const page = await target.page();
+    if (!page) throw new Error("the job's page could not be opened");
+    return page;
+  }
+
+  /** Closes the context with every page in it; a context that will not close condemns the browser. */
+  async close(): Promise<void> {
+    const done = this.session.cdp.send("Target.disposeBrowserContext", { browserContextId: this.id });
+    if (!(await settlesWithin(done, CLOSE_MS))) this.session.broken = true;
+  }
+}
+
+/**
+ * One attempt at a browser job, in a browser context of its own: navigate, run the actions in
+ * order, then take the HTML (and a screenshot). The job's timeout covers all of it. The main
+ * document's last non-redirect response gives the status and headers that block detection and
+ * the outcome rules read. Whatever the page sends back is measured in the page first (takeHtml,
+ * measuredEvaluate, the screenshot's clip), so nothing over its cap crosses to the Worker.
+ */
+export async function renderPage(session: BrowserSession, job: JobMessage, budgetMs: number): Promise<AttemptResult> {
   const started = Date.now();
   const deadline = started + budgetMs;
   const left = () => deadline - Date.now();
+  let context: JobContext | null = null;
   let page: Page | null = null;
   let mainResponse: HTTPResponse | null = null;
   let navigations = 0;
@@ -118,9 +315,11 @@ export async function renderPage(browser: Browser, job: JobMessage, budgetMs: nu
     html: null, screenshot: null, evaluate_results: evaluateResults.length ? evaluateResults : null,
     fetch_ms: fetchMs || Date.now() - started, render_ms: fetchMs ? Date.now() - started - fetchMs : null, ...partial,
   });
+  const mb = LIMITS.maxResponseBytes / 1024 / 1024;
+  const tooLarge = () => final({ status: "failed", error: `the rendered page exceeds ${mb} MB` });
 
   // Every step races the job's remaining time; losing that race is a timeout, not a failure.
-  const within = async <T>(p: Promise<T>): Promise<T> => {
+  const within: Within = async <T>(p: Promise<T>): Promise<T> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expiry = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new OutOfTime()), Math.max(0, left()))));
     try {
@@ -131,23 +330,18 @@ export async function renderPage(browser: Browser, job: JobMessage, budgetMs: nu
   };
 
   try {
-    page = await within(browser.newPage());
+    context = await JobContext.open(session, within);
+    page = await within(context.newPage(Math.max(1, left())));
     const p = page;
-    await within(p.setViewport({ width: 1280, height: 800 }));
+    await within(p.setViewport(VIEWPORT));
     await within(p.setUserAgent(BROWSER_HEADERS["user-agent"]));
     await within(p.setExtraHTTPHeaders({ "accept-language": BROWSER_HEADERS["accept-language"] }));
-    // The URL guard applies to everything the page loads (redirects, frames, subresources), so a
-    // page cannot reach private addresses through the browser either.
-    await within(p.setRequestInterception(true));
-    p.on("request", (req) => {
-      const url = req.url();
-      if (/^(data|blob|about):/i.test(url)) return void req.continue().catch(() => undefined);
-      const why = targetRefusal(url, { allowLoopback });
-      if (why) {
-        if (req.isNavigationRequest() && req.frame() === p.mainFrame()) refused = why;
-        return void req.abort("blockedbyclient").catch(() => undefined);
-      }
-      req.continue().catch(() => undefined);
+    // The guard (BrowserGuard) refuses what the page may not load; this only names why, when
+    // what it refused is the page's own navigation (a redirect to a private address, say).
+    p.on("requestfailed", (req) => {
+      const blocked = /BLOCKED_BY_CLIENT/.test(req.failure()?.errorText ?? "");
+      if (!blocked || !req.isNavigationRequest() || req.frame() !== p.mainFrame()) return;
+      refused = session.refusal(req.url()) ?? refused;
     });
     p.on("response", (res) => {
       const req = res.request();
@@ -173,7 +367,8 @@ export async function renderPage(browser: Browser, job: JobMessage, budgetMs: nu
       return final({ status: "failed", error: `more than ${LIMITS.maxRedirects} redirects` });
     }
     if (response && TRANSIENT_STATUSES.has(response.status())) {
-      const html = await within(p.content());
+      const html = await within(takeHtml(p));
+      if (html === null) return tooLarge();
       const headers = new Headers(Object.entries(response.headers()));
       if (detectBlock({ status: response.status(), headers, body: html })) {
         return { ...classify({ status: response.status(), headers, html, final_url: p.url(), fetch_ms: fetchMs }), screenshot: null, evaluate_results: null };
@@ -189,10 +384,16 @@ export async function renderPage(browser: Browser, job: JobMessage, budgetMs: nu
         left,
         within,
         navigatedSincePrevious: () => navigations > navAtPreviousStart,
-        keep: (v) => {
-          const size = JSON.stringify(v ?? null).length;
-          evaluateBytes += size;
-          evaluateResults.push(evaluateBytes <= LIMITS.maxEvaluateResultBytes ? (v ?? null) : { truncated: true, bytes: size });
+        evaluateBudget: () => LIMITS.maxEvaluateResultBytes - evaluateBytes,
+        keep: (r) => {
+          // Measured again here: the page's own count used its TextEncoder, which it can replace.
+          const bytes = typeof r.json === "string" ? utf8.encode(r.json).byteLength : Number(r.bytes) || 0;
+          if (typeof r.json !== "string" || bytes > LIMITS.maxEvaluateResultBytes - evaluateBytes) {
+            evaluateResults.push({ truncated: true, bytes });
+          } else {
+            evaluateBytes += bytes;
+            evaluateResults.push(JSON.parse(r.json));
+          }
         },
       };
       try {
@@ -205,20 +406,16 @@ export async function renderPage(browser: Browser, job: JobMessage, budgetMs: nu
       navAtPreviousStart = navAtStart;
     }
 
-    const html = await within(p.content());
     // The same cap as fetch mode: a page this large would not fit a batch's memory or a pack.
-    // UTF-8 takes at most 3 bytes per UTF-16 unit, so only a page over a third of the cap is encoded to measure it.
-    const cap = LIMITS.maxResponseBytes;
-    if (html.length > cap || (html.length > cap / 3 && new TextEncoder().encode(html).byteLength > cap)) {
-      return final({ status: "failed", error: `the rendered page exceeds ${LIMITS.maxResponseBytes / 1024 / 1024} MB` });
-    }
-    const screenshot = job.spec.screenshot ? ((await within(p.screenshot({ type: "png", fullPage: job.spec.full_page }))) as Uint8Array) : null;
+    const html = await within(takeHtml(p));
+    if (html === null) return tooLarge();
+    const screenshot = job.spec.screenshot ? await within(takeScreenshot(p, job.spec.full_page)) : null;
     const res = mainResponse as HTTPResponse | null;
     const status = res?.status() ?? 200;
     const headers = new Headers(Object.entries(res?.headers() ?? {}));
     return {
       ...classify({ status, headers, html, final_url: p.url(), fetch_ms: fetchMs, render_ms: Date.now() - started - fetchMs }),
-      screenshot: screenshot ? new Uint8Array(screenshot) : null,
+      screenshot,
       evaluate_results: evaluateResults.length ? evaluateResults : null,
     };
   } catch (e) {
@@ -227,8 +424,67 @@ export async function renderPage(browser: Browser, job: JobMessage, budgetMs: nu
     // The browser or its connection broke: worth another attempt with a fresh browser.
     return { kind: "transient", error: `browser error: ${msg.split("\n")[0]}`, status_code: null, final_url: job.url, html: null, retry_after_s: null, fetch_ms: Date.now() - started, render_ms: null };
   } finally {
-    if (page) await page.close().catch(() => undefined);
+    // Always, whatever ended the job: the context takes the page, its popups and all its state.
+    if (context) await context.close();
   }
+}
+
+/**
+ * The page's HTML as puppeteer's content() serialises it, or null when it is over
+ * LIMITS.maxResponseBytes, measured in the page so that an oversized page is never transferred.
+ * A string's length cannot be faked and UTF-8 takes 1-3 bytes per UTF-16 unit, so at most the cap
+ * in units can cross; the exact bytes are counted again here, as the page's TextEncoder is its own.
+ */
+async function takeHtml(p: Page): Promise<string | null> {
+  const cap = LIMITS.maxResponseBytes;
+  const r = await p.evaluate<[], () => { html: string } | { over: number }>(`((cap) => {
+  let html = "";
+  for (const node of document.childNodes) {
+    html += node === document.documentElement ? node.outerHTML : new XMLSerializer().serializeToString(node);
+  }
+  if (html.length > cap) return { over: html.length };
+  if (html.length * 3 > cap) {
+    const bytes = new TextEncoder().encode(html).byteLength;
+    if (bytes > cap) return { over: bytes };
+  }
+  return { html };
+})(${cap})`);
+  if (!("html" in r) || typeof r.html !== "string") return null;
+  return r.html.length * 3 > cap && utf8.encode(r.html).byteLength > cap ? null : r.html;
+}
+
+/**
+ * A PNG of the viewport, or of the whole page clipped to LIMITS.maxScreenshotHeightPx, its
+ * height measured in the page first: Chrome's own full-page capture has no bound, and a page can
+ * be any height (or width: the clip keeps the viewport's width).
+ */
+async function takeScreenshot(p: Page, fullPage: boolean): Promise<Uint8Array> {
+  let clip: { x: number; y: number; width: number; height: number } | undefined;
+  if (fullPage) {
+    const h = await p.evaluate<[], () => number>(
+      "Math.max(document.documentElement?.scrollHeight ?? 0, document.body?.scrollHeight ?? 0)",
+    );
+    const height = Math.max(1, Math.min(LIMITS.maxScreenshotHeightPx, Math.ceil(Number(h) || VIEWPORT.height)));
+    clip = { x: 0, y: 0, width: VIEWPORT.width, height };
+  }
+  return new Uint8Array((await p.screenshot({ type: "png", clip, captureBeyondViewport: fullPage })) as Uint8Array);
+}
+
+/**
+ * An `evaluate` action's script (an expression, or statements with a `return`) wrapped so the page
+ * serialises its value, measures it against what is left of the job's budget and hands back either
+ * the JSON or only its size. The script is an argument, so it sees none of the wrapper's names.
+ */
+function measuredEvaluate(body: string, budget: number): string {
+  return `(async (run, budget) => {
+  const value = await run();
+  const json = JSON.stringify(value === undefined ? null : value);
+  const text = typeof json === "string" ? json : "null";
+  if (text.length > budget || (text.length * 3 > budget && new TextEncoder().encode(text).byteLength > budget)) {
+    return { bytes: new TextEncoder().encode(text).byteLength };
+  }
+  return { json: text };
+})(async () => ${body}, ${Math.max(0, budget)})`;
 }
 
 // Page-side scripts as strings: they run in the page, where the Worker's types do not apply.
@@ -243,13 +499,19 @@ const SCROLL_TO_BOTTOM = `(() => {
 
 interface ActionContext {
   left: () => number;
-  within: <T>(p: Promise<T>) => Promise<T>;
+  within: Within;
   /** Whether the main frame navigated since the previous action started (a click that navigates). */
   navigatedSincePrevious: () => boolean;
-  keep: (v: unknown) => void;
+  /** Bytes of evaluate results the job may still keep. */
+  evaluateBudget: () => number;
+  keep: (r: Measured) => void;
 }
 
-async function runAction(p: Page, a: Action, { left, within, navigatedSincePrevious, keep }: ActionContext): Promise<void> {
+/** What measuredEvaluate hands back: the value's JSON, or only its size when it is over the budget. */
+type Measured = { json: string; bytes?: undefined } | { json?: undefined; bytes: number };
+
+async function runAction(p: Page, a: Action, ctx: ActionContext): Promise<void> {
+  const { left, within, navigatedSincePrevious, evaluateBudget, keep } = ctx;
   // An action's own timeout, when shorter than what the job has left, fails the action; the job's
   // budget running out first is a timeout of the job.
   const own = (t: number | undefined) => Math.max(1, Math.min(t ?? Infinity, left()));
@@ -308,15 +570,16 @@ async function runAction(p: Page, a: Action, { left, within, navigatedSincePrevi
     }
     case "evaluate": {
       // An expression, or statements with a `return`; a returned promise is awaited.
-      let v: unknown;
+      const run = (body: string) => within(p.evaluate<[], () => Measured>(measuredEvaluate(body, evaluateBudget())));
+      let r: Measured;
       try {
-        v = await within(p.evaluate(`(async () => (${a.script}\n))()`));
+        r = await run(`(${a.script}\n)`);
       } catch (e) {
         if (e instanceof OutOfTime) throw e;
         if (!/SyntaxError|Unexpected token/i.test(String(e))) throw e;
-        v = await within(p.evaluate(`(async () => { ${a.script}\n })()`));
+        r = await run(`{ ${a.script}\n }`);
       }
-      keep(v);
+      keep(r);
       return;
     }
     case "wait-for-navigation": {

@@ -1,3 +1,4 @@
+import { LIMITS } from "../config";
 import { detectBlock } from "./block-detector";
 
 /** What one attempt at a job produced. */
@@ -61,4 +62,34 @@ export function retryAfterSeconds(h: string | null, nowMs: number): number | nul
   if (Number.isFinite(n) && n >= 0) return Math.ceil(n);
   const d = Date.parse(h);
   return Number.isNaN(d) ? null : Math.max(0, Math.ceil((d - nowMs) / 1000));
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * `s` when it fits in `maxBytes` of UTF-8, else its longest prefix that fits together with a
+ * marker naming the original size, cut between code points. An ASCII string up to a third of the
+ * cap cannot be over it, so the common case is not encoded at all.
+ */
+export function capText(s: string, maxBytes: number): string {
+  if (s.length * 3 <= maxBytes) return s;
+  const bytes = utf8.encode(s);
+  if (bytes.byteLength <= maxBytes) return s;
+  const marker = `… [truncated from ${bytes.byteLength} bytes]`;
+  let end = Math.max(0, maxBytes - utf8.encode(marker).byteLength);
+  // Back off to the first byte of a code point (continuation bytes are 10xxxxxx).
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(bytes.subarray(0, end)) + marker;
+}
+
+/**
+ * The final_url and error a job keeps, within LIMITS: every outcome, fetch or browser, passes here
+ * on its way to the run's record. A page can make its URL any length with history.replaceState,
+ * and errors quote what pages threw.
+ */
+export function keptText(r: Pick<Final, "final_url" | "error">): Pick<Final, "final_url" | "error"> {
+  return {
+    final_url: r.final_url === null ? null : capText(r.final_url, LIMITS.maxFinalUrlBytes),
+    error: r.error === null ? null : capText(r.error, LIMITS.maxErrorBytes),
+  };
 }

@@ -3,7 +3,7 @@ import { LIMITS, settings } from "../config";
 import { type JobMessage, pageOutcome } from "../domain";
 import { BrowserUnavailable, renderPage, withBrowser } from "../fetchers/browser";
 import { fetchPage } from "../fetchers/http";
-import type { AttemptResult, Final } from "../fetchers/outcome";
+import { type AttemptResult, type Final, keptText } from "../fetchers/outcome";
 import { screenshotKey } from "../storage/bodies";
 import { type Outgoing, sendJobs } from "./dispatch";
 import { parseQueueMessage } from "./messages";
@@ -82,7 +82,7 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, browse
   if (browser) {
     try {
       await withBrowser(env, (b) => {
-        const render: Attempt = (j, budget) => renderPage(b, j, budget, settings(env).LOCAL_DEV);
+        const render: Attempt = (j, budget) => renderPage(b, j, budget);
         return runJobs(env, jobs, fates, render, settings(env).BROWSER_PAGE_CONCURRENCY, BROWSER_FLUSH);
       });
     } catch (e) {
@@ -114,7 +114,8 @@ async function runJobs(env: Env, jobs: JobMessage[], fates: BatchFates, attempt:
     }
     const final: Final = r.kind === "final" ? r : exhausted(r, job.attempt);
     const screenshot_key = await storeScreenshot(env, job, final);
-    const outcome = pageOutcome(job.job_id, job.attempt, final, {
+    // A page can make its URL (and so an error naming it) any length: both are capped here, once.
+    const outcome = pageOutcome(job.job_id, job.attempt, { ...final, ...keptText(final) }, {
       queue_wait_ms: Math.max(0, startedMs - job.released_ms),
       screenshot_key,
       result_meta: final.evaluate_results ? JSON.stringify({ evaluate_results: final.evaluate_results }) : null,

@@ -1,12 +1,16 @@
 import type { TestProject } from "vitest/node";
-import { startTargetSite } from "./target-site";
+import { startRefusedSite, startTargetSite } from "./target-site";
 
-/** Starts the local target site (the stand-in for the outside web) once for the whole suite. */
+/**
+ * Starts the local target site (the stand-in for the outside web) once for the whole suite, and
+ * the server on 127.0.0.2 that the tests' URL guard refuses (vitest.config.ts, TEST_REFUSED_HOSTS).
+ */
 export default async function setup(project: TestProject) {
   const site = await startTargetSite();
+  const refused = await startRefusedSite("127.0.0.2");
   project.provide("targetOrigin", site.origin);
   return async () => {
-    await site.close();
+    await Promise.all([site.close(), refused.close()]);
   };
 }
 

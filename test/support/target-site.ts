@@ -4,6 +4,7 @@
  * flaky 503s, vendor block pages, a captcha article, and JS-rendered pages for browser jobs.
  * Also used by the benchmark.
  */
+import dgram from "node:dgram";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -170,11 +171,138 @@ window.addEventListener('scroll', () => { if (n < 50 && window.innerHeight + win
     return send(200, html("Never loads", `<h1>Almost</h1><img src="/hang">`));
   }
   if (p === "/huge-dom") {
-    // Small on the wire, over 10 MB once its script has run.
-    return send(200, html("Huge", `<div id="x"></div><script>document.getElementById('x').textContent = 'y'.repeat(11 * 1024 * 1024);</script>`));
+    // Small on the wire, over 10 MB once its script has run (hidden: laying out 11 MB of text takes
+    // longer than a job on a loaded machine, and only the size matters here).
+    const script = `document.getElementById('x').textContent = 'y'.repeat(11 * 1024 * 1024);`;
+    return send(200, html("Huge", `<div id="x" hidden></div><script>${script}</script>`));
   }
   if (p === "/evaluate") return send(200, html("Eval", `<ul><li>a</li><li>b</li><li>c</li></ul>`));
+  if (p === "/state") {
+    // Shows the cookie and localStorage this origin had before the page ran, then sets both.
+    return send(200, html("State", `<div id="seen"></div><script>
+const seen = 'cookie=[' + document.cookie + '] storage=[' + localStorage.getItem('k') + ']';
+document.getElementById('seen').textContent = seen;
+document.cookie = 'tenant=secret; max-age=3600; path=/';
+localStorage.setItem('k', 'secret');
+</script>`));
+  }
+  if (p === "/tall") return send(200, html("Tall", `<div style="height:100000px;background:#36c"></div>`));
+  if (p === "/long-url") {
+    // Its URL becomes 100 KB without a request: only the browser knows it.
+    const script = `history.replaceState(null, '', '/long-url?' + 'a'.repeat(100 * 1024));`;
+    return send(200, html("Long URL", `<script>${script}</script>`));
+  }
+  if (p === "/redirect-long") {
+    res.writeHead(302, { location: `/ok?${"b".repeat(12 * 1024)}` });
+    return res.end();
+  }
+  if (p.startsWith("/escape")) return escape(p, send);
+  if (p === "/refused/hits") {
+    // What the refused server saw, read here: asking that server would count the question.
+    const body = JSON.stringify({ origin: refused.origin, requests: refused.requests, datagrams: refused.datagrams });
+    if (url.searchParams.has("reset")) Object.assign(refused, { requests: [], datagrams: 0 });
+    return send(200, body, { "content-type": "application/json" });
+  }
   send(404, html("Not found", "<h1>Not found</h1>"));
+}
+
+/**
+ * A server on another loopback address that the tests make the URL guard refuse
+ * (TEST_REFUSED_HOSTS): every request, WebSocket upgrade and UDP datagram (a WebRTC STUN probe)
+ * that reaches it is recorded, so a test can require that a page reached it by no route at all.
+ * A bare TCP connection that sends nothing is not counted: Chrome preconnects to a navigation's
+ * host before any request exists that interception could refuse.
+ */
+const refused = { origin: "", requests: [] as string[], datagrams: 0 };
+
+export async function startRefusedSite(host = "127.0.0.2"): Promise<{ origin: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    refused.requests.push(`${req.method} ${req.url}`);
+    res.writeHead(200, { "content-type": "text/plain", "access-control-allow-origin": "*" });
+    res.end("reached");
+  });
+  server.on("upgrade", (req, socket) => {
+    refused.requests.push(`UPGRADE ${req.url}`);
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as AddressInfo;
+  const udp = dgram.createSocket("udp4");
+  udp.on("message", () => refused.datagrams++);
+  await new Promise<void>((resolve) => udp.bind(port, host, resolve));
+  refused.origin = `http://${host}:${port}`;
+  return {
+    origin: refused.origin,
+    close: async () => {
+      udp.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * A page that tries every way out of a rendered page that the page's own request interception
+ * would not see, each aimed at the refused server, and lists what each attempt got.
+ */
+function escape(p: string, send: (status: number, body: string, headers?: Record<string, string>) => void) {
+  const to = refused.origin;
+  const ws = to.replace(/^http/, "ws");
+  const js = { "content-type": "text/javascript" };
+  const tryWebSocket = (path: string, say: string) => `try {
+  new WebSocket('${ws}${path}'); ${say}('websocket created');
+} catch (e) { ${say}('websocket threw ' + e.name); }`;
+  if (p === "/escape-worker.js") {
+    return send(200, `${tryWebSocket("/worker-ws", "postMessage")}
+fetch('${to}/worker-fetch').then(() => postMessage('fetch answered'), () => postMessage('fetch failed'));`, js);
+  }
+  if (p === "/escape-shared-worker.js") {
+    const onConnect = `const say = (m) => e.ports[0].postMessage(m); ${tryWebSocket("/shared-worker-ws", "say")}`;
+    return send(200, `onconnect = (e) => { ${onConnect} };`, js);
+  }
+  if (p === "/escape-sw.js") {
+    const install = `e.waitUntil(fetch('${to}/sw-fetch').catch(() => 0))`;
+    return send(200, `self.addEventListener('install', (e) => ${install});`, js);
+  }
+  if (p === "/escape-popup") {
+    const script = `${tryWebSocket("/popup-ws", "void")} fetch('${to}/popup-fetch');`;
+    return send(200, html("Popup", `<script>${script}</script>`));
+  }
+  const stun = `stun:${to.slice("http://".length)}`;
+  return send(200, html("Escape", `<a id="popup-refused" target="_blank" href="${to}/link-popup">refused</a>
+<a id="popup-allowed" target="_blank" href="/escape-popup">allowed, then phones out</a><ul id="log"></ul><script>
+const log = (k, v) => {
+  const li = document.createElement('li');
+  li.dataset.k = k;
+  li.textContent = k + ': ' + v;
+  document.getElementById('log').appendChild(li);
+};
+const attempt = (k, f) => { try { log(k, f()); } catch (e) { log(k, 'threw ' + e.name); } };
+attempt('open', () => String(window.open('${to}/window-open')));
+attempt('websocket', () => new WebSocket('${ws}/ws') && 'created');
+attempt('iframe-websocket', () => {
+  const f = document.createElement('iframe');
+  document.body.appendChild(f);
+  return new f.contentWindow.WebSocket('${ws}/iframe-ws') && 'created';
+});
+attempt('rtc', () => {
+  const pc = new RTCPeerConnection({ iceServers: [{ urls: '${stun}' }] });
+  pc.createDataChannel('x');
+  pc.createOffer().then((o) => pc.setLocalDescription(o));
+  return 'created';
+});
+attempt('worker', () => {
+  new Worker('/escape-worker.js').onmessage = (e) => log('worker-says', e.data);
+  return 'created';
+});
+attempt('shared-worker', () => {
+  new SharedWorker('/escape-shared-worker.js').port.onmessage = (e) => log('shared-worker-says', e.data);
+  return 'created';
+});
+navigator.serviceWorker.register('/escape-sw.js')
+  .then(() => log('service-worker', 'registered'), (e) => log('service-worker', 'refused ' + e.name));
+fetch('${to}/fetch').then(() => log('fetch', 'answered'), () => log('fetch', 'failed'));
+</script>`));
 }
 
 export async function startTargetSite(port = 0): Promise<{ origin: string; close: () => Promise<void> }> {

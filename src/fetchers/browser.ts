@@ -5,8 +5,7 @@ import { count } from "../metrics";
 import type { JobMessage } from "../domain";
 import type { Action } from "../schemas";
 import { BROWSER_HEADERS } from "./http";
-import { detectBlock } from "./block-detector";
-import { classify, TRANSIENT_STATUSES, type AttemptResult } from "./outcome";
+import { classifyResponse, TRANSIENT_STATUSES, type AttemptResult } from "./outcome";
 
 /** No browser could be had now (launch rate or concurrency limit): retry later, not a job failure. */
 export class BrowserUnavailable extends Error {
@@ -291,37 +290,52 @@ class JobContext {
   }
 }
 
+type FinalResult = Extract<AttemptResult, { kind: "final" }>;
+
 /**
- * One attempt at a browser job, in a browser context of its own: navigate, run the actions in
- * order, then take the HTML (and a screenshot). The job's timeout covers all of it. The main
+ * One attempt at a browser job, in a browser context of its own: open, navigate, run the actions
+ * in order, then capture the HTML (and a screenshot). The job's timeout covers all of it. The main
  * document's last non-redirect response gives the status and headers that block detection and
  * the outcome rules read. Whatever the page sends back is measured in the page first (takeHtml,
  * measuredEvaluate, the screenshot's clip), so nothing over its cap crosses to the Worker.
  */
 export async function renderPage(session: BrowserSession, job: JobMessage, budgetMs: number): Promise<AttemptResult> {
-  const started = Date.now();
-  const deadline = started + budgetMs;
-  const left = () => deadline - Date.now();
-  let context: JobContext | null = null;
-  let page: Page | null = null;
-  let mainResponse: HTTPResponse | null = null;
-  let navigations = 0;
-  let refused: string | null = null;
-  let fetchMs = 0;
-  const evaluateResults: unknown[] = [];
-  let evaluateBytes = 0;
-  const final = (partial: Partial<Extract<AttemptResult, { kind: "final" }>> & Pick<Extract<AttemptResult, { kind: "final" }>, "status" | "error">): AttemptResult => ({
-    kind: "final", status_code: mainResponse?.status() ?? null, final_url: page?.url() ?? job.url, blocked_reason: null,
-    html: null, screenshot: null, evaluate_results: evaluateResults.length ? evaluateResults : null,
-    fetch_ms: fetchMs || Date.now() - started, render_ms: fetchMs ? Date.now() - started - fetchMs : null, ...partial,
-  });
-  const mb = LIMITS.maxResponseBytes / 1024 / 1024;
-  const tooLarge = () => final({ status: "failed", error: `the rendered page exceeds ${mb} MB` });
+  const attempt = new RenderAttempt(session, job, budgetMs);
+  try {
+    const page = await attempt.open();
+    return (await attempt.navigate(page)) ?? (await attempt.runActions(page)) ?? (await attempt.capture(page));
+  } catch (e) {
+    return attempt.failure(e);
+  } finally {
+    // Always, whatever ended the job: the context takes the page, its popups and all its state.
+    await attempt.close();
+  }
+}
 
-  // Every step races the job's remaining time; losing that race is a timeout, not a failure.
-  const within: Within = async <T>(p: Promise<T>): Promise<T> => {
+/** The state of one render: its clock, its page and what the page told us on the way. */
+class RenderAttempt {
+  private readonly started = Date.now();
+  private context: JobContext | null = null;
+  private page: Page | null = null;
+  private mainResponse: HTTPResponse | null = null;
+  private navigations = 0;
+  private refused: string | null = null;
+  private fetchMs = 0;
+  private evaluateResults: unknown[] = [];
+  private evaluateBytes = 0;
+
+  constructor(
+    private session: BrowserSession,
+    private job: JobMessage,
+    private budgetMs: number,
+  ) {}
+
+  private left = () => this.started + this.budgetMs - Date.now();
+
+  /** Every step races the job's remaining time; losing that race is a timeout, not a failure. */
+  private within: Within = async <T>(p: Promise<T>): Promise<T> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const expiry = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new OutOfTime()), Math.max(0, left()))));
+    const expiry = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new OutOfTime()), Math.max(0, this.left()))));
     try {
       return await Promise.race([p, expiry]);
     } finally {
@@ -329,103 +343,139 @@ export async function renderPage(session: BrowserSession, job: JobMessage, budge
     }
   };
 
-  try {
-    context = await JobContext.open(session, within);
-    page = await within(context.newPage(Math.max(1, left())));
-    const p = page;
-    await within(p.setViewport(VIEWPORT));
-    await within(p.setUserAgent(BROWSER_HEADERS["user-agent"]));
-    await within(p.setExtraHTTPHeaders({ "accept-language": BROWSER_HEADERS["accept-language"] }));
+  private final(partial: Partial<FinalResult> & Pick<FinalResult, "status" | "error">): AttemptResult {
+    const elapsed = Date.now() - this.started;
+    return {
+      kind: "final", status_code: this.mainResponse?.status() ?? null, final_url: this.page?.url() ?? this.job.url,
+      blocked_reason: null, html: null, screenshot: null,
+      evaluate_results: this.evaluateResults.length ? this.evaluateResults : null,
+      fetch_ms: this.fetchMs || elapsed, render_ms: this.fetchMs ? elapsed - this.fetchMs : null, ...partial,
+    };
+  }
+
+  private tooLarge(): AttemptResult {
+    return this.final({ status: "failed", error: `the rendered page exceeds ${LIMITS.maxResponseBytes / 1024 / 1024} MB` });
+  }
+
+  /** The job's context and page, with the listeners that follow its main document. */
+  async open(): Promise<Page> {
+    this.context = await JobContext.open(this.session, this.within);
+    const p = await this.within(this.context.newPage(Math.max(1, this.left())));
+    this.page = p;
+    await this.within(p.setViewport(VIEWPORT));
+    await this.within(p.setUserAgent(BROWSER_HEADERS["user-agent"]));
+    await this.within(p.setExtraHTTPHeaders({ "accept-language": BROWSER_HEADERS["accept-language"] }));
     // The guard (BrowserGuard) refuses what the page may not load; this only names why, when
     // what it refused is the page's own navigation (a redirect to a private address, say).
     p.on("requestfailed", (req) => {
       const blocked = /BLOCKED_BY_CLIENT/.test(req.failure()?.errorText ?? "");
       if (!blocked || !req.isNavigationRequest() || req.frame() !== p.mainFrame()) return;
-      refused = session.refusal(req.url()) ?? refused;
+      this.refused = this.session.refusal(req.url()) ?? this.refused;
     });
     p.on("response", (res) => {
       const req = res.request();
-      if (req.isNavigationRequest() && req.frame() === p.mainFrame() && (res.status() < 300 || res.status() >= 400)) mainResponse = res;
+      const final = res.status() < 300 || res.status() >= 400;
+      if (req.isNavigationRequest() && req.frame() === p.mainFrame() && final) this.mainResponse = res;
     });
     p.on("framenavigated", (f) => {
-      if (f === p.mainFrame()) navigations++;
+      if (f === p.mainFrame()) this.navigations++;
     });
+    return p;
+  }
 
+  /** Loads the page; an outcome when that already decides the job, null to go on. */
+  async navigate(p: Page): Promise<AttemptResult | null> {
     let response: HTTPResponse | null;
     try {
-      response = await within(p.goto(job.url, { waitUntil: "load", timeout: Math.max(1, left()) }));
+      response = await this.within(p.goto(this.job.url, { waitUntil: "load", timeout: Math.max(1, this.left()) }));
     } catch (e) {
       if (e instanceof OutOfTime || /timeout/i.test(String(e))) throw new OutOfTime();
       const msg = e instanceof Error ? e.message : String(e);
-      fetchMs = Date.now() - started;
-      if (refused) return final({ status: "failed", error: refused });
-      if (/ERR_TOO_MANY_REDIRECTS/.test(msg)) return final({ status: "failed", error: "redirect loop or more than the browser's redirect limit" });
-      return { kind: "transient", error: `navigation failed: ${msg.split("\n")[0]}`, status_code: null, final_url: job.url, html: null, retry_after_s: null, fetch_ms: fetchMs, render_ms: null };
-    }
-    fetchMs = Date.now() - started;
-    if (response && response.request().redirectChain().length > LIMITS.maxRedirects) {
-      return final({ status: "failed", error: `more than ${LIMITS.maxRedirects} redirects` });
-    }
-    if (response && TRANSIENT_STATUSES.has(response.status())) {
-      const html = await within(takeHtml(p));
-      if (html === null) return tooLarge();
-      const headers = new Headers(Object.entries(response.headers()));
-      if (detectBlock({ status: response.status(), headers, body: html })) {
-        return { ...classify({ status: response.status(), headers, html, final_url: p.url(), fetch_ms: fetchMs }), screenshot: null, evaluate_results: null };
+      this.fetchMs = Date.now() - this.started;
+      if (this.refused) return this.final({ status: "failed", error: this.refused });
+      if (/ERR_TOO_MANY_REDIRECTS/.test(msg)) {
+        return this.final({ status: "failed", error: "redirect loop or more than the browser's redirect limit" });
       }
-      return { kind: "transient", error: `the target answered HTTP ${response.status()}`, status_code: response.status(), final_url: p.url(), html,
-        retry_after_s: Number(response.headers()["retry-after"]) || null, fetch_ms: fetchMs, render_ms: null };
+      return {
+        kind: "transient", error: `navigation failed: ${msg.split("\n")[0]}`, status_code: null, final_url: this.job.url,
+        html: null, retry_after_s: null, fetch_ms: this.fetchMs, render_ms: null,
+      };
     }
+    this.fetchMs = Date.now() - this.started;
+    if (response && response.request().redirectChain().length > LIMITS.maxRedirects) {
+      return this.final({ status: "failed", error: `more than ${LIMITS.maxRedirects} redirects` });
+    }
+    // A transient status before any action: the same rules as fetch mode decide (block or retry).
+    if (response && TRANSIENT_STATUSES.has(response.status())) {
+      const html = await this.within(takeHtml(p));
+      if (html === null) return this.tooLarge();
+      const headers = new Headers(Object.entries(response.headers()));
+      return classifyResponse({ status: response.status(), headers, html, final_url: p.url(), fetch_ms: this.fetchMs });
+    }
+    return null;
+  }
 
-    let navAtPreviousStart = navigations;
-    for (const [i, action] of job.spec.actions.entries()) {
-      const navAtStart = navigations;
+  /** The job's actions in order; an outcome when one fails, null when all ran. */
+  async runActions(p: Page): Promise<AttemptResult | null> {
+    let navAtPreviousStart = this.navigations;
+    for (const [i, action] of this.job.spec.actions.entries()) {
+      const navAtStart = this.navigations;
       const ctx: ActionContext = {
-        left,
-        within,
-        navigatedSincePrevious: () => navigations > navAtPreviousStart,
-        evaluateBudget: () => LIMITS.maxEvaluateResultBytes - evaluateBytes,
-        keep: (r) => {
-          // Measured again here: the page's own count used its TextEncoder, which it can replace.
-          const bytes = typeof r.json === "string" ? utf8.encode(r.json).byteLength : Number(r.bytes) || 0;
-          if (typeof r.json !== "string" || bytes > LIMITS.maxEvaluateResultBytes - evaluateBytes) {
-            evaluateResults.push({ truncated: true, bytes });
-          } else {
-            evaluateBytes += bytes;
-            evaluateResults.push(JSON.parse(r.json));
-          }
-        },
+        left: this.left,
+        within: this.within,
+        navigatedSincePrevious: () => this.navigations > navAtPreviousStart,
+        evaluateBudget: () => LIMITS.maxEvaluateResultBytes - this.evaluateBytes,
+        keep: (r) => this.keep(r),
       };
       try {
         await runAction(p, action, ctx);
       } catch (e) {
         if (e instanceof OutOfTime) throw e;
         const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
-        return final({ status: "failed", error: `action ${i} (${action.type}) failed: ${msg}` });
+        return this.final({ status: "failed", error: `action ${i} (${action.type}) failed: ${msg}` });
       }
       navAtPreviousStart = navAtStart;
     }
+    return null;
+  }
 
+  private keep(r: Measured) {
+    // Measured again here: the page's own count used its TextEncoder, which it can replace.
+    const bytes = typeof r.json === "string" ? utf8.encode(r.json).byteLength : Number(r.bytes) || 0;
+    if (typeof r.json !== "string" || bytes > LIMITS.maxEvaluateResultBytes - this.evaluateBytes) {
+      this.evaluateResults.push({ truncated: true, bytes });
+    } else {
+      this.evaluateBytes += bytes;
+      this.evaluateResults.push(JSON.parse(r.json));
+    }
+  }
+
+  /** The rendered page (and its screenshot), judged by the outcome rules. */
+  async capture(p: Page): Promise<AttemptResult> {
     // The same cap as fetch mode: a page this large would not fit a batch's memory or a pack.
-    const html = await within(takeHtml(p));
-    if (html === null) return tooLarge();
-    const screenshot = job.spec.screenshot ? await within(takeScreenshot(p, job.spec.full_page)) : null;
-    const res = mainResponse as HTTPResponse | null;
-    const status = res?.status() ?? 200;
+    const html = await this.within(takeHtml(p));
+    if (html === null) return this.tooLarge();
+    const screenshot = this.job.spec.screenshot ? await this.within(takeScreenshot(p, this.job.spec.full_page)) : null;
+    const res = this.mainResponse;
     const headers = new Headers(Object.entries(res?.headers() ?? {}));
-    return {
-      ...classify({ status, headers, html, final_url: p.url(), fetch_ms: fetchMs, render_ms: Date.now() - started - fetchMs }),
-      screenshot,
-      evaluate_results: evaluateResults.length ? evaluateResults : null,
-    };
-  } catch (e) {
-    if (e instanceof OutOfTime) return final({ status: "timeout", error: `the job's ${budgetMs} ms timeout ran out` });
+    const render_ms = Date.now() - this.started - this.fetchMs;
+    const seen = classifyResponse({ status: res?.status() ?? 200, headers, html, final_url: p.url(), fetch_ms: this.fetchMs, render_ms });
+    if (seen.kind === "transient") return seen;
+    return { ...seen, screenshot, evaluate_results: this.evaluateResults.length ? this.evaluateResults : null };
+  }
+
+  failure(e: unknown): AttemptResult {
+    if (e instanceof OutOfTime) return this.final({ status: "timeout", error: `the job's ${this.budgetMs} ms timeout ran out` });
     const msg = e instanceof Error ? e.message : String(e);
     // The browser or its connection broke: worth another attempt with a fresh browser.
-    return { kind: "transient", error: `browser error: ${msg.split("\n")[0]}`, status_code: null, final_url: job.url, html: null, retry_after_s: null, fetch_ms: Date.now() - started, render_ms: null };
-  } finally {
-    // Always, whatever ended the job: the context takes the page, its popups and all its state.
-    if (context) await context.close();
+    return {
+      kind: "transient", error: `browser error: ${msg.split("\n")[0]}`, status_code: null, final_url: this.job.url,
+      html: null, retry_after_s: null, fetch_ms: Date.now() - this.started, render_ms: null,
+    };
+  }
+
+  async close() {
+    if (this.context) await this.context.close();
   }
 }
 
@@ -510,93 +560,93 @@ interface ActionContext {
 /** What measuredEvaluate hands back: the value's JSON, or only its size when it is over the budget. */
 type Measured = { json: string; bytes?: undefined } | { json?: undefined; bytes: number };
 
-async function runAction(p: Page, a: Action, ctx: ActionContext): Promise<void> {
-  const { left, within, navigatedSincePrevious, evaluateBudget, keep } = ctx;
-  // An action's own timeout, when shorter than what the job has left, fails the action; the job's
-  // budget running out first is a timeout of the job.
-  const own = (t: number | undefined) => Math.max(1, Math.min(t ?? Infinity, left()));
-  const ownIsShorter = (t: number | undefined) => t !== undefined && t < left();
-  switch (a.type) {
-    case "wait-for-timeout":
-      if (a.time > left()) {
-        await sleep(Math.max(0, left()));
-        throw new OutOfTime();
-      }
-      await sleep(a.time);
-      return;
-    case "wait-for-selector": {
-      const short = ownIsShorter(a.timeout);
-      try {
-        await within(p.waitForSelector(a.selector, { timeout: own(a.timeout) }));
-      } catch {
-        if (!short) throw new OutOfTime();
-        throw new ActionFailed(`"${a.selector}" did not appear within ${a.timeout} ms`);
-      }
-      return;
+/**
+ * Each action type's step. An action's own timeout, when shorter than what the job has left, fails
+ * the action; the job's budget running out first is a timeout of the job.
+ */
+const ACTIONS: { [K in Action["type"]]: (p: Page, a: Extract<Action, { type: K }>, ctx: ActionContext) => Promise<void> } = {
+  "wait-for-timeout": async (_p, a, { left }) => {
+    if (a.time > left()) {
+      await sleep(Math.max(0, left()));
+      throw new OutOfTime();
     }
-    case "click": {
-      const el = await within(p.$(a.selector));
-      if (!el) throw new ActionFailed(`no element matches "${a.selector}"`);
-      await within(el.click());
-      return;
+    await sleep(a.time);
+  },
+  "wait-for-selector": async (p, a, { within, left }) => {
+    const short = ownIsShorter(a.timeout, left);
+    try {
+      await within(p.waitForSelector(a.selector, { timeout: own(a.timeout, left) }));
+    } catch {
+      if (!short) throw new OutOfTime();
+      throw new ActionFailed(`"${a.selector}" did not appear within ${a.timeout} ms`);
     }
-    case "fill": {
-      const el = await within(p.$(a.selector));
-      if (!el) throw new ActionFailed(`no element matches "${a.selector}"`);
-      await within(el.evaluate((node) => {
+  },
+  click: async (p, a, { within }) => {
+    const el = await within(p.$(a.selector));
+    if (!el) throw new ActionFailed(`no element matches "${a.selector}"`);
+    await within(el.click());
+  },
+  fill: async (p, a, { within }) => {
+    const el = await within(p.$(a.selector));
+    if (!el) throw new ActionFailed(`no element matches "${a.selector}"`);
+    await within(
+      el.evaluate((node) => {
         (node as unknown as { value: string }).value = "";
-      }));
-      await within(el.type(a.value));
+      }),
+    );
+    await within(el.type(a.value));
+  },
+  press: async (p, a, { within }) => {
+    await within(p.keyboard.press(a.key as Parameters<Page["keyboard"]["press"]>[0]));
+  },
+  scroll: async (p, a, { within, left }) => {
+    if (a.amount !== "bottom") {
+      const by = (a.direction === "up" ? -1 : 1) * (a.amount ?? 800);
+      await within(p.evaluate(`window.scrollBy(0, ${by}); window.dispatchEvent(new Event("scroll"))`));
       return;
     }
-    case "press":
-      await within(p.keyboard.press(a.key as Parameters<Page["keyboard"]["press"]>[0]));
-      return;
-    case "scroll": {
-      const sign = a.direction === "up" ? -1 : 1;
-      if (a.amount === "bottom") {
-        // Infinite-scroll pages grow as they are scrolled: keep going until the height settles.
-        let last = -1;
-        for (let i = 0; i < 20 && left() > 0; i++) {
-          const h = await within(p.evaluate<[], () => number>(SCROLL_TO_BOTTOM));
-          if (h === last) break;
-          last = h;
-          await sleep(Math.min(400, Math.max(0, left())));
-        }
+    // Infinite-scroll pages grow as they are scrolled: keep going until the height settles.
+    let last = -1;
+    for (let i = 0; i < 20 && left() > 0; i++) {
+      const h = await within(p.evaluate<[], () => number>(SCROLL_TO_BOTTOM));
+      if (h === last) break;
+      last = h;
+      await sleep(Math.min(400, Math.max(0, left())));
+    }
+  },
+  evaluate: async (p, a, { within, evaluateBudget, keep }) => {
+    // An expression, or statements with a `return`; a returned promise is awaited.
+    const run = (body: string) => within(p.evaluate<[], () => Measured>(measuredEvaluate(body, evaluateBudget())));
+    let r: Measured;
+    try {
+      r = await run(`(${a.script}\n)`);
+    } catch (e) {
+      if (e instanceof OutOfTime) throw e;
+      if (!/SyntaxError|Unexpected token/i.test(String(e))) throw e;
+      r = await run(`{ ${a.script}\n }`);
+    }
+    keep(r);
+  },
+  "wait-for-navigation": async (p, a, { within, left, navigatedSincePrevious }) => {
+    const short = ownIsShorter(a.timeout, left);
+    try {
+      if (navigatedSincePrevious()) {
+        // The navigation already started (a click that navigates): wait for that document to load
+        // rather than for a next navigation that never comes.
+        await within(p.waitForFunction('document.readyState === "complete"', { timeout: own(a.timeout, left) }));
       } else {
-        await within(p.evaluate(`window.scrollBy(0, ${sign * (a.amount ?? 800)}); window.dispatchEvent(new Event("scroll"))`));
+        await within(p.waitForNavigation({ timeout: own(a.timeout, left), waitUntil: "load" }));
       }
-      return;
+    } catch (e) {
+      if (e instanceof OutOfTime || !short) throw new OutOfTime();
+      throw new ActionFailed(`no navigation within ${a.timeout} ms`);
     }
-    case "evaluate": {
-      // An expression, or statements with a `return`; a returned promise is awaited.
-      const run = (body: string) => within(p.evaluate<[], () => Measured>(measuredEvaluate(body, evaluateBudget())));
-      let r: Measured;
-      try {
-        r = await run(`(${a.script}\n)`);
-      } catch (e) {
-        if (e instanceof OutOfTime) throw e;
-        if (!/SyntaxError|Unexpected token/i.test(String(e))) throw e;
-        r = await run(`{ ${a.script}\n }`);
-      }
-      keep(r);
-      return;
-    }
-    case "wait-for-navigation": {
-      const short = ownIsShorter(a.timeout);
-      try {
-        if (navigatedSincePrevious()) {
-          // The navigation already started (a click that navigates): wait for that document to load
-          // rather than for a next navigation that never comes.
-          await within(p.waitForFunction('document.readyState === "complete"', { timeout: own(a.timeout) }));
-        } else {
-          await within(p.waitForNavigation({ timeout: own(a.timeout), waitUntil: "load" }));
-        }
-      } catch (e) {
-        if (e instanceof OutOfTime || !short) throw new OutOfTime();
-        throw new ActionFailed(`no navigation within ${a.timeout} ms`);
-      }
-      return;
-    }
-  }
+  },
+};
+
+const own = (t: number | undefined, left: () => number) => Math.max(1, Math.min(t ?? Infinity, left()));
+const ownIsShorter = (t: number | undefined, left: () => number) => t !== undefined && t < left();
+
+function runAction(p: Page, a: Action, ctx: ActionContext): Promise<void> {
+  return (ACTIONS[a.type] as (p: Page, a: Action, ctx: ActionContext) => Promise<void>)(p, a, ctx);
 }

@@ -1,6 +1,5 @@
 import { LIMITS } from "../config";
-import { detectBlock } from "./block-detector";
-import { classify, retryAfterSeconds, TRANSIENT_STATUSES, type AttemptResult } from "./outcome";
+import { classifyResponse, type AttemptResult } from "./outcome";
 import { targetRefusal } from "./url-guard";
 
 /**
@@ -91,14 +90,7 @@ export async function fetchPage(url: string, opts: { timeoutMs: number; allowLoo
       }
       const bytes = await readCapped(res, LIMITS.maxResponseBytes);
       const html = decodeHtml(bytes, res.headers.get("content-type"));
-      // A block page is final whatever its status: retrying a 429 captcha wall only digs deeper.
-      if (TRANSIENT_STATUSES.has(res.status) && !detectBlock({ status: res.status, headers: res.headers, body: html })) {
-        return {
-          kind: "transient", error: `the target answered HTTP ${res.status}`, status_code: res.status, final_url: current, html,
-          retry_after_s: retryAfterSeconds(res.headers.get("retry-after"), Date.now()), fetch_ms: elapsed(), render_ms: null,
-        };
-      }
-      return { ...classify({ status: res.status, headers: res.headers, html, final_url: current, fetch_ms: elapsed() }), screenshot: null, evaluate_results: null };
+      return classifyResponse({ status: res.status, headers: res.headers, html, final_url: current, fetch_ms: elapsed() });
     }
   } catch (e) {
     if (controller.signal.aborted) {

@@ -33,14 +33,31 @@ export interface Transient {
 
 export const TRANSIENT_STATUSES = new Set([408, 429, 502, 503, 504]);
 
+/** A response as either fetcher saw it: its status, headers and page, and where it ended. */
+export interface ResponseSeen {
+  status: number;
+  headers: Headers;
+  html: string;
+  final_url: string;
+  fetch_ms: number;
+  render_ms?: number | null;
+}
+
 /**
- * The outcome rules of API.md for a final response: success is 2xx with no block signal; a block
- * page fails whatever its status; any other status fails.
+ * The outcome rules of API.md, for both fetchers: a block page fails whatever its status (retrying
+ * a 429 captcha wall only digs deeper); otherwise a transient status (408, 429, 502-504) is worth
+ * another attempt, after Retry-After when the target gave one; success is 2xx; any other status fails.
+ * The block detector runs once per response.
  */
-export function classify(
-  r: { status: number; headers: Headers; html: string; final_url: string; fetch_ms: number; render_ms?: number | null },
-): Omit<Final, "screenshot" | "evaluate_results"> {
+export function classifyResponse(r: ResponseSeen, nowMs = Date.now()): AttemptResult {
   const blocked = detectBlock({ status: r.status, headers: r.headers, body: r.html });
+  if (!blocked && TRANSIENT_STATUSES.has(r.status)) {
+    return {
+      kind: "transient", error: `the target answered HTTP ${r.status}`, status_code: r.status, final_url: r.final_url,
+      html: r.html, retry_after_s: retryAfterSeconds(r.headers.get("retry-after"), nowMs), fetch_ms: r.fetch_ms,
+      render_ms: r.render_ms ?? null,
+    };
+  }
   const ok = r.status >= 200 && r.status < 300 && !blocked;
   return {
     kind: "final",
@@ -50,6 +67,8 @@ export function classify(
     blocked_reason: blocked,
     error: ok ? null : blocked ? `blocked by ${blocked}` : `the target answered HTTP ${r.status}`,
     html: r.html,
+    screenshot: null,
+    evaluate_results: null,
     fetch_ms: r.fetch_ms,
     render_ms: r.render_ms ?? null,
   };

@@ -5,7 +5,9 @@
  *
  * Every listing is an index range scan: submission order is the primary key (seq), a status filter
  * is one range of `jobs_by_status` per status, completion order is one range of
- * `jobs_by_completion` per terminal status, merged by the caller.
+ * `jobs_by_completion` per terminal status, merged by the caller. Released jobs (leases, the
+ * in-flight count) are the `in_progress` range of `jobs_by_status`, at most a window's worth, so
+ * they need no index of their own (each index costs a row write per state change).
  */
 import type { JobStatus, Outcome, RunStatus, TerminalStatus } from "../domain";
 
@@ -18,7 +20,8 @@ const MIGRATIONS: string[] = [
      created_jobs INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, status TEXT NOT NULL,
      success INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, timeout INTEGER NOT NULL DEFAULT 0,
      completed_ms INTEGER, last_ts INTEGER NOT NULL DEFAULT 0, d1_dirty INTEGER NOT NULL DEFAULT 1,
-     tenant_runs INTEGER NOT NULL DEFAULT 1, rate REAL, rate_mark_ms INTEGER NOT NULL, rate_mark_count INTEGER NOT NULL DEFAULT 0
+     tenant_runs INTEGER NOT NULL DEFAULT 1, rate REAL, service_ms REAL, rate_mark_ms INTEGER NOT NULL,
+     rate_mark_count INTEGER NOT NULL DEFAULT 0
    );
    CREATE TABLE jobs (
      seq INTEGER PRIMARY KEY,
@@ -30,8 +33,7 @@ const MIGRATIONS: string[] = [
      body_key TEXT, body_offset INTEGER, body_length INTEGER, screenshot_key TEXT, result_meta TEXT
    );
    CREATE INDEX jobs_by_status ON jobs (status, seq);
-   CREATE INDEX jobs_by_completion ON jobs (status, completed_ms, seq) WHERE completed_ms IS NOT NULL;
-   CREATE INDEX jobs_by_lease ON jobs (lease_ms) WHERE status = 'in_progress';`,
+   CREATE INDEX jobs_by_completion ON jobs (status, completed_ms, seq) WHERE completed_ms IS NOT NULL;`,
 ];
 
 export function migrate(sql: SqlStorage): void {
@@ -62,6 +64,8 @@ export interface RunState {
   d1_dirty: number;
   tenant_runs: number;
   rate: number | null;
+  /** Moving average of a job's own time in a worker (fetch + render), in ms. */
+  service_ms: number | null;
   rate_mark_ms: number;
   rate_mark_count: number;
 }
@@ -236,6 +240,9 @@ export const setRunStatus = (sql: SqlStorage, status: RunStatus, completedMs: nu
 
 export const setRate = (sql: SqlStorage, rate: number, markMs: number) =>
   sql.exec("UPDATE run SET rate = ?, rate_mark_ms = ?, rate_mark_count = 0 WHERE id = 1", rate, markMs);
+
+export const setServiceMs = (sql: SqlStorage, serviceMs: number) =>
+  sql.exec("UPDATE run SET service_ms = ? WHERE id = 1", serviceMs);
 
 export const addRateCount = (sql: SqlStorage, n: number) =>
   sql.exec("UPDATE run SET rate_mark_count = rate_mark_count + ? WHERE id = 1", n);

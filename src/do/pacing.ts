@@ -11,19 +11,18 @@
 import { LIMITS } from "../config";
 
 export const PACING = {
-  /** Released at the start, before any throughput is known: one fetch batch. */
-  initialWindow: 50,
-  /** Browser jobs take seconds each: a run that is mostly browser jobs starts with one browser batch. */
-  initialBrowserWindow: 12,
-  minWindow: 12,
+  /** The least a run keeps released: one fetch batch, so a consumer's batch is never starved. */
+  minWindow: 50,
+  /** Browser jobs take seconds each: a run that is mostly browser jobs keeps at least one browser batch. */
+  minBrowserWindow: 12,
   /**
-   * The most one run keeps released: covers the production fetch consumers (20 × 50 per batch) twice,
-   * so pacing never stops the queue from scaling out.
+   * The most one run keeps released. With 250 fetch consumers holding 6 pages each, 1,500 pages run at
+   * once; 5,000 leaves room for the queue part of the window, so pacing never stops the queue scaling.
    */
-  maxWindow: 2_000,
+  maxWindow: 5_000,
   /** Shared by all of a tenant's runs in progress. */
-  tenantWindow: 2_000,
-  /** A run keeps about this many seconds of its own throughput in the queue. */
+  tenantWindow: 5_000,
+  /** Beyond its jobs' own time in a worker, a run keeps about this many seconds of its throughput queued. */
   queueSeconds: 2,
   /** How often the throughput estimate takes a new sample. */
   rateSampleMs: 1_000,
@@ -36,18 +35,29 @@ export const PACING = {
   maxReleases: 3,
 } as const;
 
-/** The window for a run from its measured throughput (jobs/s) and its tenant's runs in progress. */
-export function windowFor(ratePerSecond: number, tenantRuns: number): number {
-  const own = Math.ceil(ratePerSecond * PACING.queueSeconds);
+/**
+ * The window for a run (Little's law): its measured throughput times the time a job spends out,
+ * which is its own time in a worker (fetch and render) plus PACING.queueSeconds of waiting. While the
+ * window is what limits the run, jobs wait less than that, the measured rate rises and the window
+ * grows; once the workers are the limit, the rate stops rising and the queue part settles at about
+ * queueSeconds. A run of hanging pages (a long time in a worker, a low rate) keeps the minimum.
+ */
+export function windowFor(ratePerSecond: number, serviceMs: number, tenantRuns: number, browserHeavy: boolean): number {
+  const own = Math.ceil(ratePerSecond * (serviceMs / 1000 + PACING.queueSeconds));
   const share = Math.floor(PACING.tenantWindow / Math.max(1, tenantRuns));
-  return Math.max(PACING.minWindow, Math.min(own, PACING.maxWindow, share));
+  const least = browserHeavy ? PACING.minBrowserWindow : PACING.minWindow;
+  return Math.max(Math.min(least, share), Math.min(own, PACING.maxWindow, share));
 }
 
-/** The first window, before any outcome: smaller when browser jobs dominate. */
-export function initialWindow(total: number, browserJobs: number, tenantRuns: number): number {
-  const first = browserJobs * 2 > total ? PACING.initialBrowserWindow : PACING.initialWindow;
-  return Math.max(PACING.minWindow, Math.min(first, Math.floor(PACING.tenantWindow / Math.max(1, tenantRuns))));
-}
+/** The first window, before any outcome: the least the run keeps. */
+export const initialWindow = (tenantRuns: number, browserHeavy: boolean) => windowFor(0, 0, tenantRuns, browserHeavy);
+
+/** Whether browser jobs are most of a run's jobs (they take seconds each and batch by twelve). */
+export const isBrowserHeavy = (total: number, browserJobs: number) => browserJobs * 2 > total;
+
+/** Moving average of the jobs' own time in a worker, each batch of outcomes weighing a quarter. */
+export const nextServiceMs = (previous: number | null, sample: number) =>
+  previous === null ? sample : (previous * 3) / 4 + sample / 4;
 
 /**
  * Exponentially weighted throughput: each sample (outcomes over the time since the last sample)

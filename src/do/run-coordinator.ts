@@ -8,15 +8,22 @@ import { instrument } from "../metrics";
 import { buildJobMessage, sendJobs } from "../queue/dispatch";
 import * as store from "./job-store";
 import { type JobRow, type RunState } from "./job-store";
-import { initialWindow, leaseMs, nextRate, PACING, windowFor } from "./pacing";
+import { isBrowserHeavy, leaseMs, nextRate, nextServiceMs, PACING, windowFor } from "./pacing";
 
 /** Jobs copied from the pinned request list per D1 read, and pages per alarm. */
 const CREATE_PAGE = 1_000;
 const CREATE_PAGES_PER_ALARM = 20;
 /** Expired leases handled per alarm (the rest on the next one, at once). */
 const REAP_LIMIT = 1_000;
-/** Least interval between syncs of an in-progress run's counters to its D1 row. */
+/**
+ * An in-progress run's counters go to its D1 row (which serves only the list of runs; the live
+ * status comes from the object) once SYNC_EVERY_OUTCOMES more jobs ended and SYNC_EVERY_MS passed,
+ * or SYNC_AT_LEAST_MS after the last sync; a change of status at once. A browser run at a page a
+ * second writes its row about every 100 pages, a fast fetch run every 2 s.
+ */
 const SYNC_EVERY_MS = 2_000;
+const SYNC_EVERY_OUTCOMES = 100;
+const SYNC_AT_LEAST_MS = 60_000;
 /** How soon a failed D1 sync or queue send is tried again. */
 const RETRY_SOON_MS = 5_000;
 
@@ -69,6 +76,8 @@ const TERMINAL_ORDER: TerminalStatus[] = ["completed", "failed", "timeout"];
 export class RunCoordinator extends DurableObject<Env> {
   private sql: SqlStorage;
   private lastSync = 0;
+  /** Jobs ended as of the last sync (in memory: an evicted object simply syncs sooner). */
+  private syncedCount = 0;
   private syncing: Promise<void> | null = null;
   private creating: Promise<void> | null = null;
 
@@ -85,8 +94,7 @@ export class RunCoordinator extends DurableObject<Env> {
     }
     await this.createPages(1);
     const s = this.run()!;
-    const first = initialWindow(s.total, s.browser_total, s.tenant_runs);
-    await this.send(this.ctx.storage.transactionSync(() => this.refill(this.run()!, first)));
+    await this.send(this.ctx.storage.transactionSync(() => this.refill(this.run()!)));
     await this.armAlarm();
   }
 
@@ -115,7 +123,7 @@ export class RunCoordinator extends DurableObject<Env> {
       if (ended > 0) {
         store.addCounts(this.sql, counts, ts);
         store.completeIfDone(this.sql, ts);
-        this.sampleRate(this.run()!, ended);
+        this.sample(this.run()!, ended, input.outcomes);
       }
       return this.refill(this.run()!);
     });
@@ -264,9 +272,9 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   /** Releases jobs up to the window; call inside a transaction. */
-  private refill(s: RunState, window?: number): JobMessage[] {
+  private refill(s: RunState): JobMessage[] {
     if (s.status !== "in_progress") return [];
-    const size = window ?? (s.rate === null ? initialWindow(s.total, s.browser_total, s.tenant_runs) : windowFor(s.rate, s.tenant_runs));
+    const size = windowFor(s.rate ?? 0, s.service_ms ?? 0, s.tenant_runs, isBrowserHeavy(s.total, s.browser_total));
     const room = size - store.countInFlight(this.sql);
     const t = now();
     return this.messages(s, store.releasePending(this.sql, room, t, leaseMs), t);
@@ -330,12 +338,17 @@ export class RunCoordinator extends DurableObject<Env> {
     store.completeIfDone(this.sql, ts);
   }
 
-  /** Throughput sample for the window: outcomes since the last sample over the time since then. */
-  private sampleRate(s: RunState, ended: number) {
+  /**
+   * Samples for the window: throughput (outcomes since the last sample over the time since then)
+   * and the jobs' own time in a worker (fetch + render of the outcomes that carry it).
+   */
+  private sample(s: RunState, ended: number, outcomes: Outcome[]) {
     const t = now();
     const count = s.rate_mark_count + ended;
     if (t - s.rate_mark_ms >= PACING.rateSampleMs) store.setRate(this.sql, nextRate(s.rate, count, t - s.rate_mark_ms), t);
     else store.addRateCount(this.sql, ended);
+    const times = outcomes.filter((o) => o.fetch_ms !== null).map((o) => (o.fetch_ms ?? 0) + (o.render_ms ?? 0));
+    if (times.length) store.setServiceMs(this.sql, nextServiceMs(s.service_ms, times.reduce((a, b) => a + b, 0) / times.length));
   }
 
   /** Sends released jobs; when the queue refuses them they go back to pending and the alarm tries again soon. */
@@ -360,11 +373,15 @@ export class RunCoordinator extends DurableObject<Env> {
     const s = this.run();
     if (!s || !s.d1_dirty) return Promise.resolve();
     const statusChanged = s.status !== "in_progress";
-    if (!force && !statusChanged && Date.now() - this.lastSync < SYNC_EVERY_MS) return this.armAlarm();
+    const since = Date.now() - this.lastSync;
+    const ended = s.success + s.failed + s.timeout - this.syncedCount;
+    const due = since >= SYNC_AT_LEAST_MS || (since >= SYNC_EVERY_MS && ended >= SYNC_EVERY_OUTCOMES);
+    if (!force && !statusChanged && !due) return this.armAlarm();
     this.syncing ??= (async () => {
       try {
         const tenantRuns = await syncRunRow(this.env.DB, s, new Date(now()).toISOString());
         this.lastSync = Date.now();
+        this.syncedCount = s.success + s.failed + s.timeout;
         // Counters that moved while the sync was in flight stay dirty for the next one.
         const after = this.run()!;
         const same = after.success === s.success && after.failed === s.failed && after.timeout === s.timeout && after.status === s.status;
@@ -386,7 +403,7 @@ export class RunCoordinator extends DurableObject<Env> {
     const t = now();
     const due: number[] = [];
     if (s.created_jobs < s.total) due.push(t);
-    if (s.d1_dirty) due.push(this.lastSync + SYNC_EVERY_MS);
+    if (s.d1_dirty) due.push(s.status === "in_progress" ? this.lastSync + SYNC_AT_LEAST_MS : t);
     if (s.status === "in_progress") {
       const lease = store.nextLease(this.sql);
       if (lease !== null) due.push(lease);

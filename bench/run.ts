@@ -744,10 +744,15 @@ async function main() {
   // ── storage per job, from the SQLite files ──
   const bigFetch = SIZES.fetchRuns.at(-1)!;
   const bytesBig = storage[`fetch${bigFetch}`];
+  // A run's D1 row is the same whether it completed or was cut; its object is not: a cancelled job's
+  // row carries no result, so bytes per job come from the largest run that completed.
+  const completed = (n: number) => !storage[`fetch${n}`].cut && storage[`fetch${n}`].object;
+  const objectRun = [...SIZES.fetchRuns].reverse().find(completed);
+  const bytesObject = objectRun ? storage[`fetch${objectRun}`] : null;
   const bobject = runObjectFile(stateDir, brun.runId);
   storage.browser = { jobs: nb, object: bobject ? jobStoreBytes(bobject) : null };
   const d1BytesPerJob = bytesBig.d1.used / bytesBig.jobs;
-  const doBytesPerJob = bytesBig.object ? bytesBig.object.all.allocated / bytesBig.jobs : NaN;
+  const doBytesPerJob = bytesObject ? bytesObject.object.all.allocated / bytesObject.jobs : NaN;
   report.storage = storage;
 
   // ── print ──
@@ -1048,7 +1053,7 @@ async function main() {
   add(`D1 bytes per job ≤ 50 (run of ${n$(bigFetch)})`, `${fmt(d1BytesPerJob, 3)} B`, d1BytesPerJob <= 50);
   add(
     "run object bytes per job (capacity table; no threshold)",
-    `${fmt(doBytesPerJob, 0)} B (whole database over ${n$(bigFetch)} jobs)`,
+    `${fmt(doBytesPerJob, 0)} B (whole database over the ${objectRun ? n$(objectRun) : "?"} jobs of a completed run)`,
     null,
   );
   const fc = costs.find((c) => c.label === "fetch");

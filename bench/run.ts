@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- --quick]`: throughput, latency, memory and unit cost of the Worker, each
- * next to a baseline measured in the same run on the same machine, so the ratios mean something
- * even where the absolute numbers only describe this box. Writes bench/report.json.
+ * `npm run bench [-- --quick]`: throughput, latency, memory, storage per job, unit cost, fairness
+ * between tenants and the capacity they imply, each next to a baseline or a target measured in the
+ * same run on the same machine, so the ratios mean something even where the absolute numbers only
+ * describe this box. Writes bench/report.json.
  *
  * Erasable-syntax TypeScript (Node 22 strips the types): no enums, namespaces or parameter properties.
  */
@@ -11,6 +12,9 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startTargetSite } from "../test/support/target-site.ts";
+import { capacityRows, consumerSettings, LIMITS_CHECKED, type Measured } from "./capacity.ts";
+import { runScenario, scenarios, type ScenarioResult } from "./fairness.ts";
+import { d1File, grown, jobStoreBytes, runObjectFile, sqliteBytes, windowSampler } from "./storage.ts";
 import {
   client, fmt, idleRssMb, workerdRssMb, log, median, now, pct, rssSampler, sleep, startWorker, table, tempDir,
   type Client, type WorkerProc,
@@ -21,10 +25,13 @@ const KEEP_TMP = process.argv.includes("--keep");
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const REPORT = path.join(PROJECT, "bench", "report.json");
 
-/** The Worker fetches a queue batch with up to 6 requests at a time (src/queue/consumer.ts): the baseline gets the same. */
+/** The Worker fetches a queue batch with up to 6 requests at a time (src/queue/consume.ts): so does the baseline. */
 const FETCH_CONCURRENCY = 6;
-/** The Worker renders BROWSER_PAGE_CONCURRENCY (3) pages per browser batch at once: the baseline gets the same. */
-const BROWSER_CONCURRENCY = 3;
+/**
+ * Pages the puppeteer-core baseline keeps open at once in its one Chromium. The scale-out issue
+ * compares at 4; the Worker renders BROWSER_PAGE_CONCURRENCY pages per browser batch (wrangler.toml).
+ */
+const BROWSER_CONCURRENCY = 4;
 const POLLERS = 50;
 const POLL_MS = 250;
 const LIST_LIMIT = 500;
@@ -33,25 +40,55 @@ const CREATE_REPEATS = 5;
 const ADMIN = "bench-admin";
 
 const SIZES = QUICK
-  ? { fetchRuns: [1_000], browserJobs: 20, bigListing: 10_000, createSize: 10_000 }
-  : { fetchRuns: [1_000, 10_000], browserJobs: 100, bigListing: 100_000, createSize: 10_000 };
+  ? { fetchRuns: [1_000], browserJobs: 20, bigListing: 10_000, createSize: 10_000, fastBacklog: 2_000, bigRun: 2_000 }
+  : {
+      fetchRuns: [1_000, 10_000],
+      browserJobs: 100,
+      bigListing: 100_000,
+      createSize: 10_000,
+      fastBacklog: 6_000,
+      bigRun: 10_000,
+    };
 
 /**
- * Cloudflare list prices, USD. Kept in one place with their date because they change; the bench
- * multiplies measured operation counts by them, it does not know any price by itself.
+ * The figures of the README's previous full run (2026-11-28, jobs still in D1), which the scale-out
+ * must not fall below; with the same-run baseline ratio, because this machine's load moves both.
+ */
+const PREVIOUS: { date: string; fetch: Record<number, { jobsPerSec: number; ratio: number }> } = {
+  date: "2026-11-28",
+  fetch: { 1_000: { jobsPerSec: 342, ratio: 0.25 }, 10_000: { jobsPerSec: 247, ratio: 0.09 } },
+};
+
+/**
+ * A fetch run gives up after this long: it is cancelled and its throughput is what it did by then,
+ * so a run that crawls is reported rather than holding the bench for an hour.
+ */
+const RUN_BUDGET_MS = (n: number) => 120_000 + n * 25;
+
+/**
+ * Cloudflare list prices (Workers Paid, beyond the monthly allowances), USD. Kept in one place with
+ * the date they were read because they change; the bench multiplies measured operation counts by
+ * them, it does not know any price by itself. SQLite-backed Durable Objects pay for rows and storage
+ * since January 2026, rows at D1's rates (the Durable Objects pricing page on developers.cloudflare.com).
  */
 const PRICES = {
-  label: "list prices as of 2026-11 (check before relying on them)",
-  asOf: "2026-11",
+  label: "Workers Paid list prices read 2026-11-29 (check before relying on them)",
+  asOf: "2026-11-29",
   d1RowsReadPerM: 0.001,
   d1RowsWrittenPerM: 1.0,
-  doRequestsPerM: 0.15, // duration ignored
+  d1StoragePerGbMonth: 0.75,
+  doRequestsPerM: 0.15, // every RPC call to a stub and every alarm invocation; duration not counted
+  doRowsReadPerM: 0.001,
+  doRowsWrittenPerM: 1.0, // each setAlarm() is billed as one row written
+  doStoragePerGbMonth: 0.2,
   queueOpsPerM: 0.4, // 3 operations per message: write, read, delete
   r2ClassAPerM: 4.5,
   r2ClassBPerM: 0.36,
   browserPerHour: 0.09,
   workerRequestsPerM: 0.3, // a queue batch is one invocation: a rough figure
 };
+/** Metadata retention: stored bytes of a job are paid for this many months. */
+const RETENTION_MONTHS = 3;
 
 const CHROMIUM = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"];
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--headless=new"];
@@ -93,9 +130,23 @@ async function createCollection(api: Client, name: string, requests: unknown[]):
 
 const pageRequests = (origin: string, n: number) => Array.from({ length: n }, (_, i) => ({ url: `${origin}/page/${i}` }));
 
-type RunResult = { runId: string; elapsedMs: number; postRunMs: number; summary: any; polls: number; batches: ReturnType<typeof batchStats> };
+type RunResult = {
+  runId: string;
+  elapsedMs: number;
+  postRunMs: number;
+  summary: any;
+  polls: number;
+  batches: ReturnType<typeof batchStats>;
+  /** Jobs that ended within the budget; fewer than the run's total when the bench cut it short. */
+  done: number;
+  cut: boolean;
+  /** Jobs the run's object had released and not yet seen end (its pacing window), sampled each second. */
+  window: ReturnType<ReturnType<typeof windowSampler>["stop"]>;
+};
 
 let workerRef: WorkerProc | null = null;
+/** wrangler dev's persist directory: the local D1 and Durable Object SQLite files. */
+let stateDir = "";
 
 /** Per-queue batch counts and durations from the wrangler log, against the run's wall time. */
 function batchStats(from: number, wallMs: number) {
@@ -112,8 +163,20 @@ function batchStats(from: number, wallMs: number) {
   return byQueue;
 }
 
-/** POST run, then poll every 250 ms until the run is no longer in progress. */
-async function runToEnd(api: Client, cid: string, n: number, label: string, onStarted?: (runId: string) => void): Promise<RunResult> {
+const ended = (s: any): number => s.success_requests + s.failed_requests + s.timeout_requests;
+
+/**
+ * POST run, then poll every 250 ms until the run is no longer in progress. Past `budgetMs` the run
+ * is cancelled and reported with what it finished by then (`cut`).
+ */
+async function runToEnd(
+  api: Client,
+  cid: string,
+  n: number,
+  label: string,
+  onStarted?: (runId: string) => void,
+  budgetMs = RUN_BUDGET_MS(n),
+): Promise<RunResult> {
   const logFrom = workerRef?.logSize() ?? 0;
   const t0 = now();
   const start = await api.call("POST", `${COLLECTIONS}/${cid}/run`, { expect: [201] });
@@ -121,31 +184,44 @@ async function runToEnd(api: Client, cid: string, n: number, label: string, onSt
   const postRunMs = now() - t0;
   // The pollers need the run id, so they start as POST /run answers (a few ms into the run).
   onStarted?.(runId);
+  const sampler = windowSampler(stateDir, runId);
   let polls = 0;
   let lastLog = now();
-  const maxMs = 120_000 + n * 200;
   for (;;) {
     await sleep(POLL_MS);
     const r = await api.call("GET", `${COLLECTIONS}/${cid}/runs/${runId}`, { expect: [200] });
     polls++;
-    const s = r.body;
-    if (s.status !== "in_progress") {
+    let s = r.body;
+    const cut = s.status === "in_progress" && now() - t0 > budgetMs;
+    if (s.status !== "in_progress" || cut) {
       const elapsedMs = now() - t0;
-      log(`${label}: ${s.status} in ${fmt(elapsedMs / 1000, 2)} s (${s.success_requests} ok, ${s.failed_requests} failed, ${s.timeout_requests} timeout)`);
+      const done = ended(s);
+      const window = sampler.stop();
+      if (cut) {
+        s = (await api.call("POST", `${COLLECTIONS}/${cid}/runs/${runId}/cancel`, { expect: [200] })).body;
+        log(`${label}: CUT after ${fmt(elapsedMs / 1000, 0)} s with ${done}/${n} done; cancelled`);
+        report.problems.push(
+          `${label.trim()} of ${n.toLocaleString("en-US")} jobs: ${done} done after ${fmt(elapsedMs / 1000, 0)} s; ` +
+            `cancelled (pacing window p50 ${fmt(window.p50, 0)}, max ${fmt(window.max, 0)})`,
+        );
+      } else {
+        const counts = `${s.success_requests} ok, ${s.failed_requests} failed, ${s.timeout_requests} timeout`;
+        log(`${label}: ${s.status} in ${fmt(elapsedMs / 1000, 2)} s (${counts})`);
+      }
+      const w = `p50 ${fmt(window.p50, 0)}, max ${fmt(window.max, 0)} over ${window.samples} samples`;
+      log(`${label}: jobs released at once (pacing window) ${w}`);
       // The batch's log line is written after its handler returns, a moment after the run completes.
       await sleep(500);
       const batches = batchStats(logFrom, elapsedMs);
       for (const [q, b] of Object.entries(batches)) {
         log(`${label}: queue ${q}: ${b.batches} batches (${b.messages} messages, ${b.acked} acked), batch p50 ${fmt(b.p50_ms, 0)} ms / p95 ${fmt(b.p95_ms, 0)} ms, consumer busy ${fmt(b.busy_pct, 0)} % of the run`);
       }
-      return { runId, elapsedMs, postRunMs, summary: s, polls, batches };
+      return { runId, elapsedMs, postRunMs, summary: s, polls, batches, done, cut, window };
     }
     if (now() - lastLog > 5000) {
       lastLog = now();
-      const done = s.success_requests + s.failed_requests + s.timeout_requests;
-      log(`${label}: ${done}/${n} done after ${fmt((now() - t0) / 1000)} s`);
+      log(`${label}: ${ended(s)}/${n} done after ${fmt((now() - t0) / 1000)} s`);
     }
-    if (now() - t0 > maxMs) throw new Error(`${label}: still in progress after ${Math.round(maxMs / 1000)} s: ${JSON.stringify(s)}`);
   }
 }
 
@@ -170,9 +246,35 @@ async function walkJobs(api: Client, cid: string, runId: string): Promise<Walk> 
   }
 }
 
+/**
+ * Waits until the run's last job exists and returns that instant (null past `maxMs`). Job ids are
+ * the run's prefix and the job's position in 12 hex digits, so the last id follows from the first.
+ */
+async function waitForLastJob(api: Client, cid: string, runId: string, n: number, maxMs: number) {
+  const base = `${COLLECTIONS}/${cid}/runs/${runId}/jobs`;
+  const t0 = now();
+  let first: string | undefined;
+  while (!first) {
+    first = (await api.call("GET", `${base}?limit=1&order_by=created_at`, { expect: [200] })).body.items[0]?.job_id;
+    if (now() - t0 > maxMs) return null;
+    if (!first) await sleep(POLL_MS);
+  }
+  if (!/0{12}$/.test(first)) throw new Error(`job ids no longer end in their position (${first}): find another probe`);
+  const last = `${first.slice(0, -12)}${(n - 1).toString(16).padStart(12, "0")}`;
+  for (;;) {
+    const r = await api.raw("GET", `${base}/${last}`);
+    if (r.status === 200) return now();
+    if (r.status !== 404 && r.status !== 429) throw new Error(`GET ${base}/${last} → ${r.status}`);
+    if (now() - t0 > maxMs) return null;
+    await sleep(1_000);
+  }
+}
+
 /** The first, middle and last 500-item page, each fetched 20 times; latency of 200s only. */
 async function measureListing(api: Client, cid: string, runId: string, walk: Walk) {
   const n = walk.cursors.length;
+  // Rows the run's object reads per page: about one page's worth whatever the run's size, or a statement scans.
+  const counting = await usageReset(api);
   const positions = { first: 0, middle: Math.floor(n / 2), last: n - 1 };
   const out: Record<string, { page: number; p50: number | null; p95: number | null }> = {};
   const all: number[] = [];
@@ -187,7 +289,9 @@ async function measureListing(api: Client, cid: string, runId: string, walk: Wal
     all.push(...lat);
     out[name] = { page: idx, p50: pct(lat, 50), p95: pct(lat, 95) };
   }
-  return { pages: n, positions: out, p50: pct(all, 50), p95: pct(all, 95) };
+  const u = counting ? await usageGet(api) : null;
+  const doRowsReadPerGet = u && typeof u.do_sql_rows_read === "number" ? u.do_sql_rows_read / all.length : null;
+  return { pages: n, positions: out, p50: pct(all, 50), p95: pct(all, 95), do_rows_read_per_get: doRowsReadPerGet };
 }
 
 async function usageGet(api: Client): Promise<Counters | null> {
@@ -248,17 +352,30 @@ function per1k(c: Counters, jobs: number): Counters {
   return Object.fromEntries(Object.entries(c).map(([k, v]) => [k, (v * 1000) / jobs]));
 }
 
-function dollars(c: Counters): { total: number; parts: Record<string, number> } {
+/**
+ * Dollars for the counted operations. `stored` (bytes, for as many jobs as `c` counts) prices the
+ * metadata kept for the retention period: D1's share and the run object's.
+ */
+/** Bytes kept for the retention period, in D1 and in the run's object. */
+type Stored = { d1: number; do: number };
+
+function dollars(c: Counters, stored?: Stored): { total: number; parts: Record<string, number> } {
   const parts: Record<string, number> = {
     d1_rows_read: ((c.d1_rows_read ?? 0) * PRICES.d1RowsReadPerM) / 1e6,
     d1_rows_written: ((c.d1_rows_written ?? 0) * PRICES.d1RowsWrittenPerM) / 1e6,
-    do_requests: ((c.do_requests ?? 0) * PRICES.doRequestsPerM) / 1e6,
+    do_requests: (((c.do_requests ?? 0) + (c.do_alarms ?? 0)) * PRICES.doRequestsPerM) / 1e6,
+    do_rows_read: ((c.do_sql_rows_read ?? 0) * PRICES.doRowsReadPerM) / 1e6,
+    do_rows_written: (((c.do_sql_rows_written ?? 0) + (c.do_set_alarms ?? 0)) * PRICES.doRowsWrittenPerM) / 1e6,
     queue_ops: (3 * (c.queue_messages ?? 0) * PRICES.queueOpsPerM) / 1e6,
     r2_class_a: ((c.r2_class_a ?? 0) * PRICES.r2ClassAPerM) / 1e6,
     r2_class_b: ((c.r2_class_b ?? 0) * PRICES.r2ClassBPerM) / 1e6,
     browser: ((c.browser_ms ?? 0) / 3_600_000) * PRICES.browserPerHour,
   };
   if (typeof c.worker_invocations === "number") parts.worker_requests = (c.worker_invocations * PRICES.workerRequestsPerM) / 1e6;
+  if (stored) {
+    const perMonth = stored.d1 * PRICES.d1StoragePerGbMonth + stored.do * PRICES.doStoragePerGbMonth;
+    parts.storage_90_days = (perMonth * RETENTION_MONTHS) / 1e9;
+  }
   return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }
 
@@ -367,6 +484,18 @@ function startPollers(api: Client, cid: string, runId: string, count: number) {
   };
 }
 
+/** Waits until the wrangler log has shown no finished queue batch for `quietMs` (at most `maxMs`). */
+async function queueQuiet(worker: WorkerProc, quietMs: number, maxMs: number) {
+  const t0 = now();
+  let seen = worker.queueBatches(0).length;
+  let since = now();
+  while (now() - since < quietMs && now() - t0 < maxMs) {
+    await sleep(500);
+    const n = worker.queueBatches(0).length;
+    if (n !== seen) [seen, since] = [n, now()];
+  }
+}
+
 // ── main ─────────────────────────────────────────────────────────────────────────────────────
 
 const loadAtStart = os.loadavg()[0].toFixed(1);
@@ -405,6 +534,7 @@ async function main() {
     throw e;
   }
   workerRef = worker;
+  stateDir = path.join(tmp, "state");
   log(`Worker up at ${worker.origin} (pid ${worker.pid}) in ${fmt((now() - tStart) / 1000)} s`);
 
   const api = client(worker.origin);
@@ -417,9 +547,17 @@ async function main() {
     // The usage endpoints may still be on their way (another engineer); the snapshot cannot grow them.
     report.skipped.push("unit costs: GET /v1/admin/usage did not answer 200 (endpoints missing in this src snapshot)");
     log("GET /v1/admin/usage is not there: unit costs will be skipped");
+  } else {
+    const u = (await usageGet(api))!;
+    // bench/worker-entry.ts adds these unless src/metrics.ts counts them; missing means neither does.
+    const missing = ["do_sql_rows_read", "do_sql_rows_written", "do_alarms", "do_set_alarms"].filter((k) => !(k in u));
+    if (missing.length) {
+      report.problems.push(`usage counters missing: ${missing.join(", ")} (run objects' storage, alarms unpriced)`);
+    }
   }
 
   // ── e. create of a 10k collection: median of 5, workerd RSS sampled during each POST ──
+  const storage: Record<string, any> = {};
   const createTimes: number[] = [];
   const memory: any = {};
   let createdId = "";
@@ -430,9 +568,12 @@ async function main() {
     let idle = 0;
     for (let i = 0; i < CREATE_REPEATS; i++) {
       idle = await idleRssMb(worker.pid);
+      const d1Before = i === 0 ? sqliteBytes(d1File(stateDir)) : null;
       const sampler = rssSampler(worker.pid);
       const c = await createCollection(api, `bench create ${i}`, pageRequests(site.origin, n));
       const { peakMb } = sampler.stop();
+      // What a stored request costs D1: collections grow D1 now that jobs live in the runs' objects.
+      if (d1Before) storage.d1_per_request = { requests: n, ...grown(d1Before, sqliteBytes(d1File(stateDir))) };
       createTimes.push(c.ms);
       peaks.push(peakMb - idle);
       createdId = c.id;
@@ -456,6 +597,7 @@ async function main() {
     const withPollers = n === 10_000;
     let stopPollers: (() => Promise<any>) | null = null;
     log(`a. fetch run of ${n.toLocaleString("en-US")} jobs${withPollers ? ` with ${POLLERS} status pollers` : ""} …`);
+    const d1Before = sqliteBytes(d1File(stateDir));
     const run = await runToEnd(api, cid, n, "   fetch run", (runId) => {
       if (withPollers) stopPollers = startPollers(api, cid, runId, POLLERS);
     });
@@ -463,9 +605,19 @@ async function main() {
     const usageAll = usageOk ? await usageGet(api) : null;
     const usage = counted ? usageAll : null;
     const { runId, elapsedMs, summary, polls } = run;
-    const jps = (n * 1000) / elapsedMs;
+    const jps = (run.done * 1000) / elapsedMs;
     log(`   ${fmt(jps)} jobs/s`);
-    if (summary.success_requests !== n) report.problems.push(`fetch run ${n}: only ${summary.success_requests} of ${n} jobs succeeded (${JSON.stringify(summary)})`);
+    if (!run.cut && summary.success_requests !== n) {
+      report.problems.push(`fetch run ${n}: ${summary.success_requests}/${n} succeeded (${JSON.stringify(summary)})`);
+    }
+    // Bytes the run added to D1 (its run row) and holds in its own object (its job rows).
+    const objectFile = runObjectFile(stateDir, runId);
+    storage[`fetch${n}`] = {
+      jobs: n, cut: run.cut,
+      d1: grown(d1Before, sqliteBytes(d1File(stateDir))),
+      object: objectFile ? jobStoreBytes(objectFile) : null,
+    };
+    if (!objectFile) report.problems.push(`fetch run ${n}: no SQLite file of its object under ${stateDir}`);
 
     const pollCost = counted && usage ? await perPollCost(api, cid, runId) : null;
     const walk = await walkJobs(api, cid, runId);
@@ -487,7 +639,8 @@ async function main() {
     const base = await fetchBaseline(site.origin, n);
     log(`   baseline ${fmt(base.jobsPerSec)} jobs/s; Worker/baseline = ${fmt(jps / base.jobsPerSec, 3)}`);
     fetchRuns.push({
-      jobs: n, run_id: runId, elapsed_ms: elapsedMs, post_run_ms: run.postRunMs, jobs_per_sec: jps, summary,
+      jobs: n, done: run.done, cut: run.cut, window: run.window,
+      run_id: runId, elapsed_ms: elapsedMs, post_run_ms: run.postRunMs, jobs_per_sec: jps, summary,
       job_latency_ms: { p50: pct(walk.totals, 50), p95: pct(walk.totals, 95), samples: walk.totals.length },
       statuses: walk.statuses, errors: walk.errors, baseline: base, ratio: jps / base.jobsPerSec, polls,
       queue_batches: run.batches, usage, usage_uncorrected: usageAll, per_poll_usage: pollCost, listing, rss_after_mb: workerdRssMb(worker.pid),
@@ -500,10 +653,16 @@ async function main() {
     const cid = (await createCollection(api, "bench pollers", pageRequests(site.origin, n))).id;
     log(`c. ${POLLERS} status pollers during a separate fetch run of ${n} jobs …`);
     let stopPollers: () => Promise<any> = async () => null;
-    await runToEnd(api, cid, n, "   pollers run", (runId) => {
+    const pr = await runToEnd(api, cid, n, "   pollers run", (runId) => {
       stopPollers = startPollers(api, cid, runId, POLLERS);
-    });
-    pollerResult = { ...(await stopPollers()), during: `fetch run of ${n}` };
+    }, 60_000);
+    pollerResult = {
+      ...(await stopPollers()),
+      during: `fetch run of ${n}`,
+      run_jobs_per_sec: (pr.done * 1000) / pr.elapsedMs,
+      run_window: pr.window,
+      run_cut: pr.cut,
+    };
   } else pollerResult.during = "fetch run of 10,000";
   log(`c. status GET under ${POLLERS} pollers: p50 ${fmt(pollerResult.p50)} ms, p95 ${fmt(pollerResult.p95)} ms over ${pollerResult.samples} answers; non-200: ${JSON.stringify(pollerResult.non200)}`);
 
@@ -513,12 +672,12 @@ async function main() {
   log(`b. browser run of ${nb} jobs …`);
   const bcid = (await createCollection(api, "bench browser", Array.from({ length: nb }, (_, i) => ({ url: `${site.origin}/js`, browser: true, custom_id: `b${i}` })))).id;
   if (usageOk) usageOk = await usageReset(api);
-  const brun = await runToEnd(api, bcid, nb, "   browser run");
+  const brun = await runToEnd(api, bcid, nb, "   browser run", undefined, 120_000 + nb * 2_000);
   const busage = usageOk ? await usageGet(api) : null;
   const bpoll = busage ? await perPollCost(api, bcid, brun.runId) : null;
   const bwalk = await walkJobs(api, bcid, brun.runId);
   if (brun.summary.success_requests !== nb) report.problems.push(`browser run: ${brun.summary.success_requests} of ${nb} succeeded; errors ${JSON.stringify(bwalk.errors)}`);
-  const bpps = (nb * 1000) / brun.elapsedMs;
+  const bpps = (brun.done * 1000) / brun.elapsedMs;
   log(`   Worker ${fmt(bpps, 2)} pages/s; baseline: puppeteer-core on the same Chromium, concurrency ${BROWSER_CONCURRENCY} …`);
   const bbase = await browserBaseline(site.origin, nb);
   if ("skipped" in bbase) {
@@ -528,7 +687,8 @@ async function main() {
     log(`   baseline ${fmt(bbase.pagesPerSec, 2)} pages/s (launch ${fmt(bbase.launchMs, 0)} ms); Worker/baseline = ${fmt(bpps / bbase.pagesPerSec, 3)}`);
   }
   const browserRun = {
-    jobs: nb, run_id: brun.runId, elapsed_ms: brun.elapsedMs, pages_per_sec: bpps, summary: brun.summary,
+    jobs: nb, done: brun.done, cut: brun.cut, window: brun.window,
+    run_id: brun.runId, elapsed_ms: brun.elapsedMs, pages_per_sec: bpps, summary: brun.summary,
     job_latency_ms: { p50: pct(bwalk.totals, 50), p95: pct(bwalk.totals, 95) }, statuses: bwalk.statuses, errors: bwalk.errors,
     queue_batches: brun.batches, baseline: bbase, ratio: "skipped" in bbase ? null : bpps / bbase.pagesPerSec, polls: brun.polls, usage: busage, per_poll_usage: bpoll,
   };
@@ -556,6 +716,13 @@ async function main() {
     bigSummary = (await api.call("GET", `${COLLECTIONS}/${bigCol.id}/runs/${bigRunId}`, { expect: [200] })).body;
   }
   if (bigSummary.status === "in_progress") report.problems.push(`the cancelled ${nbig}-job run is still in progress a minute after cancel`);
+  // The run's object creates its jobs in pages after POST /run has answered: the listing is
+  // measured over all of them, once the last exists.
+  const lastAt = await waitForLastJob(api, bigCol.id, bigRunId, nbig, 600_000);
+  const bigCreated = lastAt === null ? null : lastAt - tRun;
+  const createdAfter = bigCreated === null ? "— not within 10 min" : `${fmt(bigCreated / 1000, 1)} s after POST run`;
+  log(`   all ${nbig.toLocaleString("en-US")} jobs created ${createdAfter}`);
+  if (bigCreated === null) report.problems.push(`the ${nbig}-job run's last job did not exist 10 min after POST run`);
   const tWalk = now();
   const bigWalk = await walkJobs(api, bigCol.id, bigRunId);
   log(`   walked ${bigWalk.cursors.length} pages (${bigWalk.items} jobs) in ${fmt((now() - tWalk) / 1000)} s; statuses ${JSON.stringify(bigWalk.statuses)}`);
@@ -565,26 +732,95 @@ async function main() {
   const listingRatio = bigListing.p95 !== null && smallListing.p95 ? bigListing.p95 / smallListing.p95 : null;
   log(`   listing p95: ${fmt(bigListing.p95)} ms at ${nbig.toLocaleString("en-US")} vs ${fmt(smallListing.p95)} ms at 1,000 → ×${fmt(listingRatio, 2)}`);
 
+  // ── f. fairness between tenants ──
+  const fairness: ScenarioResult[] = [];
+  log("f. fairness: another tenant's small run behind a backlog …");
+  for (const [i, sc] of scenarios(site.origin, SIZES).entries()) {
+    // The previous scenario's cancelled run still has released jobs in the queue: let them drain.
+    await queueQuiet(worker, 3_000, 120_000);
+    fairness.push(await runScenario(worker.origin, api, sc, String(i + 1)));
+  }
+
+  // ── storage per job, from the SQLite files ──
+  const bigFetch = SIZES.fetchRuns.at(-1)!;
+  const bytesBig = storage[`fetch${bigFetch}`];
+  // A run's D1 row is the same whether it completed or was cut; its object is not: a cancelled job's
+  // row carries no result, so bytes per job come from the largest run that completed.
+  const completed = (n: number) => !storage[`fetch${n}`].cut && storage[`fetch${n}`].object;
+  const objectRun = [...SIZES.fetchRuns].reverse().find(completed);
+  const bytesObject = objectRun ? storage[`fetch${objectRun}`] : null;
+  const bobject = runObjectFile(stateDir, brun.runId);
+  storage.browser = { jobs: nb, object: bobject ? jobStoreBytes(bobject) : null };
+  const d1BytesPerJob = bytesBig.d1.used / bytesBig.jobs;
+  const doBytesPerJob = bytesObject ? bytesObject.object.all.allocated / bytesObject.jobs : NaN;
+  report.storage = storage;
+
   // ── print ──
   const lines: string[] = [];
   const out = (s = "") => lines.push(s);
+  const n$ = (n: number) => n.toLocaleString("en-US");
+  const pair = (a: number | null, b: number | null) => `${fmt(a, 0)} / ${fmt(b, 0)}`;
   out();
-  out(`Scrape API benchmark (${QUICK ? "--quick" : "full"}), ${new Date().toISOString()}, git ${report.git?.head ?? "?"}${report.git?.dirty_files ? ` + ${report.git.dirty_files} uncommitted files` : ""}`);
-  out(`Local wrangler dev (workerd) on a ${os.cpus().length}-CPU machine, load average ${loadAtStart} at start, ${os.loadavg()[0].toFixed(1)} at the end (other work on the box skews both sides): absolute numbers describe this box; the ratios are the point.`);
+  const dirty = report.git?.dirty_files ? ` + ${report.git.dirty_files} uncommitted files` : "";
+  const head = `git ${report.git?.head ?? "?"}${dirty}`;
+  out(`Scrape API benchmark (${QUICK ? "--quick" : "full"}), ${new Date().toISOString()}, ${head}`);
+  out(
+    `Local wrangler dev (workerd) on a ${os.cpus().length}-CPU machine, load average ${loadAtStart} at start, ` +
+      `${os.loadavg()[0].toFixed(1)} at the end (other work on the box skews both sides): absolute numbers describe ` +
+      "this box; the ratios are the point.",
+  );
   out();
-  out(`Throughput (fetch baseline: Node fetch loop, concurrency C = ${FETCH_CONCURRENCY}; browser baseline: puppeteer-core, concurrency ${BROWSER_CONCURRENCY})`);
-  const trows: (string | number)[][] = fetchRuns.map((r) => [
-    `fetch ${r.jobs.toLocaleString("en-US")} jobs`, fmt(r.elapsed_ms / 1000, 2), fmt(r.jobs_per_sec), fmt(r.baseline.jobsPerSec), fmt(r.ratio, 3),
-    fmt(r.job_latency_ms.p50, 0), fmt(r.job_latency_ms.p95, 0), `${r.summary.success_requests}/${r.jobs}`,
-  ]);
+  out(
+    `Throughput (fetch baseline: Node fetch loop, concurrency C = ${FETCH_CONCURRENCY}; browser baseline: ` +
+      `puppeteer-core, concurrency ${BROWSER_CONCURRENCY}; "window": jobs the run's object had released at once, ` +
+      "sampled each second)",
+  );
+  const trows: (string | number)[][] = fetchRuns.map((r) => {
+    const prev = PREVIOUS.fetch[r.jobs];
+    return [
+      `fetch ${n$(r.jobs)} jobs${r.jobs === 10_000 ? ` (${POLLERS} pollers)` : ""}`,
+      fmt(r.elapsed_ms / 1000, 2),
+      `${fmt(r.jobs_per_sec)}${r.cut ? ` (cut, ${r.done} done)` : ""}`,
+      prev ? prev.jobsPerSec : "",
+      fmt(r.baseline.jobsPerSec),
+      fmt(r.ratio, 3),
+      prev ? prev.ratio : "",
+      pair(r.window.p50, r.window.max),
+      fmt(r.job_latency_ms.p50, 0),
+      fmt(r.job_latency_ms.p95, 0),
+      `${r.summary.success_requests}/${r.jobs}`,
+    ];
+  });
   trows.push([
-    `browser ${nb} jobs`, fmt(browserRun.elapsed_ms / 1000, 2), fmt(bpps, 2), "skipped" in bbase ? "skipped" : fmt(bbase.pagesPerSec, 2), fmt(browserRun.ratio, 3),
-    fmt(browserRun.job_latency_ms.p50, 0), fmt(browserRun.job_latency_ms.p95, 0), `${brun.summary.success_requests}/${nb}`,
+    `browser ${nb} jobs`,
+    fmt(browserRun.elapsed_ms / 1000, 2),
+    fmt(bpps, 2),
+    "",
+    "skipped" in bbase ? "skipped" : fmt(bbase.pagesPerSec, 2),
+    fmt(browserRun.ratio, 3),
+    "",
+    pair(brun.window.p50, brun.window.max),
+    fmt(browserRun.job_latency_ms.p50, 0),
+    fmt(browserRun.job_latency_ms.p95, 0),
+    `${brun.summary.success_requests}/${nb}`,
   ]);
-  out(table(["run", "wall s", "Worker /s", "baseline /s", "ratio", "job p50 ms", "job p95 ms", "ok"], trows));
+  if (pollerResult.run_jobs_per_sec !== undefined) {
+    const jps = `${fmt(pollerResult.run_jobs_per_sec)}${pollerResult.run_cut ? " (cut)" : ""}`;
+    const w = pair(pollerResult.run_window.p50, pollerResult.run_window.max);
+    trows.push([`fetch 1,000 jobs (${POLLERS} pollers)`, "", jps, "", "", "", "", w, "", "", ""]);
+  }
+  const then = PREVIOUS.date;
+  const theaders = ["run", "wall s", "Worker /s", `/s ${then}`, "baseline /s", "ratio", `ratio ${then}`];
+  out(table([...theaders, "window p50/max", "job p50 ms", "job p95 ms", "ok"], trows));
   const brows: (string | number)[][] = [];
-  for (const [label, b] of [...fetchRuns.map((r) => [`fetch ${r.jobs.toLocaleString("en-US")}`, r.queue_batches]), [`browser ${nb}`, browserRun.queue_batches]] as [string, any][]) {
-    for (const [q, v] of Object.entries(b ?? {}) as [string, any][]) brows.push([label, q, v.batches, v.messages, fmt(v.p50_ms, 0), fmt(v.p95_ms, 0), `${fmt(v.busy_pct, 0)} %`]);
+  const batchesOf: [string, any][] = [
+    ...fetchRuns.map((r): [string, any] => [`fetch ${n$(r.jobs)}`, r.queue_batches]),
+    [`browser ${nb}`, browserRun.queue_batches],
+  ];
+  for (const [label, b] of batchesOf) {
+    for (const [q, v] of Object.entries(b ?? {}) as [string, any][]) {
+      brows.push([label, q, v.batches, v.messages, fmt(v.p50_ms, 0), fmt(v.p95_ms, 0), `${fmt(v.busy_pct, 0)} %`]);
+    }
   }
   if (brows.length) {
     out("Queue consumer (batch durations from the wrangler log; busy/wall over 100 % means batches overlapped)");
@@ -592,65 +828,159 @@ async function main() {
   }
   out();
   out("Latency (client wall time, ms)");
+  const non200 = (r: any) => (Object.keys(r.non200).length ? JSON.stringify(r.non200) : "none");
   const lrows: (string | number)[][] = [
-    [`GET run status, ${POLLERS} pollers @1/s (${pollerResult.during})`, fmt(pollerResult.p50), fmt(pollerResult.p95), `${pollerResult.samples} ok in ${fmt(pollerResult.seconds, 0)} s; non-200: ${Object.keys(pollerResult.non200).length ? JSON.stringify(pollerResult.non200) : "none"}; busiest 10 s window ${pollerResult.busiest_10s_window.max} requests`],
+    [
+      `GET run status, ${POLLERS} pollers @1/s (${pollerResult.during})`,
+      fmt(pollerResult.p50),
+      fmt(pollerResult.p95),
+      `${pollerResult.samples} ok in ${fmt(pollerResult.seconds, 0)} s; non-200: ${non200(pollerResult)}; ` +
+        `busiest 10 s window ${pollerResult.busiest_10s_window.max} requests`,
+    ],
   ];
   if (statusIdle) {
-    lrows.push([`GET run status, idle Worker, sequential`, fmt(statusIdle.sequential.p50), fmt(statusIdle.sequential.p95), "20 GETs"]);
-    lrows.push([`GET run status, idle Worker, ${POLLERS} pollers @1/s`, fmt(statusIdle.pollers.p50), fmt(statusIdle.pollers.p95), `${statusIdle.pollers.samples} ok; non-200: ${Object.keys(statusIdle.pollers.non200).length ? JSON.stringify(statusIdle.pollers.non200) : "none"}`]);
+    const { sequential, pollers } = statusIdle;
+    lrows.push([`GET run status, idle Worker, sequential`, fmt(sequential.p50), fmt(sequential.p95), "20 GETs"]);
+    lrows.push([
+      `GET run status, idle Worker, ${POLLERS} pollers @1/s`,
+      fmt(pollers.p50),
+      fmt(pollers.p95),
+      `${pollers.samples} ok; non-200: ${non200(pollers)}`,
+    ]);
   }
-  for (const [label, l] of [["1,000-job run", smallListing], [`${nbig.toLocaleString("en-US")}-job run`, bigListing]] as const) {
-    for (const [pos, v] of Object.entries(l.positions) as [string, any][]) lrows.push([`jobs page of ${LIST_LIMIT}, ${label}, ${pos} (#${v.page + 1}/${l.pages})`, fmt(v.p50), fmt(v.p95), `${LIST_REPEATS} GETs`]);
-    lrows.push([`jobs page of ${LIST_LIMIT}, ${label}, all 3 positions`, fmt(l.p50), fmt(l.p95), `${3 * LIST_REPEATS} GETs`]);
+  for (const [label, l] of [["1,000-job run", smallListing], [`${n$(nbig)}-job run`, bigListing]] as const) {
+    for (const [pos, v] of Object.entries(l.positions) as [string, any][]) {
+      const what = `jobs page of ${LIST_LIMIT}, ${label}, ${pos} (#${v.page + 1}/${l.pages})`;
+      lrows.push([what, fmt(v.p50), fmt(v.p95), `${LIST_REPEATS} GETs`]);
+    }
+    const rows = `${fmt(l.do_rows_read_per_get, 0)} rows read in the run's object per GET`;
+    const all = `jobs page of ${LIST_LIMIT}, ${label}, all 3 positions`;
+    lrows.push([all, fmt(l.p50), fmt(l.p95), `${3 * LIST_REPEATS} GETs; ${rows}`]);
   }
-  lrows.push([`create collection of ${SIZES.createSize.toLocaleString("en-US")} (median of ${createTimes.length})`, fmt(median(createTimes), 0), fmt(Math.max(...createTimes), 0) + " (max)", createTimes.map((t) => fmt(t, 0)).join(", ")]);
-  lrows.push([`create collection of ${nbig.toLocaleString("en-US")} (${fmt(bigCol.bytes / 1e6, 1)} MB)`, fmt(bigCol.ms, 0), "", "one POST"]);
-  lrows.push([`POST run of ${nbig.toLocaleString("en-US")}`, fmt(bigRunMs, 0), "", ""]);
+  lrows.push([
+    `create collection of ${n$(SIZES.createSize)} (median of ${createTimes.length})`,
+    fmt(median(createTimes), 0),
+    fmt(Math.max(...createTimes), 0) + " (max)",
+    createTimes.map((t) => fmt(t, 0)).join(", "),
+  ]);
+  const bigMb = fmt(bigCol.bytes / 1e6, 1);
+  lrows.push([`create collection of ${n$(nbig)} (${bigMb} MB)`, fmt(bigCol.ms, 0), "", "one POST"]);
+  lrows.push([`POST run of ${n$(nbig)}`, fmt(bigRunMs, 0), "", "the object creates 1,000 jobs, releases a window"]);
+  const allCreated = bigCreated === null ? "not within 10 min" : fmt(bigCreated, 0);
+  lrows.push([`… until all ${n$(nbig)} jobs exist`, allCreated, "", "the object creates the rest in pages (alarm)"]);
   lrows.push([`cancel of that run (${bigWalk.statuses.failed ?? 0} jobs ended)`, fmt(cancel.ms, 0), "", ""]);
   out(table(["what", "p50", "p95", "notes"], lrows));
   out();
   out("Memory (sum of VmRSS of the workerd processes, sampled every 100 ms)");
-  out(table(["during", "idle MB", "peak delta MB"], Object.entries(memory).filter(([k]) => k.startsWith("create")).map(([k, v]: [string, any]) => [k.replace("create", "create of "), fmt(v.idle_mb, 0), fmt(v.peak_delta_mb, 0)])));
+  const mrows = Object.entries(memory)
+    .filter(([k]) => k.startsWith("create"))
+    .map(([k, v]: [string, any]) => [k.replace("create", "create of "), fmt(v.idle_mb, 0), fmt(v.peak_delta_mb, 0)]);
+  out(table(["during", "idle MB", "peak delta MB"], mrows));
   memory.phases.end_mb = workerdRssMb(worker.pid);
-  out(`workerd RSS over the bench: ${fetchRuns.map((r) => `after fetch ${r.jobs.toLocaleString("en-US")} ${fmt(r.rss_after_mb, 0)} MB`).join(", ")}, after browser ${fmt(memory.phases.after_browser_run_mb, 0)} MB, end ${fmt(memory.phases.end_mb, 0)} MB`);
+  const rss = fetchRuns.map((r) => `after fetch ${n$(r.jobs)} ${fmt(r.rss_after_mb, 0)} MB`).join(", ");
+  out(
+    `workerd RSS over the bench: ${rss}, after browser ${fmt(memory.phases.after_browser_run_mb, 0)} MB, ` +
+      `end ${fmt(memory.phases.end_mb, 0)} MB`,
+  );
   out();
 
-  const costOf = (label: string, jobs: number, u: Counters | null, perPoll: Counters | null, polls: number) => {
+  out('Storage (SQLite dbstat of wrangler dev\'s files; "used" = bytes allocated less the free space in their pages)');
+  const srows: (string | number)[][] = [];
+  const bytes = (b: number) => (b >= 1e6 ? `${fmt(b / 1e6, 2)} MB` : b >= 1e4 ? `${fmt(b / 1e3, 0)} kB` : `${b} B`);
+  const srow = (store: string, over: string, b: number, n: number, digits = 0) => {
+    srows.push([store, over, bytes(b), `${fmt(b / n, digits)} B`]);
+  };
+  for (const n of SIZES.fetchRuns) {
+    const b = storage[`fetch${n}`];
+    const over = `fetch run of ${n$(n)}${b.cut ? " (cut)" : ""}`;
+    srow("D1: what the run added (run row, index entries; used)", over, b.d1.used, n, 3);
+    if (b.object) {
+      srow("run object: job rows and their indexes (used)", over, b.object.jobs.used, n);
+      srow("run object: whole database (file pages)", over, b.object.all.allocated, n);
+    }
+  }
+  if (storage.browser.object) {
+    srow("run object: whole database (file pages)", `browser run of ${nb}`, storage.browser.object.all.allocated, nb);
+  }
+  if (storage.d1_per_request) {
+    const { used, requests } = storage.d1_per_request;
+    srow("D1: a collection's stored requests (used; per request)", `collection of ${n$(requests)}`, used, requests);
+  }
+  out(table(["store", "measured over", "bytes", "per job"], srows));
+  out();
+
+  // Bytes a run's jobs keep for the retention period, per 1,000 jobs: D1's share and the run object's.
+  const stored = (jobs: number, objectBytes: number | undefined) =>
+    objectBytes === undefined ? undefined : { d1: d1BytesPerJob * 1000, do: (objectBytes / jobs) * 1000 };
+  type Cost = { label: string; jobs: number; u: Counters | null; poll: Counters | null; polls: number; st?: Stored };
+  const costOf = ({ label, jobs, u, poll, polls, st }: Cost) => {
     if (!u) return null;
-    const excl = minus(u, perPoll, polls);
-    return { label, jobs, polls, incl: per1k(u, jobs), excl: per1k(excl, jobs), dollarsIncl: dollars(per1k(u, jobs)), dollarsExcl: dollars(per1k(excl, jobs)) };
+    const incl = per1k(u, jobs);
+    const excl = per1k(minus(u, poll, polls), jobs);
+    return { label, jobs, polls, incl, excl, dollarsIncl: dollars(incl, st), dollarsExcl: dollars(excl, st) };
   };
   const fetch1k = fetchRuns.find((r) => r.jobs === 1_000);
   const costs = [
-    costOf("fetch", 1_000, fetch1k?.usage ?? null, fetch1k?.per_poll_usage ?? null, fetch1k?.polls ?? 0),
-    costOf("browser", nb, busage, bpoll, brun.polls),
+    costOf({
+      label: "fetch",
+      jobs: 1_000,
+      u: fetch1k?.usage ?? null,
+      poll: fetch1k?.per_poll_usage ?? null,
+      polls: fetch1k?.polls ?? 0,
+      st: stored(1_000, storage.fetch1000?.object?.all.allocated),
+    }),
+    costOf({
+      label: "browser",
+      jobs: nb,
+      u: busage,
+      poll: bpoll,
+      polls: brun.polls,
+      st: stored(nb, storage.browser.object?.all.allocated),
+    }),
   ].filter((c) => c !== null);
   report.costs = costs;
   if (requestProbe) {
     out("Operations per API request (measured over 5 requests each on an idle Worker)");
-    out(table(["request", "D1 statements", "D1 rows read", "DO requests"], Object.entries(requestProbe).map(([k, u]) => [k, fmt(u.d1_statements, 1), fmt(u.d1_rows_read, 1), fmt(u.do_requests, 1)])));
+    const prows = Object.entries(requestProbe).map(([k, u]) => [
+      k, fmt(u.d1_statements, 1), fmt(u.d1_rows_read, 1), fmt(u.do_requests, 1), fmt(u.do_sql_rows_read, 1),
+    ]);
+    out(table(["request", "D1 statements", "D1 rows read", "DO requests", "DO SQLite rows read"], prows));
     out();
   }
-  const rowsScaling = fetchRuns.filter((r) => r.usage_uncorrected).map((r) => `${r.jobs.toLocaleString("en-US")}-job run ${fmt(r.usage_uncorrected.d1_rows_read / r.jobs, 0)}`);
+  const rowsScaling = fetchRuns
+    .filter((r) => r.usage_uncorrected)
+    .map((r) => {
+      const u = r.usage_uncorrected;
+      const perJob = (k: string) => fmt(u[k] / r.jobs, 1);
+      return `${n$(r.jobs)}-job run ${perJob("d1_rows_read")} (D1), ${perJob("do_sql_rows_read")} (run object)`;
+    });
   if (rowsScaling.length) {
-    out(`D1 rows read per fetch job: ${rowsScaling.join(", ")} (flat if no statement scans the run)`);
+    out(`Rows read per fetch job, status polls included: ${rowsScaling.join("; ")} (flat with size if nothing scans)`);
     out();
   }
   if (costs.length) {
-    out(`Unit cost per 1,000 jobs, counted by the Worker (BENCH_METRICS) around one run; $ at ${PRICES.label}`);
+    out(
+      "Unit cost per 1,000 jobs, counted by the Worker (BENCH_METRICS, and bench/worker-entry.ts inside the run " +
+        `objects) around one run; $ at ${PRICES.label}`,
+    );
     out(`"excl. polls" subtracts the client's own status polls (every ${POLL_MS} ms), priced by measuring 10 status GETs.`);
     const keys: [string, (c: Counters) => number, number][] = [
       ["D1 statements", (c) => c.d1_statements ?? NaN, 1],
       ["D1 write statements", (c) => c.d1_write_statements ?? NaN, 1],
       ["D1 rows read", (c) => c.d1_rows_read ?? NaN, 0],
       ["D1 rows written", (c) => c.d1_rows_written ?? NaN, 0],
-      ["DO requests", (c) => c.do_requests ?? NaN, 1],
+      ["DO requests: calls (Worker and consumers)", (c) => c.do_requests ?? NaN, 1],
+      ["DO requests: alarm invocations", (c) => c.do_alarms ?? NaN, 1],
+      ["DO SQLite statements", (c) => c.do_sql_statements ?? NaN, 0],
+      ["DO SQLite rows read", (c) => c.do_sql_rows_read ?? NaN, 0],
+      ["DO SQLite rows written", (c) => c.do_sql_rows_written ?? NaN, 0],
+      ["DO setAlarm calls (billed as rows written)", (c) => c.do_set_alarms ?? NaN, 1],
       ["queue operations (3 × messages)", (c) => 3 * (c.queue_messages ?? NaN), 0],
       ["queue send calls", (c) => c.queue_send_calls ?? NaN, 1],
       ["R2 class A", (c) => c.r2_class_a ?? NaN, 0],
       ["R2 class B", (c) => c.r2_class_b ?? NaN, 0],
       ["browser seconds", (c) => (c.browser_ms ?? NaN) / 1000, 1],
-      ["browser launches / reuses", (c) => NaN, 0],
+      ["browser launches / reuses", () => NaN, 0],
       ["Worker invocations (requests + queue batches)", (c) => c.worker_invocations ?? NaN, 1],
     ];
     const headers = ["per 1,000 jobs"];
@@ -666,7 +996,8 @@ async function main() {
       return row;
     });
     const money = (x: number) => `$${x.toFixed(4)}`;
-    for (const part of ["d1_rows_read", "d1_rows_written", "do_requests", "queue_ops", "r2_class_a", "r2_class_b", "browser", "worker_requests"]) {
+    const parts = ["d1_rows_read", "d1_rows_written", "do_requests", "do_rows_read", "do_rows_written", "queue_ops"];
+    for (const part of [...parts, "r2_class_a", "r2_class_b", "browser", "worker_requests", "storage_90_days"]) {
       if (!costs.some((c) => part in c.dollarsIncl.parts)) continue;
       const row: (string | number)[] = [`$ ${part.replaceAll("_", " ")}`];
       for (const c of costs) row.push(money(c.dollarsIncl.parts[part] ?? 0), money(c.dollarsExcl.parts[part] ?? 0));
@@ -676,39 +1007,128 @@ async function main() {
     for (const c of costs) tot.push(money(c.dollarsIncl.total), money(c.dollarsExcl.total));
     rows.push(tot);
     out(table(headers, rows));
-    out(`Prices: D1 $${PRICES.d1RowsReadPerM}/M rows read, $${PRICES.d1RowsWrittenPerM}/M rows written; DO $${PRICES.doRequestsPerM}/M requests (duration ignored); Queues $${PRICES.queueOpsPerM}/M operations; R2 A $${PRICES.r2ClassAPerM}/M, B $${PRICES.r2ClassBPerM}/M; Browser Rendering $${PRICES.browserPerHour}/browser hour; Workers $${PRICES.workerRequestsPerM}/M requests (rough: one per queue batch).`);
+    const P = PRICES;
+    out(
+      `Prices: D1 $${P.d1RowsReadPerM}/M rows read, $${P.d1RowsWrittenPerM}/M rows written, ` +
+        `$${P.d1StoragePerGbMonth}/GB-month; DO $${P.doRequestsPerM}/M requests (calls and alarms; duration not ` +
+        `counted), SQLite $${P.doRowsReadPerM}/M rows read, $${P.doRowsWrittenPerM}/M rows written (a setAlarm is ` +
+        `one), $${P.doStoragePerGbMonth}/GB-month; Queues $${P.queueOpsPerM}/M operations; ` +
+        `R2 A $${P.r2ClassAPerM}/M, B $${P.r2ClassBPerM}/M; Browser Rendering $${P.browserPerHour}/browser hour; ` +
+        `Workers $${P.workerRequestsPerM}/M requests (rough: one per queue batch). Storage: each job's D1 and ` +
+        `run-object bytes for ${RETENTION_MONTHS} months.`,
+    );
     out();
   } else out("Unit cost: skipped (usage counters unavailable)\n");
+
+  out("Fairness (tenant B's run from its POST /run to completion; tenant A's started 2 s earlier, cancelled after)");
+  const frows = fairness.map((f) => [
+    f.name,
+    `${fmt(f.b_ms / 1000, 2)} s (${f.b_status}, ${f.b_success}/${f.b_jobs} ok)`,
+    `< ${fmt(f.target_ms / 1000, 0)} s`,
+    `${n$(f.a_done_when_b_done)}/${n$(f.a_jobs)}`,
+  ]);
+  out(table(["scenario", "B's run", "target", "A's jobs done meanwhile"], frows));
+  out();
 
   // ── targets ──
   const targets: { name: string; value: string; pass: boolean | null }[] = [];
   const add = (name: string, value: string, pass: boolean | null) => targets.push({ name, value, pass });
-  for (const r of fetchRuns) add(`fetch ${r.jobs.toLocaleString("en-US")}: jobs/s ≥ 0.6 × baseline`, `${fmt(r.jobs_per_sec)} vs ${fmt(r.baseline.jobsPerSec)} = ×${fmt(r.ratio, 3)}`, r.ratio >= 0.6);
+  for (const r of fetchRuns) {
+    const prev = PREVIOUS.fetch[r.jobs];
+    if (!prev) continue;
+    add(
+      `fetch ${n$(r.jobs)}${r.jobs === 10_000 ? ` (${POLLERS} pollers)` : ""}: ≥ ${prev.jobsPerSec} jobs/s (${then})`,
+      `${fmt(r.jobs_per_sec)} jobs/s${r.cut ? `, cut with ${r.done} done` : ""}; ` +
+        `×${fmt(r.ratio, 3)} of the same-run baseline (×${prev.ratio} then)`,
+      r.jobs_per_sec >= prev.jobsPerSec,
+    );
+  }
+  add(
+    `browser ${nb}: pages/s against puppeteer-core at concurrency ${BROWSER_CONCURRENCY} (compared, no threshold)`,
+    "skipped" in bbase
+      ? "baseline skipped"
+      : `${fmt(bpps, 2)} vs ${fmt(bbase.pagesPerSec, 2)} = ×${fmt(browserRun.ratio, 3)}`,
+    null,
+  );
+  add(`D1 bytes per job ≤ 50 (run of ${n$(bigFetch)})`, `${fmt(d1BytesPerJob, 3)} B`, d1BytesPerJob <= 50);
+  add(
+    "run object bytes per job (capacity table; no threshold)",
+    `${fmt(doBytesPerJob, 0)} B (whole database over the ${objectRun ? n$(objectRun) : "?"} jobs of a completed run)`,
+    null,
+  );
   const fc = costs.find((c) => c.label === "fetch");
-  if (fc) {
-    const hasWrite = typeof fc.incl.d1_write_statements === "number";
-    const w = (hasWrite ? fc.incl.d1_write_statements : fc.incl.d1_statements) / 1000;
-    add(`≤ 1 D1 write statement per job (${hasWrite ? "d1_write_statements" : "d1_statements, an upper bound"})`, `${fmt(w, 3)} per job`, w <= 1);
-    const d = fc.excl.do_requests / 1000;
-    add("≤ 0.05 DO requests per job (excl. the client's status polls)", `${fmt(d, 4)} per job (${fmt(fc.incl.do_requests / 1000, 4)} incl. ${fc.polls} polls)`, d <= 0.05);
-  }
   const bc = costs.find((c) => c.label === "browser");
-  if (bc) {
-    // The same two unit-cost targets for browser jobs, whose batches are 6 messages, not 50.
-    const w = (bc.excl.d1_write_statements ?? bc.excl.d1_statements) / 1000;
-    add(`browser: ≤ 1 D1 write statement per job`, `${fmt(w, 3)} per job`, w <= 1);
-    const d = bc.excl.do_requests / 1000;
-    add("browser: ≤ 0.05 DO requests per job (excl. polls)", `${fmt(d, 4)} per job`, d <= 0.05);
-  } else {
-    add("≤ 1 D1 write statement per job", "no usage counters", null);
-    add("≤ 0.05 DO requests per job", "no usage counters", null);
+  for (const [label, c, doMax] of [["fetch", fc, 0.05], ["browser", bc, 0.1]] as const) {
+    if (!c) {
+      add(`${label}: D1 write statements per job ≤ 0.01`, "no usage counters", null);
+      add(`${label}: DO requests per job ≤ ${doMax}`, "no usage counters", null);
+      continue;
+    }
+    const w = c.excl.d1_write_statements / 1000;
+    add(`${label}: D1 write statements per job ≤ 0.01`, `${fmt(w, 4)} per job`, w <= 0.01);
+    const calls = c.excl.do_requests / 1000;
+    const alarms = (c.excl.do_alarms ?? NaN) / 1000;
+    const billed = calls + alarms;
+    const withPolls = (c.incl.do_requests + (c.incl.do_alarms ?? 0)) / 1000;
+    add(
+      `${label}: DO requests per job ≤ ${doMax} (calls + alarms, excl. polls)`,
+      `${fmt(billed, 4)} per job (${fmt(calls, 4)} calls + ${fmt(alarms, 4)} alarms; ` +
+        `${fmt(withPolls, 4)} with ${c.polls} polls)`,
+      Number.isNaN(billed) ? null : billed <= doMax,
+    );
   }
-  add(`listing p95 at ${nbig.toLocaleString("en-US")} ≤ 1.2 × p95 at 1,000`, `${fmt(bigListing.p95)} vs ${fmt(smallListing.p95)} ms = ×${fmt(listingRatio, 2)}`, listingRatio !== null && listingRatio <= 1.2);
+  add(
+    `listing p95 at ${n$(nbig)} ≤ 1.2 × p95 at 1,000`,
+    `${fmt(bigListing.p95)} vs ${fmt(smallListing.p95)} ms = ×${fmt(listingRatio, 2)}`,
+    listingRatio !== null && listingRatio <= 1.2,
+  );
   const createMed = median(createTimes)!;
-  add(`create of ${SIZES.createSize.toLocaleString("en-US")} < 2 s (median of ${createTimes.length})`, `${fmt(createMed, 0)} ms`, createMed < 2000);
-  add(`status p95 < 20 ms under ${POLLERS} pollers`, `${fmt(pollerResult.p95)} ms (${pollerResult.during})`, pollerResult.p95 !== null && pollerResult.p95 < 20);
+  const createTarget = `create of ${n$(SIZES.createSize)} < 2 s (median of ${createTimes.length})`;
+  add(createTarget, `${fmt(createMed, 0)} ms`, createMed < 2000);
+  add(
+    `status p95 < 20 ms under ${POLLERS} pollers`,
+    `${fmt(pollerResult.p95)} ms (${pollerResult.during})`,
+    pollerResult.p95 !== null && pollerResult.p95 < 20,
+  );
+  for (const f of fairness) {
+    const ok = f.b_status === "completed" && f.b_ms < f.target_ms;
+    add(`fairness: ${f.name}: B done < ${fmt(f.target_ms / 1000, 0)} s`, `${fmt(f.b_ms / 1000, 2)} s`, ok);
+  }
   out("Targets");
   out(table(["target", "measured", "result"], targets.map((t) => [t.name, t.value, t.pass === null ? "n/a" : t.pass ? "PASS" : "MISS"])));
+  out();
+
+  // ── capacity ──
+  const measured: Measured | null =
+    fc && bc && busage && requestProbe && fetch1k && storage.d1_per_request
+      ? {
+          d1BytesPerRun: bytesBig.d1.used,
+          d1BytesPerJob,
+          d1BytesPerRequest: storage.d1_per_request.used / storage.d1_per_request.requests,
+          doBytesPerJob,
+          d1StatementsPerJob: fc.excl.d1_statements / 1000,
+          d1StatementsPerRunSecond: fc.excl.d1_statements / (fetch1k.elapsed_ms / 1000),
+          d1StatementsPerStatusGet: requestProbe["GET run status"].d1_statements,
+          doRequestsPerJob: (fc.excl.do_requests + (fc.excl.do_alarms ?? 0)) / 1000,
+          queueMessagesPerJob: fc.excl.queue_messages / 1000,
+          browserSecondsPerPage: busage.browser_ms / 1000 / nb,
+          browserLaunchesPerPage: busage.browser_launches / nb,
+        }
+      : null;
+  if (measured) {
+    const consumeSrc = fs.readFileSync(path.join(PROJECT, "src", "queue", "consume.ts"), "utf8");
+    const toml = fs.readFileSync(path.join(PROJECT, "wrangler.toml"), "utf8");
+    const connections = Number(/const FETCH_PARALLELISM = (\d+)/.exec(consumeSrc)?.[1]);
+    const pagesPerBrowser = Number(/BROWSER_PAGE_CONCURRENCY = "(\d+)"/.exec(toml)?.[1]);
+    const settings = consumerSettings(toml, connections, pagesPerBrowser);
+    const cap = capacityRows(measured, settings);
+    report.capacity = { measured, settings, rows: cap, limits_checked: LIMITS_CHECKED };
+    out(
+      `Capacity: measured use against Cloudflare's documented limits (read ${LIMITS_CHECKED}; sources in ` +
+        "bench/capacity.ts); fetch pages taken as 1 s each in production",
+    );
+    out(table(["resource", "limit", "use (measured)", "ceiling", "past it"], cap.map((r) => Object.values(r))));
+  } else out("Capacity: skipped (usage counters, the request probe or a run's figures are missing)");
   if (report.skipped.length) out(`\nSkipped: ${report.skipped.join("; ")}`);
   if (report.problems.length) out(`\nProblems seen: \n- ${report.problems.join("\n- ")}`);
 
@@ -725,7 +1145,12 @@ async function main() {
     status_idle: statusIdle,
     request_probe: requestProbe,
     listing: { small: { jobs: 1_000, ...smallListing }, big: { jobs: nbig, ...bigListing }, p95_ratio: listingRatio, walk_big_pages: bigWalk.cursors.length },
-    create: { size: SIZES.createSize, ms: createTimes, median_ms: createMed, big: { size: nbig, ms: bigCol.ms, bytes: bigCol.bytes }, big_run_post_ms: bigRunMs, big_cancel_ms: cancel.ms },
+    create: {
+      size: SIZES.createSize, ms: createTimes, median_ms: createMed,
+      big: { size: nbig, ms: bigCol.ms, bytes: bigCol.bytes },
+      big_run_post_ms: bigRunMs, big_all_created_ms: bigCreated, big_cancel_ms: cancel.ms,
+    },
+    fairness,
     memory,
     targets,
     wrangler_error_lines: errLines.slice(0, 50),

@@ -177,16 +177,22 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals) {
  * Copies the Worker's source into a temp dir and runs `wrangler dev` on the copy: other engineers
  * edit src/ while the bench runs, and wrangler dev reloads on every change, which would reset
  * the usage counters and interrupt queue batches mid-measurement. node_modules is a symlink so
- * the bundler still resolves the project's dependencies.
+ * the bundler still resolves the project's dependencies. The bench's own entry (bench/worker-entry.ts)
+ * goes with it, at the same place relative to src/.
  */
 export function snapshotWorker(projectDir: string, into: string): string {
   const dir = path.join(into, "worker");
   fs.mkdirSync(dir, { recursive: true });
   for (const f of ["src", "migrations"]) fs.cpSync(path.join(projectDir, f), path.join(dir, f), { recursive: true });
   for (const f of ["wrangler.toml", "tsconfig.json", "package.json"]) fs.copyFileSync(path.join(projectDir, f), path.join(dir, f));
+  fs.mkdirSync(path.join(dir, "bench"));
+  fs.copyFileSync(path.join(projectDir, "bench", ENTRY), path.join(dir, "bench", ENTRY));
   fs.symlinkSync(path.join(projectDir, "node_modules"), path.join(dir, "node_modules"));
   return dir;
 }
+
+/** The Worker's entry under the bench: src/worker.ts plus counters for the run objects' own storage. */
+const ENTRY = "worker-entry.ts";
 
 export async function startWorker(opts: { projectDir: string; tmp: string; vars: Record<string, string>; onSpawn: (stop: () => Promise<void>) => void }): Promise<WorkerProc> {
   const workerDir = snapshotWorker(opts.projectDir, opts.tmp);
@@ -223,7 +229,11 @@ export async function startWorker(opts: { projectDir: string; tmp: string; vars:
   for (let attempt = 1; ; attempt++) {
     // Our own inspector port: the default (9229) may belong to another engineer's `npm start`.
     const [port, inspector] = await freePorts(2);
-    const args = ["wrangler", "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", state, "--show-interactive-dev-session=false", ...vars];
+    const args = [
+      "wrangler", "dev", path.join(workerDir, "bench", ENTRY), "-c", config, "--ip", "127.0.0.1",
+      "--port", String(port), "--inspector-port", String(inspector), "--persist-to", state,
+      "--show-interactive-dev-session=false", ...vars,
+    ];
     const logFrom = fs.statSync(logFile).size;
     const fd = fs.openSync(logFile, "a");
     // detached: its own process group, so npx, wrangler, workerd and any Chromium can be ended together.

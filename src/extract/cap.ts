@@ -19,8 +19,9 @@ const URL_KEYS = new Set(["canonical_url", "favicon", "image"]);
 /**
  * `{metadata, extracted}` whose JSON (UTF-8) is at most `maxBytes`, unchanged when it already is.
  * Otherwise every value starts empty (null, or [] for a list) and is filled back in order —
- * metadata's fields, then each extracted field, a list item by item — each text taking what still
- * fits, cut at a character boundary; once the budget is spent the rest stay empty.
+ * metadata's fields, then each extracted field, a list item by item — until the first value that
+ * does not fit: that one is cut to what still fits, at a character boundary (a URL is left out
+ * rather than cut), and every value after it stays empty.
  */
 export function capKeptResults(
   results: KeptResults, maxBytes: number = MAX_KEPT_RESULT_BYTES,
@@ -33,14 +34,21 @@ export function capKeptResults(
     for (const [name, value] of Object.entries(results.extracted)) extracted[name] = Array.isArray(value) ? [] : null;
   }
   let budget = maxBytes - jsonBytes({ metadata, extracted });
+  let spent = false;
 
-  /** The longest prefix of `value` whose JSON takes at most `room` bytes more than `replaced` did. */
+  /**
+   * `value` if its JSON takes at most `room` bytes more than what it replaces, else its longest
+   * prefix that does (null for a value kept whole or not at all); after the first value that did
+   * not fit, every later one stays empty.
+   */
   const fit = (value: string, replacedBytes: number, room: number, whole: boolean): string | null => {
+    if (spent) return null;
     const full = jsonBytes(value) - replacedBytes;
     if (full <= room) {
       budget -= full;
       return value;
     }
+    spent = true;
     if (whole) return null;
     let lo = 0;
     let hi = value.length;
@@ -58,26 +66,24 @@ export function capKeptResults(
   if (results.metadata && metadata) {
     for (const key of ["title", "description", "language", "canonical_url", "favicon"] as const) {
       const value = results.metadata[key];
-      if (value !== null && budget > 0) metadata[key] = fit(value, NULL_BYTES, budget, URL_KEYS.has(key));
+      if (value !== null) metadata[key] = fit(value, NULL_BYTES, budget, URL_KEYS.has(key));
     }
     for (const key of ["title", "description", "image", "type", "site_name"] as const) {
       const value = results.metadata.og[key];
-      if (value !== null && budget > 0) metadata.og[key] = fit(value, NULL_BYTES, budget, URL_KEYS.has(key));
+      if (value !== null) metadata.og[key] = fit(value, NULL_BYTES, budget, URL_KEYS.has(key));
     }
   }
   if (results.extracted && extracted) {
     for (const [name, value] of Object.entries(results.extracted)) {
-      if (budget <= 0) break;
+      if (spent) break;
       if (typeof value === "string") extracted[name] = fit(value, NULL_BYTES, budget, false);
       else if (Array.isArray(value)) {
         const kept: string[] = [];
         for (const item of value) {
           // Each item after the first also costs its comma.
-          const comma = kept.length > 0 ? 1 : 0;
-          const piece = budget - comma > 2 ? fit(item, -comma, budget, false) : null;
+          const piece = fit(item, kept.length > 0 ? -1 : 0, budget, false);
           if (piece === null) break;
           kept.push(piece);
-          if (piece !== item) break;
         }
         extracted[name] = kept;
       }

@@ -101,6 +101,7 @@ export function selectorProblem(selector: string): string | null {
   } catch (e) {
     return `not a valid CSS selector: ${message(e)}`;
   }
+  if (parsed.length === 0) return "not a valid CSS selector: an empty selector";
   const refused = findRefused(parsed);
   if (refused) return refused;
   try {

@@ -52,9 +52,14 @@ export const ExtractFieldSchema = z
   .openapi("ExtractField");
 
 export const ExtractSchema = z
-  .record(z.string().regex(EXTRACT_FIELD_NAME, "field names are 1-64 of A-Z a-z 0-9 _ -"), ExtractFieldSchema)
-  .refine((fields) => Object.keys(fields).length <= MAX_EXTRACT_FIELDS, {
-    message: `at most ${MAX_EXTRACT_FIELDS} extract fields`,
+  .record(z.string(), ExtractFieldSchema)
+  .superRefine((fields, ctx) => {
+    const names = Object.keys(fields);
+    if (names.length > MAX_EXTRACT_FIELDS) ctx.addIssue({ code: "custom", message: `at most ${MAX_EXTRACT_FIELDS} extract fields` });
+    // Checked here rather than by the record's key schema so the issue names the field and says what a name may be.
+    for (const name of names) {
+      if (!EXTRACT_FIELD_NAME.test(name)) ctx.addIssue({ code: "custom", path: [name], message: "field names are 1-64 of A-Z a-z 0-9 _ -" });
+    }
   })
   .openapi({ description: "Named values to pick from the page with CSS selectors" });
 

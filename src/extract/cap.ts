@@ -24,7 +24,8 @@ const URL_KEYS = new Set(["canonical_url", "favicon", "image"]);
  * rather than cut), and every value after it stays empty.
  */
 export function capKeptResults(
-  results: KeptResults, maxBytes: number = MAX_KEPT_RESULT_BYTES,
+  results: KeptResults,
+  maxBytes: number = MAX_KEPT_RESULT_BYTES,
 ): KeptResults & { extract_truncated: boolean } {
   if (jsonBytes(results) <= maxBytes) return { ...results, extract_truncated: false };
 
@@ -96,7 +97,11 @@ const NULL_BYTES = 4;
 
 function emptyMetadata(): Metadata {
   return {
-    title: null, description: null, language: null, canonical_url: null, favicon: null,
+    title: null,
+    description: null,
+    language: null,
+    canonical_url: null,
+    favicon: null,
     og: { title: null, description: null, image: null, type: null, site_name: null },
   };
 }

@@ -1,5 +1,5 @@
 /** The page as Markdown or as plain text, whole or only its main content. */
-import { type Document, documentBase, findElement, parseHtml } from "./dom";
+import { type Document, documentBase, findElement, isElement, parseHtml } from "./dom";
 import { mainContent } from "./main-content";
 import { type Mode, render } from "./render";
 
@@ -24,7 +24,11 @@ export function markdown(page: Page, baseUrl: string, options: ContentOptions = 
   return content(page, baseUrl, options, "markdown");
 }
 
-/** The page's readable text: a blank line between blocks, one line per list item, tab-separated table cells. */
+/**
+ * The page's readable text: a blank line between blocks, list items on their own lines under
+ * "-" or their number (nested ones indented), a table row per line with tab-separated cells, no
+ * markup and no URLs.
+ */
 export function text(page: Page, baseUrl: string, options: ContentOptions = {}): string {
   return content(page, baseUrl, options, "text");
 }
@@ -35,7 +39,8 @@ function content(page: Page, baseUrl: string, options: ContentOptions, mode: Mod
   let out: string;
   if (options.onlyMainContent) {
     const main = mainContent(doc);
-    out = render([main.root as Document], { mode, base, dropHidden: true, exclude: main.exclude });
+    const nodes = isElement(main.root) ? [main.root] : main.root.children;
+    out = render(nodes, { mode, base, dropHidden: true, exclude: main.exclude });
   } else {
     const body = findElement(doc, (el) => el.name === "body");
     out = render(body ? [body] : doc.children, { mode, base, dropHidden: true });

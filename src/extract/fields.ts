@@ -41,7 +41,9 @@ export function extract(page: Page, baseUrl: string, fields: ExtractFields): Ext
     const attribute = (field.attribute ?? "text").toLowerCase();
     const value = (el: Element) => elementValue(el, attribute, base);
     if (field.all) {
-      out[name] = selectAll<AnyNode, Element>(query, doc, SELECT_OPTIONS).map(value).filter((v): v is string => v !== null);
+      out[name] = selectAll<AnyNode, Element>(query, doc, SELECT_OPTIONS)
+        .map(value)
+        .filter((v): v is string => v !== null);
     } else {
       const first = selectOne<AnyNode, Element>(query, doc, SELECT_OPTIONS);
       out[name] = first ? value(first) : null;
@@ -66,7 +68,7 @@ function elementValue(el: Element, attribute: string, base: string): string | nu
   const raw = el.attribs[attribute];
   if (raw === undefined) return null;
   if (attribute === "srcset") return absoluteSrcset(raw, base);
-  return URL_ATTRIBUTES.has(attribute) ? resolveUrl(raw, base) ?? raw : raw;
+  return URL_ATTRIBUTES.has(attribute) ? (resolveUrl(raw, base) ?? raw) : raw;
 }
 
 function absoluteSrcset(srcset: string, base: string): string {
@@ -83,11 +85,13 @@ function absoluteSrcset(srcset: string, base: string): string {
 
 // ── Selector validation ──────────────────────────────────────────────────────────────────────
 
-/** Pseudo-classes about a live browser (pointer, focus, history, the URL's fragment): nothing matches them in a fetched page. */
-const STATEFUL = new Set([
-  "hover", "active", "focus", "focus-within", "focus-visible", "visited", "target", "target-within", "current",
-  "past", "future", "playing", "paused", "fullscreen", "autofill", "user-invalid", "user-valid",
-]);
+/** Pseudo-classes about a live browser (pointer, focus, history, the URL's fragment): no fetched page matches them. */
+const STATEFUL = new Set(
+  (
+    "hover active focus focus-within focus-visible visited target target-within current past future playing " +
+    "paused fullscreen autofill user-invalid user-valid"
+  ).split(" "),
+);
 
 /**
  * Why a selector cannot be used for extraction, or null when it can: syntax, pseudo-elements and
@@ -121,7 +125,8 @@ function findRefused(groups: Selector[][]): string | null {
     for (const token of group) {
       if (token.type === "pseudo-element") return `pseudo-elements (::${token.name}) select no element`;
       if (token.type === "pseudo") {
-        if (STATEFUL.has(token.name)) return `:${token.name} depends on a live browser's state and never matches a fetched page`;
+        if (STATEFUL.has(token.name))
+          return `:${token.name} depends on a live browser's state and never matches a fetched page`;
         if (Array.isArray(token.data)) {
           const inner = findRefused(token.data);
           if (inner) return inner;

@@ -24,7 +24,8 @@ export interface Results {
 
 /** Every requested result of one page from a single parse ("html" is the page itself, not made here). */
 export function makeResults(
-  page: Page, baseUrl: string,
+  page: Page,
+  baseUrl: string,
   request: { formats: readonly ResultFormat[]; only_main_content?: boolean; extract?: ExtractFields },
 ): Results {
   const doc = toDocument(page);
@@ -34,6 +35,7 @@ export function makeResults(
   if (request.formats.includes("text")) out.text = text(doc, baseUrl, options);
   if (request.formats.includes("links")) out.links = links(doc, baseUrl);
   if (request.formats.includes("metadata")) out.metadata = metadata(doc, baseUrl);
-  if (request.extract && Object.keys(request.extract).length > 0) out.extracted = extract(doc, baseUrl, request.extract);
+  if (request.extract && Object.keys(request.extract).length > 0)
+    out.extracted = extract(doc, baseUrl, request.extract);
   return out;
 }

@@ -1,6 +1,15 @@
 /** Every link of a page, for crawling: absolute http(s) URLs in page order, each once. */
 import { type Page, toDocument } from "./content";
-import { attr, collapseWhitespace, documentBase, forEachElement, isElement, isHttpUrl, resolveUrl, type ChildNode } from "./dom";
+import {
+  attr,
+  collapseWhitespace,
+  documentBase,
+  forEachElement,
+  isElement,
+  isHttpUrl,
+  resolveUrl,
+  type ChildNode,
+} from "./dom";
 
 export interface Link {
   url: string;
@@ -25,7 +34,9 @@ export function links(page: Page, baseUrl: string): Link[] {
     if (!href || href.startsWith("#")) return;
     const url = resolveUrl(href, base);
     if (url === null || !isHttpUrl(url)) return;
-    const text = linkText(el.children) || collapseWhitespace(attr(el, "aria-label") ?? attr(el, "title") ?? "").trim() ||
+    const text =
+      linkText(el.children) ||
+      collapseWhitespace(attr(el, "aria-label") ?? attr(el, "title") ?? "").trim() ||
       collapseWhitespace(attr(el, "alt") ?? "").trim();
     const seen = byUrl.get(url);
     if (!seen) byUrl.set(url, { url, text });

@@ -4,7 +4,15 @@
  * asides, footers, the page-level header, cookie and consent banners, dialogs.
  */
 import {
-  type Document, type Element, type ParentNode, findElement, forEachElement, isElement, isHidden, isText, textContent,
+  type Document,
+  type Element,
+  type ParentNode,
+  findElement,
+  forEachElement,
+  isElement,
+  isHidden,
+  isText,
+  textContent,
 } from "./dom";
 
 export interface MainContent {
@@ -13,11 +21,15 @@ export interface MainContent {
 }
 
 const CHROME = new Set(["nav", "aside", "footer"]);
-const CHROME_ROLES = new Set(["navigation", "complementary", "contentinfo", "banner", "dialog", "alertdialog", "search"]);
+const CHROME_ROLES = new Set("navigation complementary contentinfo banner dialog alertdialog search".split(" "));
 /** A header is the page's banner only outside sectioning content (HTML-ARIA); an article's header holds its title. */
 const SECTIONING = new Set(["article", "aside", "main", "nav", "section"]);
 /** Consent-manager markers seen in ids and classes (generic words and the common vendors' prefixes). */
-const CONSENT = /cookie|consent|gdpr|ccpa|onetrust|didomi|usercentrics|truste|cmpbox|qc-cmp|sp_message|(?:^|[-_\s])banner(?:$|[-_\s])/i;
+const CONSENT = new RegExp(
+  "cookie|consent|gdpr|ccpa|onetrust|didomi|usercentrics|truste|cmpbox|qc-cmp|sp_message|" +
+    "(?:^|[-_\\s])banner(?:$|[-_\\s])",
+  "i",
+);
 /**
  * A banner class never takes away what holds the page's title or its main content, nor a block
  * longer than any consent notice (a wrapper classed "cookie-banner-shown" holds the whole page).
@@ -25,7 +37,18 @@ const CONSENT = /cookie|consent|gdpr|ccpa|onetrust|didomi|usercentrics|truste|cm
 const PROTECTED = new Set(["main", "article", "h1", "body", "html"]);
 const MAX_BANNER_CHARS = 10_000;
 /** Containers the densest-block search may descend into; a paragraph or list is content, not a container. */
-const CONTAINERS = new Set(["body", "div", "section", "article", "main", "center", "form", "table", "tbody", "tr", "td", "span", "font"]);
+const CONTAINERS = new Set("body div section article main center form table tbody tr td span font".split(" "));
+/**
+ * Blocks whose id or class says they are comments, sharing widgets, related links and the like:
+ * their prose does not count when looking for the densest block (a long comment thread outweighs
+ * a photo essay), though a container chosen for other reasons still shows them.
+ */
+const UNLIKELY = new RegExp(
+  "comment|disqus|replies|respond|related|share|social|sponsor|advert|promo|breadcrumb|pagination|pager|sidebar|" +
+    "popup|newsletter",
+  "i",
+);
+const LIKELY = /article|content|main|story|entry|body|column|text-body/i;
 /** Share of its parent's prose a child needs for the search to narrow to it. */
 const DOMINANT_SHARE = 0.6;
 
@@ -54,7 +77,9 @@ function chrome(el: Element, protectedCache: WeakMap<Element, boolean>): boolean
   if (el.attribs["aria-modal"] === "true") return true;
   if (el.name === "header" && !hasAncestor(el, SECTIONING)) return true;
   const marks = `${el.attribs.id ?? ""} ${el.attribs.class ?? ""}`;
-  return CONSENT.test(marks) && !holdsProtected(el, protectedCache) && visibleLength(textContent(el)) <= MAX_BANNER_CHARS;
+  return (
+    CONSENT.test(marks) && !holdsProtected(el, protectedCache) && visibleLength(textContent(el)) <= MAX_BANNER_CHARS
+  );
 }
 
 function pickRoot(body: ParentNode, isChrome: (el: Element) => boolean): ParentNode {
@@ -78,7 +103,8 @@ function pickRoot(body: ParentNode, isChrome: (el: Element) => boolean): ParentN
 }
 
 function insideChrome(el: Element, stop: ParentNode, isChrome: (el: Element) => boolean): boolean {
-  for (let node = el.parent; node && node !== stop && isElement(node); node = node.parent) if (isChrome(node)) return true;
+  for (let node = el.parent; node && node !== stop && isElement(node); node = node.parent)
+    if (isChrome(node)) return true;
   return false;
 }
 
@@ -93,7 +119,13 @@ function proseLengths(body: ParentNode, isChrome: (el: Element) => boolean): Map
     for (const child of node.children) {
       if (isText(child)) {
         if (!inLink) total += visibleLength(child.data);
-      } else if (isElement(child) && !SKIPPED_IN_MEASURE.has(child.name) && !isHidden(child) && !isChrome(child)) {
+      } else if (
+        isElement(child) &&
+        !SKIPPED_IN_MEASURE.has(child.name) &&
+        !isHidden(child) &&
+        !isChrome(child) &&
+        !unlikely(child)
+      ) {
         total += measure(child, inLink || child.name === "a");
       }
     }
@@ -103,7 +135,12 @@ function proseLengths(body: ParentNode, isChrome: (el: Element) => boolean): Map
   measure(body, false);
   return lengths;
 }
-const SKIPPED_IN_MEASURE = new Set(["script", "style", "noscript", "template", "svg", "head", "select", "textarea", "button"]);
+const SKIPPED_IN_MEASURE = new Set("script style noscript template svg head select textarea button".split(" "));
+
+function unlikely(el: Element): boolean {
+  const marks = `${el.attribs.id ?? ""} ${el.attribs.class ?? ""}`;
+  return marks.length > 1 && UNLIKELY.test(marks) && !LIKELY.test(marks);
+}
 
 function visibleLength(s: string): number {
   let n = 0;
@@ -122,8 +159,12 @@ function densest(body: ParentNode, prose: Map<ParentNode, number>): ParentNode {
     if (total === 0) return node;
     let next: Element | null = null;
     for (const child of node.children) {
-      if (isElement(child) && (CONTAINERS.has(child.name) || child.name.includes("-")) &&
-        (prose.get(child) ?? 0) >= total * DOMINANT_SHARE) next = child;
+      if (
+        isElement(child) &&
+        (CONTAINERS.has(child.name) || child.name.includes("-")) &&
+        (prose.get(child) ?? 0) >= total * DOMINANT_SHARE
+      )
+        next = child;
     }
     if (!next) return node;
     node = next;

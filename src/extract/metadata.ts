@@ -1,6 +1,15 @@
 /** A page's metadata from its head: title, description, language, canonical URL, favicon, Open Graph. */
 import { type Page, toDocument } from "./content";
-import { type Element, attr, collapseWhitespace, documentBase, forEachElement, isHttpUrl, resolveUrl, textContent } from "./dom";
+import {
+  type Element,
+  attr,
+  collapseWhitespace,
+  documentBase,
+  forEachElement,
+  isHttpUrl,
+  resolveUrl,
+  textContent,
+} from "./dom";
 
 export interface Metadata {
   title: string | null;

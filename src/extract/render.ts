@@ -6,8 +6,18 @@
  * the run becomes a paragraph.
  */
 import {
-  type ChildNode, type Element, type ParentNode, attr, collapseWhitespace, findElement, isElement, isHidden, isHttpUrl, isText,
-  resolveUrl, textContent,
+  type ChildNode,
+  type Element,
+  type ParentNode,
+  attr,
+  collapseWhitespace,
+  findElement,
+  isElement,
+  isHidden,
+  isHttpUrl,
+  isText,
+  resolveUrl,
+  textContent,
 } from "./dom";
 
 export type Mode = "markdown" | "text";
@@ -23,21 +33,22 @@ export interface RenderOptions {
 }
 
 /** Never part of the readable page: not rendered, or not text. */
-const DROPPED = new Set([
-  "script", "style", "noscript", "template", "svg", "math", "head", "title", "meta", "link", "base", "iframe",
-  "frame", "frameset", "object", "embed", "canvas", "video", "audio", "source", "track", "map", "area", "param",
-  "select", "datalist", "textarea", "input", "button", "dialog", "slot",
-]);
+const DROPPED = new Set(
+  (
+    "script style noscript template svg math head title meta link base iframe frame frameset object embed " +
+    "canvas video audio source track map area param select datalist textarea input button dialog slot"
+  ).split(" "),
+);
 /** What extraction of an element's text still leaves out: code and inert markup, not form controls. */
 const DROPPED_IN_EXTRACTION = new Set(["script", "style", "noscript", "template"]);
 
-const BLOCK = new Set([
-  "address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details", "dir", "div", "dl",
-  "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-  "hgroup", "hr", "html", "legend", "li", "listing", "main", "menu", "nav", "ol", "optgroup", "option", "p",
-  "plaintext", "pre", "search", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr",
-  "ul", "xmp",
-]);
+const BLOCK = new Set(
+  (
+    "address article aside blockquote body caption center dd details dir div dl dt fieldset figcaption figure " +
+    "footer form h1 h2 h3 h4 h5 h6 header hgroup hr html legend li listing main menu nav ol optgroup option p " +
+    "plaintext pre search section summary table tbody td tfoot th thead tr ul xmp"
+  ).split(" "),
+);
 
 const HEADING: Record<string, number> = { h1: 1, h2: 2, h3: 3, h4: 4, h5: 5, h6: 6 };
 
@@ -61,8 +72,13 @@ interface Block {
 
 export function render(nodes: readonly ChildNode[], opts: RenderOptions, dropSet?: "extraction"): string {
   const ctx: Ctx = {
-    opts, drop: dropSet === "extraction" ? DROPPED_IN_EXTRACTION : DROPPED,
-    strong: false, em: false, del: false, link: false, wrap: [],
+    opts,
+    drop: dropSet === "extraction" ? DROPPED_IN_EXTRACTION : DROPPED,
+    strong: false,
+    em: false,
+    del: false,
+    link: false,
+    wrap: [],
   };
   return joinBlocks(blocks(nodes, ctx), "page");
 }
@@ -109,8 +125,14 @@ function blocks(nodes: readonly ChildNode[], ctx: Ctx, out: Block[] = []): Block
       flush();
       block(node, ctx, out);
     } else if (holdsBlocks(node)) {
+      // Its inline start continues the paragraph it sits in (an unclosed <b> that swallowed the
+      // next paragraph); from its first block on, its content is laid out as blocks.
+      const first = node.children.findIndex(
+        (c) => isElement(c) && !skipped(c, ctx) && (BLOCK.has(c.name) || holdsBlocks(c)),
+      );
+      run += inline(node, ctx, node.children.slice(0, first));
       flush();
-      blocks(node.children, promote(node, ctx), out);
+      blocks(node.children.slice(first), promote(node, ctx), out);
     } else {
       run += inline(node, ctx);
     }
@@ -123,7 +145,8 @@ function blocks(nodes: readonly ChildNode[], ctx: Ctx, out: Block[] = []): Block
 function promote(el: Element, ctx: Ctx): Ctx {
   if (ctx.opts.mode === "text") return ctx;
   const name = el.name;
-  if ((name === "strong" || name === "b") && !ctx.strong) return { ...ctx, strong: true, wrap: [...ctx.wrap, ["**", "**"]] };
+  if ((name === "strong" || name === "b") && !ctx.strong)
+    return { ...ctx, strong: true, wrap: [...ctx.wrap, ["**", "**"]] };
   if (EMPHASIS.has(name) && !ctx.em) return { ...ctx, em: true, wrap: [...ctx.wrap, ["*", "*"]] };
   if (name === "a" && !ctx.link) {
     const href = linkTarget(el, ctx);
@@ -175,7 +198,15 @@ function block(el: Element, ctx: Ctx, out: Block[]): void {
     case "blockquote": {
       const inner = joinBlocks(blocks(el.children, ctx), "page");
       if (!inner) return;
-      out.push({ text: md ? inner.split("\n").map((line) => (line ? `> ${line}` : ">")).join("\n") : inner, interrupts: false });
+      out.push({
+        text: md
+          ? inner
+              .split("\n")
+              .map((line) => (line ? `> ${line}` : ">"))
+              .join("\n")
+          : inner,
+        interrupts: false,
+      });
       return;
     }
     case "table":
@@ -264,7 +295,7 @@ const LIST = new Set(["ul", "ol", "menu", "dir"]);
 function list(el: Element, ctx: Ctx): { text: string; interrupts: boolean } {
   const md = ctx.opts.mode === "markdown";
   const ordered = el.name === "ol";
-  let n = ordered ? integerAttr(el, "start") ?? 1 : 1;
+  let n = ordered ? (integerAttr(el, "start") ?? 1) : 1;
   let first: number | null = null;
   const lines: string[] = [];
   for (const item of listItems(el, ctx)) {
@@ -342,19 +373,48 @@ function codeLanguage(pre: Element): string {
 
 // ── Tables ───────────────────────────────────────────────────────────────────────────────────
 
+const TABLE_PARTS = new Set(["tr", "td", "th", "thead", "tbody", "tfoot", "caption", "colgroup", "col"]);
+
+/**
+ * The rows of a table, header rows first and footer rows last as a browser draws them. Cells
+ * placed straight in a table or section (the parser adds no <tr>) form a row of their own.
+ */
 function tableRows(table: Element): Element[] {
   const head: Element[] = [];
   const body: Element[] = [];
   const foot: Element[] = [];
+  const hasCells = (el: Element) => el.children.some((c) => isElement(c) && (c.name === "td" || c.name === "th"));
+  if (hasCells(table)) body.push(table);
   for (const child of table.children) {
     if (!isElement(child)) continue;
     if (child.name === "tr") body.push(child);
     else if (child.name === "thead" || child.name === "tbody" || child.name === "tfoot") {
       const rows = child.children.filter((r): r is Element => isElement(r) && r.name === "tr");
+      if (hasCells(child)) rows.unshift(child);
       (child.name === "thead" ? head : child.name === "tfoot" ? foot : body).push(...rows);
     }
   }
   return [...head, ...body, ...foot];
+}
+
+/**
+ * What a table holds outside its rows and cells (text or elements written straight in it): a
+ * browser shows it before the table, so it is rendered there rather than lost.
+ */
+function strayTableContent(table: Element): ChildNode[] {
+  const stray: ChildNode[] = [];
+  for (const part of [table, ...table.children]) {
+    if (
+      !isElement(part) ||
+      !(part === table || part.name === "thead" || part.name === "tbody" || part.name === "tfoot")
+    )
+      continue;
+    for (const child of part.children) {
+      if (isText(child) ? child.data.trim() !== "" : isElement(child) && !TABLE_PARTS.has(child.name))
+        stray.push(child);
+    }
+  }
+  return stray;
 }
 
 const cellsOf = (row: Element, ctx: Ctx) =>
@@ -370,8 +430,12 @@ function table(el: Element, ctx: Ctx, out: Block[]): void {
   const caption = el.children.find((c): c is Element => isElement(c) && c.name === "caption" && !skipped(c, ctx));
   const role = attr(el, "role");
   const width = Math.max(0, ...rows.map((r) => cellsOf(r, ctx).reduce((n, c) => n + span(c, "colspan", 1000), 0)));
-  const layout = role === "presentation" || role === "none" || width <= 1 ||
+  const layout =
+    role === "presentation" ||
+    role === "none" ||
+    width <= 1 ||
     rows.some((r) => cellsOf(r, ctx).some((c) => hasDescendant(c, "table")));
+  blocks(strayTableContent(el), ctx, out);
   if (caption) blocks(caption.children, ctx, out);
   if (layout) {
     for (const row of rows) for (const cell of cellsOf(row, ctx)) blocks(cell.children, ctx, out);
@@ -433,13 +497,16 @@ function tableGrid(rows: Element[], ctx: Ctx): string[][] {
 }
 
 function cellText(cell: Element, ctx: Ctx): string {
-  const text = blocks(cell.children, ctx).map((b) => b.text).join("\n");
+  const text = blocks(cell.children, ctx)
+    .map((b) => b.text)
+    .join("\n");
   if (ctx.opts.mode === "text") return text.replace(/\s*\n\s*/g, " ");
   return text.replace(/ {2}\n|\n+/g, "<br>").replace(/\|/g, "\\|");
 }
 
 function hasDescendant(el: Element, name: string): boolean {
-  for (const child of el.children) if (isElement(child) && (child.name === name || hasDescendant(child, name))) return true;
+  for (const child of el.children)
+    if (isElement(child) && (child.name === name || hasDescendant(child, name))) return true;
   return false;
 }
 
@@ -448,32 +515,35 @@ function hasDescendant(el: Element, name: string): boolean {
 const EMPHASIS = new Set(["em", "i", "cite", "dfn", "var"]);
 const CODE = new Set(["code", "kbd", "samp", "tt"]);
 
-function inlineChildren(el: Element, ctx: Ctx): string {
+function inlineChildren(el: Element, ctx: Ctx, children: readonly ChildNode[] = el.children): string {
   let out = "";
-  for (const child of el.children) {
+  for (const child of children) {
     if (isText(child)) out += inlineText(child.data, ctx);
     else if (isElement(child) && !skipped(child, ctx)) out += inline(child, ctx);
   }
   return out;
 }
 
-function inline(el: Element, ctx: Ctx): string {
+/** An inline element as Markdown or text; `children` narrows it to part of its content. */
+function inline(el: Element, ctx: Ctx, children: readonly ChildNode[] = el.children): string {
   const md = ctx.opts.mode === "markdown";
   const name = el.name;
   if (name === "br") return "\n";
   // Blocks met inside inline content (a heading's <div>, a cell's <p>) are line breaks there.
-  if (BLOCK.has(name)) return name === "hr" ? "\n" : `\n${inlineChildren(el, ctx)}\n`;
-  if (!md) return name === "img" ? "" : inlineChildren(el, ctx);
+  if (BLOCK.has(name)) return name === "hr" ? "\n" : `\n${inlineChildren(el, ctx, children)}\n`;
+  if (!md) return name === "img" ? "" : inlineChildren(el, ctx, children);
   if (name === "img") return image(el, ctx);
-  if (name === "a") return link(el, ctx);
-  if (CODE.has(name)) return codeSpan(collapseWhitespace(textContent(el)));
-  if ((name === "strong" || name === "b") && !ctx.strong) return markers(inlineChildren(el, { ...ctx, strong: true }), "**");
-  if (EMPHASIS.has(name) && !ctx.em) return markers(inlineChildren(el, { ...ctx, em: true }), "*");
-  if ((name === "del" || name === "s" || name === "strike") && !ctx.del) {
-    return markers(inlineChildren(el, { ...ctx, del: true }), "~~");
+  if (name === "a") return link(el, ctx, children);
+  if (CODE.has(name)) return codeSpan(collapseWhitespace(children.map(textContent).join("")));
+  if ((name === "strong" || name === "b") && !ctx.strong) {
+    return markers(inlineChildren(el, { ...ctx, strong: true }, children), "**");
   }
-  if (name === "q") return `"${inlineChildren(el, ctx)}"`;
-  return inlineChildren(el, ctx);
+  if (EMPHASIS.has(name) && !ctx.em) return markers(inlineChildren(el, { ...ctx, em: true }, children), "*");
+  if ((name === "del" || name === "s" || name === "strike") && !ctx.del) {
+    return markers(inlineChildren(el, { ...ctx, del: true }, children), "~~");
+  }
+  if (name === "q") return `"${inlineChildren(el, ctx, children)}"`;
+  return inlineChildren(el, ctx, children);
 }
 
 /** Emphasis markers must touch the text they mark: surrounding spaces move outside them. */
@@ -503,9 +573,9 @@ function linkTarget(el: Element, ctx: Ctx): string | null {
   return destination(url);
 }
 
-function link(el: Element, ctx: Ctx): string {
+function link(el: Element, ctx: Ctx, children: readonly ChildNode[]): string {
   const target = ctx.link ? null : linkTarget(el, ctx);
-  let content = inlineChildren(el, { ...ctx, link: true });
+  let content = inlineChildren(el, { ...ctx, link: true }, children);
   if (target === null) return content;
   if (!content.trim()) content = escapeText(collapseWhitespace(fallbackLabel(el)), true);
   const m = /^(\s*)([\s\S]*?)(\s*)$/.exec(content)!;
@@ -562,6 +632,8 @@ function inlineText(data: string, ctx: Ctx): string {
  * inside a word or a lone `[` stay as they are so the text remains readable as text.
  */
 export function escapeText(text: string, inLink: boolean): string {
+  // Most text has none of these: one test instead of eight replacements.
+  if (!MARKUP_CHARS.test(text)) return text;
   return text
     .replace(/\\(?=[!-/:-@[-`{-~])/g, "\\\\")
     .replace(/`/g, "\\`")
@@ -573,6 +645,7 @@ export function escapeText(text: string, inLink: boolean): string {
     .replace(inLink ? /[[\]]/g : /\](?=[([])/g, "\\$&");
 }
 
+const MARKUP_CHARS = /[\\`*_~<&[\]]/;
 const isWordChar = (ch: string | undefined) => ch !== undefined && /[\p{L}\p{N}]/u.test(ch);
 
 function escapeLineStart(line: string): string {

@@ -22,7 +22,8 @@ export const CssSelector = z
   })
   .openapi({
     example: "article h1",
-    description: "CSS selector (Selectors Level 4 as css-select implements it, plus :contains() and :icontains()); " +
+    description:
+      "CSS selector (Selectors Level 4 as css-select implements it, plus :contains() and :icontains()); " +
       "pseudo-elements and state pseudo-classes such as :hover are refused",
   });
 
@@ -41,12 +42,14 @@ export const OnlyMainContent = z
 export const ExtractFieldSchema = z
   .object({
     selector: CssSelector,
-    attribute: z
-      .string()
-      .regex(ATTRIBUTE_NAME, "must be \"text\", \"html\" or an attribute name")
-      .default("text")
-      .openapi({ description: "\"text\", \"html\" (outer HTML) or an attribute name; href, src and other URL attributes come back absolute" }),
-    all: z.boolean().default(false).openapi({ description: "Every match (a list) instead of the first (a string or null)" }),
+    attribute: z.string().regex(ATTRIBUTE_NAME, 'must be "text", "html" or an attribute name').default("text").openapi({
+      description:
+        '"text", "html" (outer HTML) or an attribute name; href, src and other URL attributes come back absolute',
+    }),
+    all: z
+      .boolean()
+      .default(false)
+      .openapi({ description: "Every match (a list) instead of the first (a string or null)" }),
   })
   .strict()
   .openapi("ExtractField");
@@ -55,10 +58,12 @@ export const ExtractSchema = z
   .record(z.string(), ExtractFieldSchema)
   .superRefine((fields, ctx) => {
     const names = Object.keys(fields);
-    if (names.length > MAX_EXTRACT_FIELDS) ctx.addIssue({ code: "custom", message: `at most ${MAX_EXTRACT_FIELDS} extract fields` });
+    if (names.length > MAX_EXTRACT_FIELDS)
+      ctx.addIssue({ code: "custom", message: `at most ${MAX_EXTRACT_FIELDS} extract fields` });
     // Checked here rather than by the record's key schema so the issue names the field and says what a name may be.
     for (const name of names) {
-      if (!EXTRACT_FIELD_NAME.test(name)) ctx.addIssue({ code: "custom", path: [name], message: "field names are 1-64 of A-Z a-z 0-9 _ -" });
+      if (!EXTRACT_FIELD_NAME.test(name))
+        ctx.addIssue({ code: "custom", path: [name], message: "field names are 1-64 of A-Z a-z 0-9 _ -" });
     }
   })
   .openapi({ description: "Named values to pick from the page with CSS selectors" });

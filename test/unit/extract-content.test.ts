@@ -14,7 +14,11 @@ describe("markdown: one page per construct group against its golden file", () =>
     ["tables", "GitHub tables: header row, escaped pipes, colspan/rowspan, no-header table, layout tables"],
     ["blockquotes", "nested blockquotes holding lists and code"],
     ["hidden", "script, style, noscript, template, svg, comments, hidden/aria-hidden/display:none, form controls"],
-    ["broken", "unclosed tags, stray end tags, misnested <b><i> read as a browser reads them"],
+    [
+      "broken",
+      "unclosed tags closed where HTML implies, stray end tags ignored, misnested <b><i> keeps its text " +
+        "(the part after </b> loses its italics, which a browser would keep)",
+    ],
     ["main-content", "the whole page, chrome included, when only_main_content is off"],
     ["no-main", "a table-less old layout without main or article"],
   ])("%s (%s)", (name) => {
@@ -30,7 +34,10 @@ describe("text: paragraph breaks, no markup", () => {
 
 describe("onlyMainContent", () => {
   it.each([
-    ["main-content", "<main> kept with its article's header; nav, page header, asides, footers, cookie banner, dialogs left out"],
+    [
+      "main-content",
+      "<main> kept with its article's header; nav, page header, asides, footers, cookie banner, dialogs left out",
+    ],
     ["no-main", "no <main>/<article>: the densest block of prose, without the menus, the GDPR notice and the sidebar"],
   ])("%s: %s", (name) => {
     expect(markdown(fixture(`${name}.html`), PAGE_URL, { onlyMainContent: true })).toBe(fixture(`${name}.main.md`));
@@ -38,16 +45,31 @@ describe("onlyMainContent", () => {
   });
 
   it.each([
-    ["several articles keep their common container", `<body><nav><a href="/">Home</a></nav><div id="list">
+    [
+      "several articles keep their common container",
+      `<body><nav><a href="/">Home</a></nav><div id="list">
       <article><h2>One</h2><p>First post.</p></article><article><h2>Two</h2><p>Second post.</p></article></div>
-      <footer>Footer</footer></body>`, "## One\n\nFirst post.\n\n## Two\n\nSecond post.\n"],
-    ["role=main counts as main", `<div role="banner">Site</div><div role="main"><p>Body text.</p></div>
-      <div role="contentinfo">Legal</div>`, "Body text.\n"],
-    ["a consent class on a wrapper holding the page does not remove the page",
+      <footer>Footer</footer></body>`,
+      "## One\n\nFirst post.\n\n## Two\n\nSecond post.\n",
+    ],
+    ["a fragment without <body>", "<nav><a href=/>Home</a></nav><h1>Title</h1><p>Text.</p>", "# Title\n\nText.\n"],
+    [
+      "role=main counts as main",
+      `<div role="banner">Site</div><div role="main"><p>Body text.</p></div>
+      <div role="contentinfo">Legal</div>`,
+      "Body text.\n",
+    ],
+    [
+      "a consent class on a wrapper holding the page does not remove the page",
       `<body><div class="cookie-consent-shown"><header>Site</header><h1>Title</h1><p>Content.</p></div></body>`,
-      "# Title\n\nContent.\n"],
-    ["an OneTrust banner and a modal are left out", `<div id="onetrust-banner-sdk"><p>We value your privacy</p></div>
-      <main><p>Story.</p><div class="modal" role="dialog"><p>Sign up</p></div></main>`, "Story.\n"],
+      "# Title\n\nContent.\n",
+    ],
+    [
+      "an OneTrust banner and a modal are left out",
+      `<div id="onetrust-banner-sdk"><p>We value your privacy</p></div>
+      <main><p>Story.</p><div class="modal" role="dialog"><p>Sign up</p></div></main>`,
+      "Story.\n",
+    ],
   ])("%s", (_, html, expected) => {
     expect(markdown(html, PAGE_URL, { onlyMainContent: true })).toBe(expected);
   });
@@ -74,16 +96,37 @@ describe("edge cases", () => {
     ["empty input", "", ""],
     ["only whitespace and hidden content", "<p>  </p><div hidden>x</div><script>y</script>", ""],
     ["text outside any element", "just text", "just text\n"],
-    ["a data: image is left out, its link named by its alt", `<a href="/p"><img src="data:image/png;base64,AAAA" alt="x"></a>`,
-      "[x](https://example.com/p)\n"],
+    [
+      "a data: image is left out, its link named by its alt",
+      `<a href="/p"><img src="data:image/png;base64,AAAA" alt="x"></a>`,
+      "[x](https://example.com/p)\n",
+    ],
     ["javascript: image sources are not URLs", `<img src="javascript:alert(1)" alt="x">`, ""],
     ["two breaks make a paragraph break", "<p>a<br><br>b<br></p>", "a\n\nb\n"],
     ["nested emphasis is not doubled", "<b>x <strong>y</strong></b>", "**x y**\n"],
     ["emphasis around only spaces leaves the spaces", "a<b> </b>b", "a b\n"],
-    ["ordered list starting past 1 after a list item's text", "<ul><li>a<ol start=3><li>c</li></ol></li></ul>",
-      "- a\n\n  3. c\n"],
-    ["an image title of brackets is escaped", `<img src="/i.png" alt="[x]">`, "![\\[x\\]](https://example.com/i.png)\n"],
+    [
+      "ordered list starting past 1 after a list item's text",
+      "<ul><li>a<ol start=3><li>c</li></ol></li></ul>",
+      "- a\n\n  3. c\n",
+    ],
+    [
+      "an image title of brackets is escaped",
+      `<img src="/i.png" alt="[x]">`,
+      "![\\[x\\]](https://example.com/i.png)\n",
+    ],
     ["<q> gets quotes", "<p>He said <q>hi</q>.</p>", `He said "hi".\n`],
+    [
+      "text written straight in a table comes before it, as a browser shows it",
+      "<table>stray<tr><td>a</td><td>b</td></tr></table>",
+      "stray\n\n| a | b |\n| --- | --- |\n",
+    ],
+    ["cells without a row still make one", "<table><th>a</th><th>b</th></table>", "| a | b |\n| --- | --- |\n"],
+    [
+      "an inline element swallowing a paragraph keeps its start in the paragraph before",
+      "<p>one <em>two<p>three</em>",
+      "one *two*\n\n*three*\n",
+    ],
   ])("%s", (_, html, expected) => {
     expect(markdown(html, PAGE_URL)).toBe(expected);
   });

@@ -5,6 +5,7 @@
 import { z } from "@hono/zod-openapi";
 import { LIMITS } from "./config";
 import { JOB_STATUSES, RUN_STATUSES } from "./domain";
+import { RESULT_FORMATS, resultOptionsShape } from "./extract/schema";
 import { normalizeTargetUrl, UrlError } from "./fetchers/url-guard";
 import { utf8Bytes } from "./sizes";
 
@@ -80,6 +81,7 @@ export const ScrapeRequest = z
     actions: z.array(Action).max(50).default([]),
     custom_id: z.string().min(1).max(255).optional(),
     timeout: z.number().int().min(1_000).max(120_000).default(30_000).openapi({ description: "Worker-level timeout in ms for the whole job" }),
+    ...resultOptionsShape,
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -132,6 +134,11 @@ export const StoredRequest = z
     actions: z.array(Action),
     custom_id: z.string().nullable(),
     timeout: z.number().int(),
+    formats: z.array(z.enum(RESULT_FORMATS)),
+    only_main_content: z.boolean(),
+    extract: z
+      .record(z.string(), z.object({ selector: z.string(), attribute: z.string().optional(), all: z.boolean().optional() }))
+      .optional(),
   })
   .openapi("StoredRequest");
 

@@ -1,0 +1,46 @@
+import { type JobSpec, resultOptions } from "../domain";
+import { capKeptResults, extract, metadata, parseHtml } from "../extract";
+
+/**
+ * What a job keeps in its `result_meta` (90 days, with the job's metadata): the return values of
+ * its `evaluate` actions, and — when the request asked for them — `metadata` and `extracted`,
+ * made once from the page as fetched or rendered (after the actions), capped at 64 KB together.
+ */
+export interface ResultMeta {
+  evaluate_results?: unknown[];
+  metadata?: ReturnType<typeof metadata> | null;
+  extracted?: ReturnType<typeof extract> | null;
+  extract_truncated?: boolean;
+}
+
+/**
+ * The JSON to store, or null when there is nothing to keep. A job that asked for metadata or
+ * extraction but has no page (a network error) keeps null for them, so "requested but nothing
+ * found" stays distinct from "not requested". `baseUrl` is where the page ended up (after
+ * redirects), which relative URLs resolve against.
+ */
+export function resultMetaJson(
+  spec: JobSpec,
+  page: { html: string | null; baseUrl: string; evaluate_results: unknown[] | null },
+): string | null {
+  const opts = resultOptions(spec);
+  const wantMetadata = opts.formats.includes("metadata");
+  const out: ResultMeta = {};
+  if (page.evaluate_results) out.evaluate_results = page.evaluate_results;
+  if (wantMetadata || opts.extract) {
+    let md: ResultMeta["metadata"] = null;
+    let ex: ResultMeta["extracted"] = null;
+    if (page.html !== null) {
+      const doc = parseHtml(page.html);
+      md = wantMetadata ? metadata(doc, page.baseUrl) : null;
+      ex = opts.extract ? extract(doc, page.baseUrl, opts.extract) : null;
+    }
+    const capped = capKeptResults({ metadata: md, extracted: ex });
+    if (wantMetadata) out.metadata = capped.metadata;
+    if (opts.extract) out.extracted = capped.extracted;
+    if (capped.extract_truncated) out.extract_truncated = true;
+  }
+  return Object.keys(out).length > 0 ? JSON.stringify(out) : null;
+}
+
+export const parseResultMeta = (json: string | null): ResultMeta => (json ? (JSON.parse(json) as ResultMeta) : {});

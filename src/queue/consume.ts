@@ -8,7 +8,7 @@ import { screenshotKey } from "../storage/bodies";
 import { type Outgoing, sendJobs } from "./dispatch";
 import { parseQueueMessage } from "./messages";
 import { mapLimit, pushTo } from "./pool";
-import { resultMetaJson } from "./kept-results";
+import { resultMetaJson } from "../kept-results";
 import { BROWSER_FLUSH, FETCH_FLUSH, type FlushPolicy, Recorder } from "./recorder";
 
 /**

@@ -1,5 +1,5 @@
-import { type JobSpec, resultOptions } from "../domain";
-import { capKeptResults, extract, metadata, parseHtml } from "../extract";
+import { type JobSpec, resultOptions } from "./domain";
+import { capKeptResults, extract, type Link, makeResults, metadata, parseHtml } from "./extract";
 
 /**
  * What a job keeps in its `result_meta` (90 days, with the job's metadata): the return values of
@@ -43,4 +43,32 @@ export function resultMetaJson(
   return Object.keys(out).length > 0 ? JSON.stringify(out) : null;
 }
 
-export const parseResultMeta = (json: string | null): ResultMeta => (json ? (JSON.parse(json) as ResultMeta) : {});
+/** A stored result_meta; one that is not JSON (damaged) reads as nothing kept rather than failing the read. */
+export function parseResultMeta(json: string | null): ResultMeta {
+  if (!json) return {};
+  try {
+    return JSON.parse(json) as ResultMeta;
+  } catch {
+    return {};
+  }
+}
+
+/** A stored spec's result options; a spec that is not JSON reads as the defaults. */
+export function storedResultOptions(specJson: string | null) {
+  try {
+    return resultOptions(specJson ? (JSON.parse(specJson) as JobSpec) : ({} as JobSpec));
+  } catch {
+    return resultOptions({} as JobSpec);
+  }
+}
+
+/** Made on read from the stored page: markdown, text and links (only those asked for), from one parse. */
+export function pageResults(
+  html: string,
+  baseUrl: string,
+  opts: { formats: readonly string[]; only_main_content: boolean },
+): { markdown?: string; text?: string; links?: Link[] } {
+  const wanted = (["markdown", "text", "links"] as const).filter((f) => opts.formats.includes(f));
+  if (wanted.length === 0) return {};
+  return makeResults(html, baseUrl, { formats: wanted, only_main_content: opts.only_main_content });
+}

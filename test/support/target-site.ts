@@ -160,7 +160,7 @@ function route(req: http.IncomingMessage, res: http.ServerResponse) {
   if (p === "/formats/tricky") {
     // Values a CSV writer must quote: comma, double quote, CR/LF, and non-ASCII.
     const title = `Commas, "quotes" &amp; café`;
-    return send(200, html(title, `<h1 class="t">Line one\nLine "two", end</h1><ul><li class="tag">a,b</li><li class="tag">"c"</li></ul>`));
+    return send(200, html(title, `<h1 class="t">Line "two", end</h1><pre class="p">x,\ny</pre><ul><li class="tag">a,b</li><li class="tag">"c"</li></ul>`));
   }
   if (p === "/formats/reveal") {
     return send(200, html("Reveal", `<button id="reveal" onclick="document.getElementById('secret').innerHTML='<span class=&quot;v&quot;>Shown after click</span>'">Show</button><div id="secret"></div>`));

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { setNow } from "../src/clock";
-import { allJobs, api, newTenant, runToCompletion, target, type JobView } from "./support/api";
+import { allJobs, api, createCollection, newTenant, runToCompletion, startRun, target, waitForRun, type JobView } from "./support/api";
 
 afterEach(() => setNow(null));
 
@@ -158,5 +158,27 @@ describe("export", () => {
     const md = await body(await api(`${base}/export?include=markdown,metadata`, { key }));
     const lines = md.trimEnd().split("\n").map((l) => JSON.parse(l) as { markdown: unknown; metadata: { title: string } });
     expect(lines.map((l) => [l.markdown, l.metadata.title])).toEqual([[null, "Formats Doc"], [null, "Formats Doc"]]);
+  });
+
+  it("holds what has finished so far while the run is in progress", async () => {
+    const { key } = await newTenant();
+    const col = await createCollection(key, [
+      { custom_id: "slow", url: target("/hang"), timeout: 4_000 },
+      { custom_id: "fast", url: target("/ok") },
+    ]);
+    const { run_id } = await startRun(key, col.id);
+    const base = `/v1/async/collections/${col.id}/runs/${run_id}`;
+    const until = Date.now() + 20_000;
+    while ((await allJobs(key, col.id, run_id)).find((j) => j.custom_id === "fast")?.status !== "completed") {
+      if (Date.now() > until) throw new Error("the fast job did not finish");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const during = await body(await api(`${base}/export`, { key }));
+    const first = during.trimEnd().split("\n").map((l) => JSON.parse(l) as JobView);
+    expect(first.map((j) => [j.custom_id, j.status])).toEqual([["fast", "completed"]]);
+    expect((await api(`${base}`, { key }).then((r) => r.json()) as { status: string }).status).toBe("in_progress");
+    await waitForRun(key, col.id, run_id);
+    const after = await body(await api(`${base}/export`, { key }));
+    expect(after.trimEnd().split("\n").map((l) => (JSON.parse(l) as JobView).custom_id)).toEqual(["slow", "fast"]);
   });
 });

@@ -3,8 +3,8 @@
  * dom-serializer work on) built by htmlparser2, a tolerant parser that closes what HTML implies
  * (paragraphs, items, cells, unclosed tags at their parent's end) and ignores stray end tags. It
  * was chosen over parse5's standard tree construction by measurement (bench/extract-measurements.md):
- * a third of the heap per MB of HTML — so a page at the 10 MB cap fits a Worker's 128 MB — and
- * less than half the CPU, for the same Markdown on 129 of 130 real pages.
+ * under half the heap per MB of HTML — so a page at the 10 MB cap fits a Worker's 128 MB — and
+ * 17–60 % of the CPU, for the same Markdown on 129 of 130 real pages.
  */
 import type { AnyNode, ChildNode, Document, Element, ParentNode } from "domhandler";
 import { parseDocument } from "htmlparser2";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { links, metadata } from "../../src/extract";
+import { extract, links, makeResults, markdown, metadata, text } from "../../src/extract";
 import { fixture, PAGE_URL } from "./extract-fixtures";
 
 const json = (name: string) => JSON.parse(fixture(name));
@@ -81,5 +81,24 @@ describe("metadata", () => {
     ["a javascript: canonical is not a URL", `<link rel="canonical" href="javascript:x()">`, { canonical_url: null }],
   ])("%s", (_, html, expected) => {
     expect(metadata(html, PAGE_URL)).toMatchObject(expected);
+  });
+});
+
+describe("makeResults", () => {
+  it("makes exactly the requested results from one parse, equal to the single functions' results", () => {
+    const html = fixture("main-content.html");
+    const fields = { title: { selector: "h1" } };
+    expect(
+      makeResults(html, PAGE_URL, { formats: ["markdown", "links"], only_main_content: true, extract: fields }),
+    ).toEqual({
+      markdown: markdown(html, PAGE_URL, { onlyMainContent: true }),
+      links: links(html, PAGE_URL),
+      extracted: extract(html, PAGE_URL, fields),
+    });
+    expect(makeResults(html, PAGE_URL, { formats: ["html", "text", "metadata"] })).toEqual({
+      text: text(html, PAGE_URL),
+      metadata: metadata(html, PAGE_URL),
+    });
+    expect(makeResults(html, PAGE_URL, { formats: ["html"], extract: {} })).toEqual({});
   });
 });

@@ -137,7 +137,10 @@ export const StoredRequest = z
     formats: z.array(z.enum(RESULT_FORMATS)),
     only_main_content: z.boolean(),
     extract: z
-      .record(z.string(), z.object({ selector: z.string(), attribute: z.string().optional(), all: z.boolean().optional() }))
+      .record(
+        z.string(),
+        z.object({ selector: z.string(), attribute: z.string().optional(), all: z.boolean().optional() }),
+      )
       .optional(),
   })
   .openapi("StoredRequest");
@@ -211,7 +214,7 @@ export const Timings = z
   })
   .openapi("Timings");
 
-// ── Result formats ─────────────────────────────────────────────────────────────────────────
+// ── Result formats ──────────────────────────────────────────────────────────────────────────
 const nullableString = z.string().nullable();
 export const PageMetadata = z
   .object({
@@ -220,18 +223,31 @@ export const PageMetadata = z
     language: nullableString,
     canonical_url: nullableString,
     favicon: nullableString,
-    og: z.object({ title: nullableString, description: nullableString, image: nullableString, type: nullableString, site_name: nullableString }),
+    og: z.object({
+      title: nullableString,
+      description: nullableString,
+      image: nullableString,
+      type: nullableString,
+      site_name: nullableString,
+    }),
   })
   .openapi("PageMetadata", { description: "From the page's head; URLs absolute" });
 export const Extracted = z
   .record(z.string(), z.union([z.string(), z.array(z.string()), z.null()]))
-  .openapi("Extracted", { description: "One value per extract field: the first match (or null), or every match with `all`" });
+  .openapi("Extracted", {
+    description: "One value per extract field: the first match (or null), or every match with `all`",
+  });
 export const PageLink = z.object({ url: z.string(), text: z.string() }).openapi("PageLink");
 /** Kept with the job's metadata (90 days), so the listing, the job and the result carry them. */
 const keptResultFields = {
-  metadata: PageMetadata.nullable().optional().openapi({ description: "With formats including metadata; null when no page was captured" }),
+  metadata: PageMetadata.nullable()
+    .optional()
+    .openapi({ description: "With formats including metadata; null when no page was captured" }),
   extracted: Extracted.nullable().optional().openapi({ description: "With extract; null when no page was captured" }),
-  extract_truncated: z.boolean().optional().openapi({ description: "true when metadata and extracted were cut to 64 KB" }),
+  extract_truncated: z
+    .boolean()
+    .optional()
+    .openapi({ description: "true when metadata and extracted were cut to 64 KB" }),
 };
 
 export const Job = z
@@ -291,13 +307,18 @@ export const JobResult = z
     html: z.string().nullable().optional().openapi({ description: "With formats including html (the default)" }),
     markdown: z.string().nullable().optional().openapi({ description: "GitHub-flavoured Markdown, URLs absolute" }),
     text: z.string().nullable().optional(),
-    links: z.array(PageLink).nullable().optional().openapi({ description: "Absolute http(s) links, de-duplicated, in page order" }),
+    links: z
+      .array(PageLink)
+      .nullable()
+      .optional()
+      .openapi({ description: "Absolute http(s) links, de-duplicated, in page order" }),
     ...keptResultFields,
     evaluate_results: z.array(z.unknown()).optional().openapi({ description: "Return values of the job's `evaluate` actions, in order" }),
   })
   .openapi("JobResult", {
     description:
-      "One field per requested format; html, markdown, text and links are made from the stored page (null when none was captured).",
+      "One field per requested format; html, markdown, text and links are made from the stored page " +
+      "(null when none was captured).",
   });
 
 export const RAW_FORMATS = ["html", "markdown", "text"] as const;
@@ -305,7 +326,9 @@ export const ResultQuery = z.object({
   format: z
     .enum(["json", ...RAW_FORMATS])
     .optional()
-    .openapi({ description: "json (default), or one format raw; Accept: text/html, text/markdown or text/plain does the same" }),
+    .openapi({
+      description: "json (default), or one format raw; Accept: text/html, text/markdown or text/plain does the same",
+    }),
 });
 
 export const ExportQuery = z.object({

@@ -4,7 +4,17 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { setNow } from "../src/clock";
-import { allJobs, api, createCollection, newTenant, runToCompletion, startRun, target, waitForRun, type JobView } from "./support/api";
+import {
+  allJobs,
+  api,
+  createCollection,
+  newTenant,
+  runToCompletion,
+  startRun,
+  target,
+  waitForRun,
+  type JobView,
+} from "./support/api";
 
 afterEach(() => setNow(null));
 
@@ -42,8 +52,22 @@ function parseCsv(text: string): string[][] {
 }
 
 const REQUESTS = [
-  { custom_id: "tricky, \"one\"", url: target("/formats/tricky"), formats: ["metadata"], extract: { heading: { selector: "h1.t" }, tags: { selector: "li.tag", all: true }, pre: { selector: "pre", attribute: "html" } } },
-  { custom_id: "doc", url: target("/formats/doc"), formats: ["html", "metadata"], extract: { heading: { selector: "h1" }, canonical: { selector: "link[rel=canonical]", attribute: "href" } } },
+  {
+    custom_id: 'tricky, "one"',
+    url: target("/formats/tricky"),
+    formats: ["metadata"],
+    extract: {
+      heading: { selector: "h1.t" },
+      tags: { selector: "li.tag", all: true },
+      pre: { selector: "pre", attribute: "html" },
+    },
+  },
+  {
+    custom_id: "doc",
+    url: target("/formats/doc"),
+    formats: ["html", "metadata"],
+    extract: { heading: { selector: "h1" }, canonical: { selector: "link[rel=canonical]", attribute: "href" } },
+  },
   { custom_id: "missing", url: target("/status/404"), formats: ["metadata"], extract: { heading: { selector: "h1" } } },
   { custom_id: "blocked", url: target("/block/cloudflare_block") },
   { custom_id: "hang", url: target("/hang"), timeout: 1_000, extract: { heading: { selector: "h1" } } },
@@ -55,7 +79,7 @@ describe("export", () => {
     const { col, run, jobs } = await runToCompletion(key, REQUESTS);
     const base = `/v1/async/collections/${col.id}/runs/${run.run_id}`;
     expect(jobs.map((j) => [j.custom_id, j.status])).toEqual([
-      ["tricky, \"one\"", "completed"],
+      ['tricky, "one"', "completed"],
       ["doc", "completed"],
       ["missing", "failed"],
       ["blocked", "failed"],
@@ -69,11 +93,18 @@ describe("export", () => {
     expect(nd.headers.get("content-disposition")).toBe(`attachment; filename="run-${run.run_id}.ndjson"`);
     const text = await body(nd);
     expect(text.endsWith("\n")).toBe(true);
-    const lines = text.trimEnd().split("\n").map((l) => JSON.parse(l) as JobView & Record<string, unknown>);
+    const lines = text
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as JobView & Record<string, unknown>);
     // One Job per line as the listing has it, plus the included fields (null where a job has none).
     expect(lines).toEqual(jobs.map((j) => ({ ...j, metadata: j.metadata ?? null, extracted: j.extracted ?? null })));
     expect(lines[0].metadata).toMatchObject({ title: 'Commas, "quotes" & café' });
-    expect(lines[0].extracted).toEqual({ heading: 'Line "two", end', tags: ["a,b", '"c"'], pre: '<pre class="p">x,\ny</pre>' });
+    expect(lines[0].extracted).toEqual({
+      heading: 'Line "two", end',
+      tags: ["a,b", '"c"'],
+      pre: '<pre class="p">x,\ny</pre>',
+    });
     expect(lines[1].extracted).toEqual({ heading: "Main Heading", canonical: target("/formats/canonical") });
     // A failed page is kept, and so is what was made from it; a timeout has no page.
     expect(lines[2].extracted).toEqual({ heading: "Status 404" });
@@ -85,22 +116,51 @@ describe("export", () => {
     expect(csvRes.headers.get("content-disposition")).toBe(`attachment; filename="run-${run.run_id}.csv"`);
     const rows = parseCsv(await csvRes.text());
     const columns = [
-      "job_id", "custom_id", "url", "status", "status_code", "final_url", "blocked_reason", "error", "attempts",
-      "created_at", "started_at", "completed_at", "total_ms", "title",
+      "job_id",
+      "custom_id",
+      "url",
+      "status",
+      "status_code",
+      "final_url",
+      "blocked_reason",
+      "error",
+      "attempts",
+      "created_at",
+      "started_at",
+      "completed_at",
+      "total_ms",
+      "title",
       // The union of the run's extract fields, in order of first appearance.
-      "extracted.heading", "extracted.tags", "extracted.pre", "extracted.canonical",
+      "extracted.heading",
+      "extracted.tags",
+      "extracted.pre",
+      "extracted.canonical",
     ];
     expect(rows[0]).toEqual(columns);
     const s = (v: unknown) => (v === null || v === undefined ? "" : String(v));
     const expected = jobs.map((j) => [
-      j.job_id, s(j.custom_id), j.url, j.status, s(j.status_code), s(j.final_url), s(j.blocked_reason), s(j.error),
-      s(j.attempts), j.created_at, s(j.started_at), s(j.completed_at), s(j.timings.total_ms), s(j.metadata?.title),
-      s(j.extracted?.heading), s((j.extracted?.tags as string[] | undefined)?.join("\n")), s(j.extracted?.pre),
+      j.job_id,
+      s(j.custom_id),
+      j.url,
+      j.status,
+      s(j.status_code),
+      s(j.final_url),
+      s(j.blocked_reason),
+      s(j.error),
+      s(j.attempts),
+      j.created_at,
+      s(j.started_at),
+      s(j.completed_at),
+      s(j.timings.total_ms),
+      s(j.metadata?.title),
+      s(j.extracted?.heading),
+      s((j.extracted?.tags as string[] | undefined)?.join("\n")),
+      s(j.extracted?.pre),
       s(j.extracted?.canonical),
     ]);
     expect(rows.slice(1)).toEqual(expected);
     expect(rows[1][1]).toBe('tricky, "one"');
-    expect(rows[1][15]).toBe("a,b\n\"c\"");
+    expect(rows[1][15]).toBe('a,b\n"c"');
     expect(rows[1][16]).toBe('<pre class="p">x,\ny</pre>');
 
     // status_filter and no include: the base columns only.
@@ -118,15 +178,25 @@ describe("export", () => {
 
   it("pages through a run larger than one page in submission order, with markdown read from the packs", async () => {
     const { key } = await newTenant();
-    const requests = Array.from({ length: 230 }, (_, i) => ({ custom_id: `p${i}`, url: target(`/page/${i}`), formats: ["markdown"] }));
+    const requests = Array.from({ length: 230 }, (_, i) => ({
+      custom_id: `p${i}`,
+      url: target(`/page/${i}`),
+      formats: ["markdown"],
+    }));
     const { col, run, jobs } = await runToCompletion(key, requests);
     const base = `/v1/async/collections/${col.id}/runs/${run.run_id}`;
     const text = await body(await api(`${base}/export`, { key }));
-    const lines = text.trimEnd().split("\n").map((l) => JSON.parse(l) as JobView);
+    const lines = text
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as JobView);
     expect(lines.map((l) => l.custom_id)).toEqual(requests.map((r) => r.custom_id));
     expect(lines).toEqual(jobs);
     const md = await body(await api(`${base}/export?include=markdown&status_filter=completed`, { key }));
-    const withMd = md.trimEnd().split("\n").map((l) => JSON.parse(l) as { custom_id: string; markdown: string });
+    const withMd = md
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { custom_id: string; markdown: string });
     expect(withMd).toHaveLength(230);
     withMd.forEach((l, i) => expect(l.markdown.startsWith(`# Page ${i}\n`)).toBe(true));
   });
@@ -134,7 +204,12 @@ describe("export", () => {
   it("keeps metadata and extracted after the page expired: 410 for markdown, nulls in the export", async () => {
     const { key } = await newTenant();
     const { col, run, jobs } = await runToCompletion(key, [
-      { custom_id: "kept", url: target("/formats/doc"), formats: ["metadata"], extract: { heading: { selector: "h1" } } },
+      {
+        custom_id: "kept",
+        url: target("/formats/doc"),
+        formats: ["metadata"],
+        extract: { heading: { selector: "h1" } },
+      },
       { custom_id: "page", url: target("/formats/doc"), formats: ["markdown", "metadata"] },
     ]);
     const base = `/v1/async/collections/${col.id}/runs/${run.run_id}`;
@@ -149,15 +224,24 @@ describe("export", () => {
     // Asked only for what is kept with the job: still served.
     const kept = await result(jobs[0]);
     expect(kept.status).toBe(200);
-    expect(await kept.json()).toMatchObject({ metadata: { title: "Formats Doc" }, extracted: { heading: "Main Heading" } });
+    expect(await kept.json()).toMatchObject({
+      metadata: { title: "Formats Doc" },
+      extracted: { heading: "Main Heading" },
+    });
     const listed = await allJobs(key, col.id, run.run_id);
     expect(listed.map((j) => [j.result_available, j.metadata?.title, j.extracted])).toEqual([
       [false, "Formats Doc", { heading: "Main Heading" }],
       [false, "Formats Doc", undefined],
     ]);
     const md = await body(await api(`${base}/export?include=markdown,metadata`, { key }));
-    const lines = md.trimEnd().split("\n").map((l) => JSON.parse(l) as { markdown: unknown; metadata: { title: string } });
-    expect(lines.map((l) => [l.markdown, l.metadata.title])).toEqual([[null, "Formats Doc"], [null, "Formats Doc"]]);
+    const lines = md
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { markdown: unknown; metadata: { title: string } });
+    expect(lines.map((l) => [l.markdown, l.metadata.title])).toEqual([
+      [null, "Formats Doc"],
+      [null, "Formats Doc"],
+    ]);
   });
 
   it("holds what has finished so far while the run is in progress", async () => {
@@ -174,11 +258,19 @@ describe("export", () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const during = await body(await api(`${base}/export`, { key }));
-    const first = during.trimEnd().split("\n").map((l) => JSON.parse(l) as JobView);
+    const first = during
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as JobView);
     expect(first.map((j) => [j.custom_id, j.status])).toEqual([["fast", "completed"]]);
-    expect((await api(`${base}`, { key }).then((r) => r.json()) as { status: string }).status).toBe("in_progress");
+    expect(((await api(`${base}`, { key }).then((r) => r.json())) as { status: string }).status).toBe("in_progress");
     await waitForRun(key, col.id, run_id);
     const after = await body(await api(`${base}/export`, { key }));
-    expect(after.trimEnd().split("\n").map((l) => (JSON.parse(l) as JobView).custom_id)).toEqual(["slow", "fast"]);
+    expect(
+      after
+        .trimEnd()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as JobView).custom_id),
+    ).toEqual(["slow", "fast"]);
   });
 });

@@ -13,7 +13,13 @@ describe("result formats (browser mode)", () => {
       extract: { secret: { selector: "#secret .v" }, button: { selector: "#reveal" } },
     };
     const { col, run, jobs } = await runToCompletion(key, [
-      { custom_id: "browser", url: target("/formats/reveal"), browser: true, actions: [{ type: "click", selector: "#reveal" }], ...options },
+      {
+        custom_id: "browser",
+        url: target("/formats/reveal"),
+        browser: true,
+        actions: [{ type: "click", selector: "#reveal" }],
+        ...options,
+      },
       { custom_id: "fetch", url: target("/formats/reveal"), ...options },
     ]);
     const [browser, fetched] = jobs;

@@ -17,14 +17,30 @@ describe("result formats (fetch mode)", () => {
       missing: { selector: ".nope" },
     };
     const requests = [
-      { custom_id: "all", url: target("/formats/doc"), formats: ["html", "markdown", "text", "links", "metadata"], extract },
+      {
+        custom_id: "all",
+        url: target("/formats/doc"),
+        formats: ["html", "markdown", "text", "links", "metadata"],
+        extract,
+      },
       { custom_id: "main", url: target("/formats/doc"), formats: ["markdown", "text"], only_main_content: true },
-      { custom_id: "based", url: target("/formats/based"), formats: ["markdown", "links"], extract: { img: { selector: "img", attribute: "src" } } },
+      {
+        custom_id: "based",
+        url: target("/formats/based"),
+        formats: ["markdown", "links"],
+        extract: { img: { selector: "img", attribute: "src" } },
+      },
       { custom_id: "default", url: target("/formats/doc") },
     ];
     const { col, run, jobs } = await runToCompletion(key, requests);
-    const stored = (await (await api(`/v1/async/collections/${col.id}`, { key })).json()) as { requests: Record<string, unknown>[] };
-    expect(stored.requests[0]).toMatchObject({ formats: requests[0].formats, only_main_content: false, extract: { items: { selector: "li.item", attribute: "text", all: true } } });
+    const stored = (await (await api(`/v1/async/collections/${col.id}`, { key })).json()) as {
+      requests: Record<string, unknown>[];
+    };
+    expect(stored.requests[0]).toMatchObject({
+      formats: requests[0].formats,
+      only_main_content: false,
+      extract: { items: { selector: "li.item", attribute: "text", all: true } },
+    });
     expect(stored.requests[1]).toMatchObject({ formats: ["markdown", "text"], only_main_content: true });
     expect(stored.requests[3]).toMatchObject({ formats: ["html"], only_main_content: false });
     expect(stored.requests[3].extract).toBeUndefined();
@@ -63,9 +79,20 @@ describe("result formats (fetch mode)", () => {
       language: "en",
       canonical_url: target("/formats/canonical"),
       favicon: target("/static/favicon.ico"),
-      og: { title: "OG Formats", description: null, image: target("/static/og.png"), type: "article", site_name: "Target" },
+      og: {
+        title: "OG Formats",
+        description: null,
+        image: target("/static/og.png"),
+        type: "article",
+        site_name: "Target",
+      },
     });
-    expect(all.extracted).toEqual({ heading: "Main Heading", items: ["Alpha", "Beta"], link: target("/page/1"), missing: null });
+    expect(all.extracted).toEqual({
+      heading: "Main Heading",
+      items: ["Alpha", "Beta"],
+      link: target("/page/1"),
+      missing: null,
+    });
     // The listing and the job carry what is kept with the job.
     expect(by("all").metadata).toEqual(all.metadata);
     expect(by("all").extracted).toEqual(all.extracted);
@@ -127,21 +154,38 @@ describe("result formats (fetch mode)", () => {
       [{ extract: { t: { selector: "a::before" } } }, "requests[0].extract.t.selector"],
       [{ extract: { t: { selector: "h1", extra: 1 } } }, "requests[0].extract.t"],
       [{ extract: { "bad name": { selector: "h1" } } }, "requests[0].extract.bad name"],
-      [{ extract: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`f${i}`, { selector: "p" }])) }, "requests[0].extract"],
+      [
+        { extract: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`f${i}`, { selector: "p" }])) },
+        "requests[0].extract",
+      ],
     ];
     for (const [extra, path] of cases) {
-      const res = await api("/v1/async/collections", { method: "POST", key, json: { name: "x", requests: [{ url: target("/ok"), ...extra }] } });
+      const res = await api("/v1/async/collections", {
+        method: "POST",
+        key,
+        json: { name: "x", requests: [{ url: target("/ok"), ...extra }] },
+      });
       const body = (await res.json()) as { errors: { path: string }[] };
-      expect({ extra, status: res.status, paths: body.errors?.map((e) => e.path) }).toEqual({ extra, status: 422, paths: expect.arrayContaining([path]) });
+      expect({ extra, status: res.status, paths: body.errors?.map((e) => e.path) }).toEqual({
+        extra,
+        status: 422,
+        paths: expect.arrayContaining([path]),
+      });
     }
     // The request size cap covers the extract fields.
     const field = (i: number) => ({ selector: `p.${"x".repeat(990)}${i}`, attribute: `data-${"y".repeat(240)}` });
     const big = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}`, field(i)]));
-    const res = await api("/v1/async/collections", { method: "POST", key, json: { name: "x", requests: [{ url: target(`/ok?${"q".repeat(6000)}`), extract: big }] } });
+    const res = await api("/v1/async/collections", {
+      method: "POST",
+      key,
+      json: { name: "x", requests: [{ url: target(`/ok?${"q".repeat(6000)}`), extract: big }] },
+    });
     expect(res.status).toBe(422);
     expect(((await res.json()) as { errors: { path: string }[] }).errors[0].path).toBe("requests[0]");
     const listed = (await (await api("/v1/async/collections", { key })).json()) as { total: number };
     expect(listed.total).toBe(0);
-    await createCollection(key, [{ url: target("/ok"), extract: { t: { selector: "h1:contains('x')" } }, formats: [] }]);
+    await createCollection(key, [
+      { url: target("/ok"), extract: { t: { selector: "h1:contains('x')" } }, formats: [] },
+    ]);
   });
 });

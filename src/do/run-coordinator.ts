@@ -37,6 +37,15 @@ export interface JobQuery {
   limit: number;
 }
 
+/** A page of a run's export: jobs with their specs, and (on the first page) the run's extract field names. */
+export interface ExportPage {
+  run: RunState;
+  rows: (JobRow & { spec: string })[];
+  fields: string[];
+  up_to: number;
+  has_more: boolean;
+}
+
 export const jobIdOf = (prefix: string, seq: number) => `${prefix}${seq.toString(16).padStart(12, "0")}`;
 
 /** The job's position in its run, or null when the id is not one of this run's. */
@@ -151,7 +160,11 @@ export class RunCoordinator extends DurableObject<Env> {
     return { run, rows: has_more ? rows.slice(0, q.limit) : rows, has_more };
   }
 
-  async getJob(q: { tenant: string; collection_id: string; job_id: string }): Promise<{ run: RunState; row: JobRow; spec: string } | null> {
+  async getJob(q: {
+    tenant: string;
+    collection_id: string;
+    job_id: string;
+  }): Promise<{ run: RunState; row: JobRow; spec: string } | null> {
     const run = this.visible(q.tenant);
     if (!run || run.collection_id !== q.collection_id) return null;
     const seq = seqOf(run.job_prefix, q.job_id);
@@ -172,11 +185,12 @@ export class RunCoordinator extends DurableObject<Env> {
     after_seq: number;
     up_to: number | null;
     limit: number;
-  }): Promise<{ run: RunState; rows: (JobRow & { spec: string })[]; fields: string[]; up_to: number; has_more: boolean } | null> {
+  }): Promise<ExportPage | null> {
     const run = this.visible(q.tenant);
     if (!run || run.collection_id !== q.collection_id) return null;
     const upTo = q.up_to ?? run.created_jobs;
-    const page = this.bySeq({ ...q, order: "created_at", after: { seq: q.after_seq } }, q.limit + 1).filter((r) => r.seq < upTo);
+    const listed = this.bySeq({ ...q, order: "created_at", after: { seq: q.after_seq } }, q.limit + 1);
+    const page = listed.filter((r) => r.seq < upTo);
     const has_more = page.length > q.limit;
     const rows = has_more ? page.slice(0, q.limit) : page;
     const specs = store.specsBySeq(this.sql, rows.map((r) => r.seq));

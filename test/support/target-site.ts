@@ -77,7 +77,8 @@ const FORMATS_DOC = `<!doctype html><html lang="en"><head><meta charset="utf-8">
 </head><body>
 <header><nav><a href="/">Home</a> <a href="/formats/about">About</a></nav></header>
 <main><article><h1>Main Heading</h1>
-<p>First <strong>bold</strong> paragraph with <a href="/page/1">a relative link</a> and <a href="https://example.com/x">an absolute one</a>.</p>
+<p>First <strong>bold</strong> paragraph with <a href="/page/1">a relative link</a>
+and <a href="https://example.com/x">an absolute one</a>.</p>
 <ul><li class="item">Alpha</li><li class="item">Beta</li></ul>
 <table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>
 <img src="img/pic.png" alt="Pic">
@@ -155,15 +156,19 @@ function route(req: http.IncomingMessage, res: http.ServerResponse) {
   if (p === "/formats/doc") return send(200, FORMATS_DOC);
   if (p === "/formats/based") {
     // Relative URLs resolve against <base href>, not against the page's own URL.
-    return send(200, html("Based", `<p><a href="guide/start">Start</a> <img src="img/logo.png" alt="Logo"></p>`, `<base href="/formats/docs/v2/">`));
+    const body = `<p><a href="guide/start">Start</a> <img src="img/logo.png" alt="Logo"></p>`;
+    return send(200, html("Based", body, `<base href="/formats/docs/v2/">`));
   }
   if (p === "/formats/tricky") {
     // Values a CSV writer must quote: comma, double quote, CR/LF, and non-ASCII.
     const title = `Commas, "quotes" &amp; café`;
-    return send(200, html(title, `<h1 class="t">Line "two", end</h1><pre class="p">x,\ny</pre><ul><li class="tag">a,b</li><li class="tag">"c"</li></ul>`));
+    const tags = `<ul><li class="tag">a,b</li><li class="tag">"c"</li></ul>`;
+    return send(200, html(title, `<h1 class="t">Line "two", end</h1><pre class="p">x,\ny</pre>${tags}`));
   }
   if (p === "/formats/reveal") {
-    return send(200, html("Reveal", `<button id="reveal" onclick="document.getElementById('secret').innerHTML='<span class=&quot;v&quot;>Shown after click</span>'">Show</button><div id="secret"></div>`));
+    // The value exists only once the click has run.
+    const reveal = `document.getElementById('secret').innerHTML='<span class=&quot;v&quot;>Shown after click</span>'`;
+    return send(200, html("Reveal", `<button id="reveal" onclick="${reveal}">Show</button><div id="secret"></div>`));
   }
 
   // ── Browser pages ─────────────────────────────────────────────────────────────

@@ -154,7 +154,13 @@ collections.openapi(get, async (c) => {
       total_requests: col.total_requests,
       created_at: col.created_at,
       updated_at: col.updated_at,
-      requests: requests.map((r) => ({ url: r.url, browser: r.browser, ...r.spec, ...resultOptions(r.spec), custom_id: r.custom_id })),
+      requests: requests.map((r) => ({
+        url: r.url,
+        browser: r.browser,
+        ...r.spec,
+        ...resultOptions(r.spec),
+        custom_id: r.custom_id,
+      })),
     },
     200,
   );

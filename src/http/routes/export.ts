@@ -23,21 +23,25 @@ const MARKDOWN_PAGE = 10;
 /** Page reads from R2 at once when converting to markdown. */
 const BODY_READS = 5;
 
-const TYPES = { ndjson: "application/x-ndjson; charset=utf-8", csv: "text/csv; charset=utf-8; header=present" } as const;
+const TYPES = {
+  ndjson: "application/x-ndjson; charset=utf-8",
+  csv: "text/csv; charset=utf-8; header=present",
+} as const;
 
 const route = createRoute({
   method: "get",
   path: "/{id}/runs/{run_id}/export",
   summary: "Download a run's jobs (NDJSON or CSV)",
   description:
-    "A streamed download of the run's jobs in submission order: by default those finished so far (completed, failed, " +
-    "timeout); `status_filter` picks others. NDJSON: one Job per line plus the included fields (null when absent). CSV " +
-    "(RFC 4180, UTF-8, header row): job_id, custom_id, url, status, status_code, final_url, blocked_reason, error, " +
-    "attempts, created_at, started_at, completed_at, total_ms; then `title` with include=metadata; then one " +
-    "`extracted.<name>` column per extract field of the run's requests (lists joined by a newline) with " +
-    "include=extracted; then `markdown` with include=markdown (null/empty once the page expired, 48 h). The extract " +
-    "columns are the field names of the jobs created when the export starts, in order of first appearance; an " +
-    "export of a run in progress holds the jobs that had been created when it started and had finished when read.",
+    "A streamed download of the run's jobs in submission order: by default those finished so far " +
+    "(completed, failed, timeout); `status_filter` picks others. NDJSON: one Job per line plus the " +
+    "included fields (null when absent). CSV (RFC 4180, UTF-8, header row): job_id, custom_id, url, status, " +
+    "status_code, final_url, blocked_reason, error, attempts, created_at, started_at, completed_at, total_ms; " +
+    "then `title` with include=metadata; then one `extracted.<name>` column per extract field of the run's " +
+    "requests (lists joined by a newline) with include=extracted; then `markdown` with include=markdown " +
+    "(null/empty once the page expired, 48 h). The extract columns are the field names of the jobs created " +
+    "when the export starts, in order of first appearance; an export of a run in progress holds the jobs " +
+    "that had been created when it started and had finished when read.",
   security,
   request: { params: RunParams, query: ExportQuery },
   responses: {
@@ -101,14 +105,19 @@ exportRoutes.openapi(route, async (c) => {
   }) as never;
 });
 
-async function exportItems(env: Env, run: RunState, rows: (JobRow & { spec: string })[], include: readonly ExportInclude[]) {
+type SpecRow = JobRow & { spec: string };
+
+async function exportItems(env: Env, run: RunState, rows: SpecRow[], include: readonly ExportInclude[]) {
   const t = now();
   if (!include.includes("markdown")) return rows.map((r): ExportItem => ({ job: jobView(run, r, t) }));
-  return mapLimit(rows, BODY_READS, async (r): Promise<ExportItem> => ({ job: jobView(run, r, t), markdown: await markdownOf(env, r, t) }));
+  return mapLimit(rows, BODY_READS, async (r): Promise<ExportItem> => ({
+    job: jobView(run, r, t),
+    markdown: await markdownOf(env, r, t),
+  }));
 }
 
 /** A job's markdown from its stored page, one ranged read of its pack; null without a page or once it expired. */
-async function markdownOf(env: Env, r: JobRow & { spec: string }, t: number): Promise<string | null> {
+async function markdownOf(env: Env, r: SpecRow, t: number): Promise<string | null> {
   if (!r.body_key || bodiesExpired(r.completed_ms, t)) return null;
   const body = await readBody(env.BODIES, { ...r, body_key: r.body_key });
   if (!body) return null;

@@ -109,10 +109,11 @@ const result = createRoute({
   path: "/{id}/runs/{run_id}/jobs/{job_id}/result",
   summary: "A finished job's outcome and its result formats",
   description:
-    "JSON by default, with one field per format the request asked for (html, markdown, text, links, metadata, extracted). " +
-    "`?format=html|markdown|text` (or `Accept: text/html`, `text/markdown`, `text/plain`) answers that format raw, for any " +
-    "finished job, whatever it requested. 409 until the job has finished. html, markdown, text and links are made from the " +
-    "page, kept 48 h after completion: after that, 410 for them; metadata and extracted are kept with the job (90 days).",
+    "JSON by default, with one field per format the request asked for (html, markdown, text, links, " +
+    "metadata, extracted). `?format=html|markdown|text` (or `Accept: text/html`, `text/markdown`, " +
+    "`text/plain`) answers that format raw, for any finished job, whatever it requested. 409 until the job " +
+    "has finished. html, markdown, text and links are made from the page, kept 48 h after completion: after " +
+    "that, 410 for them; metadata and extracted are kept with the job (90 days).",
   security,
   request: { params: JobParams, query: ResultQuery },
   responses: {
@@ -142,8 +143,9 @@ jobs.openapi(result, async (c) => {
   const raw = rawFormat(format, c.req.header("accept") ?? "");
   const needsPage = raw !== null || opts.formats.some((f) => PAGE_FORMATS.includes(f));
   const expiredMsg =
-    "The job's page expired (pages are kept 48 hours after completion, and html, markdown, text and links are made from it); " +
-    "metadata and extracted stay on the job for 90 days. Run the collection again to fetch the page anew.";
+    "The job's page expired (pages are kept 48 hours after completion, and html, markdown, text and links " +
+    "are made from it); metadata and extracted stay on the job for 90 days. Run the collection again to " +
+    "fetch the page anew.";
   let html: string | null = null;
   if (needsPage) {
     if (bodiesExpired(job.completed_ms, now())) throw new ApiError("gone", expiredMsg);
@@ -153,12 +155,15 @@ jobs.openapi(result, async (c) => {
   }
   const baseUrl = job.final_url ?? job.url;
   if (raw !== null) {
-    if (html === null) throw new ApiError("not_found", `No page was captured for this job (${job.error ?? "no response body"}).`);
+    if (html === null) {
+      throw new ApiError("not_found", `No page was captured for this job (${job.error ?? "no response body"}).`);
+    }
     const body = raw === "html" ? html : pageResults(html, baseUrl, { ...opts, formats: [raw] })[raw]!;
     return new Response(body, { status: 200, headers: { ...RAW_HEADERS, "content-type": RAW_TYPES[raw] } }) as never;
   }
   const made = html === null ? {} : pageResults(html, baseUrl, opts);
-  const fromPage = <K extends "markdown" | "text" | "links">(k: K) => (opts.formats.includes(k) ? { [k]: made[k] ?? null } : {});
+  const fromPage = <K extends "markdown" | "text" | "links">(k: K) =>
+    opts.formats.includes(k) ? { [k]: made[k] ?? null } : {};
   const api = jobView(run, job, now());
   const meta = parseResultMeta(job.result_meta);
   return c.json(

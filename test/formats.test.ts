@@ -188,4 +188,23 @@ describe("result formats (fetch mode)", () => {
       { url: target("/ok"), extract: { t: { selector: "h1:contains('x')" } }, formats: [] },
     ]);
   });
+
+  it("caps metadata and extracted at 64 KB per job and says so", async () => {
+    const { key } = await newTenant();
+    const { col, run, jobs } = await runToCompletion(key, [
+      { url: target("/formats/many"), formats: ["metadata"], extract: { items: { selector: "li", all: true } } },
+    ]);
+    const [job] = jobs;
+    expect(job.status).toBe("completed");
+    expect(job.extract_truncated).toBe(true);
+    expect(job.metadata?.title).toBe("Many");
+    const items = job.extracted!.items as string[];
+    expect(items.length).toBeGreaterThan(500);
+    expect(items.length).toBeLessThan(2_000);
+    expect(items[0]).toBe(`00000${"v".repeat(95)}`);
+    const kept = new TextEncoder().encode(JSON.stringify({ metadata: job.metadata, extracted: job.extracted }));
+    expect(kept.byteLength).toBeLessThanOrEqual(64 * 1024);
+    const res = await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/jobs/${job.job_id}/result`, { key });
+    expect(await res.json()).toMatchObject({ extract_truncated: true, extracted: { items } });
+  });
 });

@@ -165,6 +165,11 @@ function route(req: http.IncomingMessage, res: http.ServerResponse) {
     const tags = `<ul><li class="tag">a,b</li><li class="tag">"c"</li></ul>`;
     return send(200, html(title, `<h1 class="t">Line "two", end</h1><pre class="p">x,\ny</pre>${tags}`));
   }
+  if (p === "/formats/many") {
+    // 2,000 items of 100 characters: 200 KB of values, past the 64 KB kept per job.
+    const items = Array.from({ length: 2_000 }, (_, i) => `<li>${String(i).padStart(5, "0")}${"v".repeat(95)}</li>`);
+    return send(200, html("Many", `<ul>${items.join("")}</ul>`));
+  }
   if (p === "/formats/reveal") {
     // The value exists only once the click has run.
     const reveal = `document.getElementById('secret').innerHTML='<span class=&quot;v&quot;>Shown after click</span>'`;

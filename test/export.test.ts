@@ -273,4 +273,19 @@ describe("export", () => {
         .map((l) => (JSON.parse(l) as JobView).custom_id),
     ).toEqual(["slow", "fast"]);
   });
+
+  it("is documented in OpenAPI with its content types, as are the raw result formats", async () => {
+    type Op = { responses: Record<string, { content?: Record<string, unknown> }>; parameters?: { name: string }[] };
+    const doc = (await (await api("/v1/openapi.json")).json()) as { paths: Record<string, { get: Op }> };
+    const exp = doc.paths["/v1/async/collections/{id}/runs/{run_id}/export"].get;
+    expect(Object.keys(exp.responses["200"].content!)).toEqual(["application/x-ndjson", "text/csv"]);
+    expect(exp.parameters!.map((p) => p.name)).toEqual(expect.arrayContaining(["format", "status_filter", "include"]));
+    const result = doc.paths["/v1/async/collections/{id}/runs/{run_id}/jobs/{job_id}/result"].get;
+    expect(Object.keys(result.responses["200"].content!)).toEqual([
+      "application/json",
+      "text/html",
+      "text/markdown",
+      "text/plain",
+    ]);
+  });
 });

@@ -3,6 +3,7 @@
  * run (JobSpec, JobMessage), and what one attempt at it produced (Outcome), with the constructors
  * that build outcomes so no caller spells out a row of nulls.
  */
+import type { ExtractFields, ResultFormat } from "./extract";
 import type { Action } from "./schemas";
 
 export const JOB_STATUSES = ["pending", "in_progress", "completed", "failed", "timeout"] as const;
@@ -17,13 +18,27 @@ export const isTerminal = (s: string): s is TerminalStatus => (TERMINAL as reado
 export const isJobStatus = (s: string): s is JobStatus => (JOB_STATUSES as readonly string[]).includes(s);
 export const isRunStatus = (s: string): s is RunStatus => (RUN_STATUSES as readonly string[]).includes(s);
 
-/** What a job needs beyond url/custom_id/browser; stored as JSON with the request and the job. */
+/**
+ * What a job needs beyond url/custom_id/browser; stored as JSON with the request and the job. The
+ * result options are optional because requests stored before they existed lack them: read them
+ * through resultOptions().
+ */
 export interface JobSpec {
   screenshot: boolean;
   full_page: boolean;
   actions: Action[];
   timeout: number;
+  formats?: ResultFormat[];
+  only_main_content?: boolean;
+  extract?: ExtractFields;
 }
+
+/** A spec's result options with their defaults filled in. */
+export const resultOptions = (spec: JobSpec) => ({
+  formats: spec.formats ?? (["html"] as ResultFormat[]),
+  only_main_content: spec.only_main_content ?? false,
+  extract: spec.extract && Object.keys(spec.extract).length > 0 ? spec.extract : undefined,
+});
 
 /**
  * A job handed to the workers. Carries everything a consumer needs, so running it reads nothing.

@@ -5,6 +5,7 @@
 import { z } from "@hono/zod-openapi";
 import { LIMITS } from "./config";
 import { JOB_STATUSES, RUN_STATUSES } from "./domain";
+import { RESULT_FORMATS, resultOptionsShape } from "./extract/schema";
 import { normalizeTargetUrl, UrlError } from "./fetchers/url-guard";
 import { utf8Bytes } from "./sizes";
 
@@ -80,6 +81,7 @@ export const ScrapeRequest = z
     actions: z.array(Action).max(50).default([]),
     custom_id: z.string().min(1).max(255).optional(),
     timeout: z.number().int().min(1_000).max(120_000).default(30_000).openapi({ description: "Worker-level timeout in ms for the whole job" }),
+    ...resultOptionsShape,
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -132,6 +134,14 @@ export const StoredRequest = z
     actions: z.array(Action),
     custom_id: z.string().nullable(),
     timeout: z.number().int(),
+    formats: z.array(z.enum(RESULT_FORMATS)),
+    only_main_content: z.boolean(),
+    extract: z
+      .record(
+        z.string(),
+        z.object({ selector: z.string(), attribute: z.string().optional(), all: z.boolean().optional() }),
+      )
+      .optional(),
   })
   .openapi("StoredRequest");
 
@@ -204,6 +214,42 @@ export const Timings = z
   })
   .openapi("Timings");
 
+// ── Result formats ──────────────────────────────────────────────────────────────────────────
+const nullableString = z.string().nullable();
+export const PageMetadata = z
+  .object({
+    title: nullableString,
+    description: nullableString,
+    language: nullableString,
+    canonical_url: nullableString,
+    favicon: nullableString,
+    og: z.object({
+      title: nullableString,
+      description: nullableString,
+      image: nullableString,
+      type: nullableString,
+      site_name: nullableString,
+    }),
+  })
+  .openapi("PageMetadata", { description: "From the page's head; URLs absolute" });
+export const Extracted = z
+  .record(z.string(), z.union([z.string(), z.array(z.string()), z.null()]))
+  .openapi("Extracted", {
+    description: "One value per extract field: the first match (or null), or every match with `all`",
+  });
+export const PageLink = z.object({ url: z.string(), text: z.string() }).openapi("PageLink");
+/** Kept with the job's metadata (90 days), so the listing, the job and the result carry them. */
+const keptResultFields = {
+  metadata: PageMetadata.nullable()
+    .optional()
+    .openapi({ description: "With formats including metadata; null when no page was captured" }),
+  extracted: Extracted.nullable().optional().openapi({ description: "With extract; null when no page was captured" }),
+  extract_truncated: z
+    .boolean()
+    .optional()
+    .openapi({ description: "true when metadata and extracted were cut to 64 KB" }),
+};
+
 export const Job = z
   .object({
     job_id: Uuid,
@@ -224,6 +270,7 @@ export const Job = z
     timings: Timings,
     result_available: z.boolean(),
     screenshot_available: z.boolean(),
+    ...keptResultFields,
   })
   .openapi("Job");
 export type Job = z.infer<typeof Job>;
@@ -257,12 +304,41 @@ export const JobResult = z
     blocked_reason: z.string().nullable(),
     error: z.string().nullable(),
     timings: Timings,
-    html: z.string().nullable(),
+    html: z.string().nullable().optional().openapi({ description: "With formats including html (the default)" }),
+    markdown: z.string().nullable().optional().openapi({ description: "GitHub-flavoured Markdown, URLs absolute" }),
+    text: z.string().nullable().optional(),
+    links: z
+      .array(PageLink)
+      .nullable()
+      .optional()
+      .openapi({ description: "Absolute http(s) links, de-duplicated, in page order" }),
+    ...keptResultFields,
     evaluate_results: z.array(z.unknown()).optional().openapi({ description: "Return values of the job's `evaluate` actions, in order" }),
   })
-  .openapi("JobResult");
+  .openapi("JobResult", {
+    description:
+      "One field per requested format; html, markdown, text and links are made from the stored page " +
+      "(null when none was captured).",
+  });
 
-export const ResultQuery = z.object({ format: z.enum(["json", "html"]).optional() });
+export const RAW_FORMATS = ["html", "markdown", "text"] as const;
+export const ResultQuery = z.object({
+  format: z
+    .enum(["json", ...RAW_FORMATS])
+    .optional()
+    .openapi({
+      description: "json (default), or one format raw; Accept: text/html, text/markdown or text/plain does the same",
+    }),
+});
+
+export const ExportQuery = z.object({
+  format: z.enum(["ndjson", "csv"]).default("ndjson"),
+  status_filter: commaList(JOB_STATUSES, "job status").openapi({
+    type: "string",
+    description: "Comma-separated job statuses; default completed, failed, timeout (what has finished so far)",
+  }),
+  include: commaList(["metadata", "extracted", "markdown"] as const, "include"),
+});
 
 // ── Admin ───────────────────────────────────────────────────────────────────────────────────
 export const CreateKeyBody = z

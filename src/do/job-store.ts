@@ -34,6 +34,9 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX jobs_by_status ON jobs (status, seq);
    CREATE INDEX jobs_by_completion ON jobs (status, completed_ms, seq) WHERE completed_ms IS NOT NULL;`,
+  // The run's extract field names (the export's CSV columns), in order of first appearance:
+  // collected as jobs are created, so the export never reads every job's spec to find them.
+  `CREATE TABLE extract_fields (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, pos INTEGER NOT NULL);`,
 ];
 
 export function migrate(sql: SqlStorage): void {
@@ -43,6 +46,12 @@ export function migrate(sql: SqlStorage): void {
   for (let v = from; v < MIGRATIONS.length; v++) sql.exec(MIGRATIONS[v]);
   if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
   else if (from < MIGRATIONS.length) sql.exec("UPDATE schema_version SET version = ?", MIGRATIONS.length);
+}
+
+/** Brings an object created by an older version up to the current schema; creates nothing in one never started. */
+export function upgrade(sql: SqlStorage): void {
+  const started = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").toArray();
+  if (started.length > 0) migrate(sql);
 }
 
 export interface RunState {
@@ -110,7 +119,11 @@ export interface RequestRow {
 export function insertJobs(sql: SqlStorage, rows: RequestRow[], ended: { error: string; at: number } | null): number {
   let inserted = 0;
   for (const r of rows) {
-    const timeout = (JSON.parse(r.spec) as { timeout: number }).timeout;
+    const spec = JSON.parse(r.spec) as { timeout: number; extract?: Record<string, unknown> };
+    const timeout = spec.timeout;
+    Object.keys(spec.extract ?? {}).forEach((name, pos) =>
+      sql.exec("INSERT OR IGNORE INTO extract_fields (name, seq, pos) VALUES (?, ?, ?)", name, r.seq, pos),
+    );
     const written = sql.exec(
       `INSERT OR IGNORE INTO jobs (seq, url, custom_id, browser, spec, timeout_ms, status, error, completed_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -278,6 +291,25 @@ export interface JobRow {
 const COLUMNS = `seq, url, custom_id, browser, status, attempts, released_ms, completed_ms, status_code, final_url,
   blocked_reason, error, queue_wait_ms, fetch_ms, render_ms, total_ms, body_key, body_offset, body_length,
   screenshot_key, result_meta`;
+
+/** The extract field names of the jobs created so far, in order of first appearance. */
+export const extractFieldNames = (sql: SqlStorage): string[] =>
+  sql.exec<{ name: string }>("SELECT name FROM extract_fields ORDER BY seq, pos").toArray().map((r) => r.name);
+
+export const specBySeq = (sql: SqlStorage, seq: number): string | null =>
+  sql.exec<{ spec: string }>("SELECT spec FROM jobs WHERE seq = ?", seq).toArray()[0]?.spec ?? null;
+
+/** The specs of some jobs, by seq (the export reads them one page at a time). */
+export function specsBySeq(sql: SqlStorage, seqs: number[]): Map<number, string> {
+  const out = new Map<number, string>();
+  if (seqs.length === 0) return out;
+  const rows = sql.exec<{ seq: number; spec: string }>(
+    `SELECT seq, spec FROM jobs WHERE seq IN (SELECT value FROM json_each(?))`,
+    JSON.stringify(seqs),
+  );
+  for (const r of rows) out.set(r.seq, r.spec);
+  return out;
+}
 
 export const jobBySeq = (sql: SqlStorage, seq: number): JobRow | null =>
   (sql.exec(`SELECT ${COLUMNS} FROM jobs WHERE seq = ?`, seq).toArray()[0] as unknown as JobRow | undefined) ?? null;

@@ -44,6 +44,15 @@ export interface JobQuery {
   limit: number;
 }
 
+/** A page of a run's export: jobs with their specs, and (on the first page) the run's extract field names. */
+export interface ExportPage {
+  run: RunState;
+  rows: (JobRow & { spec: string })[];
+  fields: string[];
+  up_to: number;
+  has_more: boolean;
+}
+
 export const jobIdOf = (prefix: string, seq: number) => `${prefix}${seq.toString(16).padStart(12, "0")}`;
 
 /** The job's position in its run, or null when the id is not one of this run's. */
@@ -84,6 +93,7 @@ export class RunCoordinator extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, instrument(env));
     this.sql = ctx.storage.sql;
+    store.upgrade(this.sql);
   }
 
   /** Idempotent: a second call for the same run only makes sure the run is moving. */
@@ -158,12 +168,47 @@ export class RunCoordinator extends DurableObject<Env> {
     return { run, rows: has_more ? rows.slice(0, q.limit) : rows, has_more };
   }
 
-  async getJob(q: { tenant: string; collection_id: string; job_id: string }): Promise<{ run: RunState; row: JobRow } | null> {
+  async getJob(q: {
+    tenant: string;
+    collection_id: string;
+    job_id: string;
+  }): Promise<{ run: RunState; row: JobRow; spec: string } | null> {
     const run = this.visible(q.tenant);
     if (!run || run.collection_id !== q.collection_id) return null;
     const seq = seqOf(run.job_prefix, q.job_id);
     const row = seq === null ? null : store.jobBySeq(this.sql, seq);
-    return row ? { run, row } : null;
+    return row ? { run, row, spec: store.specBySeq(this.sql, seq!)! } : null;
+  }
+
+  /**
+   * One page of an export: finished jobs (or those of `statuses`) in submission order among the
+   * first `upTo` jobs, each with its spec, and the run's extract field names. `upTo` is the number
+   * of jobs created when the export began, so every page's jobs are covered by the first page's
+   * field names.
+   */
+  async exportPage(q: {
+    tenant: string;
+    collection_id: string;
+    statuses: JobStatus[];
+    after_seq: number;
+    up_to: number | null;
+    limit: number;
+  }): Promise<ExportPage | null> {
+    const run = this.visible(q.tenant);
+    if (!run || run.collection_id !== q.collection_id) return null;
+    const upTo = q.up_to ?? run.created_jobs;
+    const listed = this.bySeq({ ...q, order: "created_at", after: { seq: q.after_seq } }, q.limit + 1);
+    const page = listed.filter((r) => r.seq < upTo);
+    const has_more = page.length > q.limit;
+    const rows = has_more ? page.slice(0, q.limit) : page;
+    const specs = store.specsBySeq(this.sql, rows.map((r) => r.seq));
+    return {
+      run,
+      rows: rows.map((r) => ({ ...r, spec: specs.get(r.seq)! })),
+      fields: q.up_to === null ? store.extractFieldNames(this.sql) : [],
+      up_to: upTo,
+      has_more,
+    };
   }
 
   /**

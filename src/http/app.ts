@@ -4,6 +4,7 @@ import { ApiError, onError, problemResponse } from "./errors";
 import { admin } from "./routes/admin";
 import { collections } from "./routes/collections";
 import { health } from "./routes/health";
+import { exportRoutes } from "./routes/export";
 import { jobs } from "./routes/jobs";
 import { runs } from "./routes/runs";
 
@@ -29,6 +30,7 @@ export function buildApp() {
   app.route("/v1/async/collections", collections);
   app.route("/v1/async/collections", runs);
   app.route("/v1/async/collections", jobs);
+  app.route("/v1/async/collections", exportRoutes);
 
   app.doc31("/v1/openapi.json", OPENAPI_INFO);
   app.get("/v1/docs", (c) =>

@@ -6,6 +6,7 @@ import { iso } from "../clock";
 import type { RunRow } from "../db/runs";
 import type { JobRow, RunState } from "../do/job-store";
 import { jobIdOf } from "../do/run-coordinator";
+import { parseResultMeta } from "../kept-results";
 import { bodiesExpired } from "../storage/bodies";
 import type { Job, RunSummary } from "../schemas";
 
@@ -35,6 +36,16 @@ export const runSummaryOfRow = (r: RunRow): RunSummary => ({
   completed_at: r.completed_at,
 });
 
+/** `metadata`, `extracted` and `extract_truncated` of a job that requested them and has finished. */
+export function keptResults(r: Pick<JobRow, "result_meta">): Pick<Job, "metadata" | "extracted" | "extract_truncated"> {
+  const meta = parseResultMeta(r.result_meta);
+  return {
+    ...("metadata" in meta ? { metadata: meta.metadata } : {}),
+    ...("extracted" in meta ? { extracted: meta.extracted } : {}),
+    ...(meta.extract_truncated ? { extract_truncated: true } : {}),
+  };
+}
+
 export function jobView(run: RunState, r: JobRow, nowMs: number): Job {
   const expired = bodiesExpired(r.completed_ms, nowMs);
   return {
@@ -61,5 +72,6 @@ export function jobView(run: RunState, r: JobRow, nowMs: number): Job {
     },
     result_available: r.body_key !== null && !expired,
     screenshot_available: r.screenshot_key !== null && !expired,
+    ...keptResults(r),
   };
 }

@@ -8,6 +8,7 @@ import { screenshotKey } from "../storage/bodies";
 import { type Outgoing, sendJobs } from "./dispatch";
 import { parseQueueMessage } from "./messages";
 import { mapLimit, pushTo } from "./pool";
+import { resultMetaJson } from "../kept-results";
 import { BROWSER_FLUSH, FETCH_FLUSH, type FlushPolicy, Recorder } from "./recorder";
 
 /**
@@ -118,12 +119,26 @@ async function runJobs(env: Env, jobs: JobMessage[], fates: BatchFates, attempt:
     const outcome = pageOutcome(job.job_id, job.attempt, { ...final, ...keptText(final) }, {
       queue_wait_ms: Math.max(0, startedMs - job.released_ms),
       screenshot_key,
-      result_meta: final.evaluate_results ? JSON.stringify({ evaluate_results: final.evaluate_results }) : null,
+      result_meta: keptResults(job, final),
     });
     await recorder.add(job, outcome, final.html).catch(() => undefined);
   });
   // A failed flush leaves its jobs undecided: settle() hands them back to the queue.
   await recorder.flush().catch((e) => console.error("recording outcomes failed; their messages are retried", e));
+}
+
+/**
+ * Made here, where the page is in memory, so they outlive the HTML (48 h). A page the extractor
+ * cannot handle must not lose the job's outcome: it keeps its evaluate results and nulls instead.
+ */
+function keptResults(job: JobMessage, final: Final): string | null {
+  const page = { html: final.html, baseUrl: final.final_url ?? job.url, evaluate_results: final.evaluate_results };
+  try {
+    return resultMetaJson(job.spec, page);
+  } catch (e) {
+    console.error(`extracting from job ${job.job_id} failed`, e);
+    return resultMetaJson(job.spec, { ...page, html: null });
+  }
 }
 
 /** A transient failure on the last attempt is final. */

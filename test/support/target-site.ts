@@ -67,6 +67,27 @@ ${"<p>CAPTCHAs are everywhere. Google's reCAPTCHA and hCaptcha ask you to click 
 </article>`,
 );
 
+/** A page with every part the result formats treat differently (chrome to drop, relative URLs, head metadata). */
+const FORMATS_DOC = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Formats Doc</title>
+<meta name="description" content="A page for result formats">
+<link rel="canonical" href="/formats/canonical">
+<link rel="icon" href="/static/favicon.ico">
+<meta property="og:title" content="OG Formats"><meta property="og:image" content="/static/og.png">
+<meta property="og:type" content="article"><meta property="og:site_name" content="Target">
+</head><body>
+<header><nav><a href="/">Home</a> <a href="/formats/about">About</a></nav></header>
+<main><article><h1>Main Heading</h1>
+<p>First <strong>bold</strong> paragraph with <a href="/page/1">a relative link</a>
+and <a href="https://example.com/x">an absolute one</a>.</p>
+<ul><li class="item">Alpha</li><li class="item">Beta</li></ul>
+<table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>
+<img src="img/pic.png" alt="Pic">
+<a href="/page/1">a relative link</a>
+<script>document.write("never in markdown")</script>
+</article></main>
+<footer><p>Footer text</p><a href="/formats/legal">Legal</a></footer>
+</body></html>`;
+
 const flakyCounts = new Map<string, number>();
 
 function route(req: http.IncomingMessage, res: http.ServerResponse) {
@@ -129,6 +150,30 @@ function route(req: http.IncomingMessage, res: http.ServerResponse) {
   if (p === "/latin1") {
     res.writeHead(200, { "content-type": "text/html; charset=iso-8859-1" });
     return res.end(Buffer.from(html("Latin", "<p>Caf\u00e9 cr\u00e8me</p>"), "latin1"));
+  }
+
+  // ── Result formats ────────────────────────────────────────────────────────────
+  if (p === "/formats/doc") return send(200, FORMATS_DOC);
+  if (p === "/formats/based") {
+    // Relative URLs resolve against <base href>, not against the page's own URL.
+    const body = `<p><a href="guide/start">Start</a> <img src="img/logo.png" alt="Logo"></p>`;
+    return send(200, html("Based", body, `<base href="/formats/docs/v2/">`));
+  }
+  if (p === "/formats/tricky") {
+    // Values a CSV writer must quote: comma, double quote, CR/LF, and non-ASCII.
+    const title = `Commas, "quotes" &amp; café`;
+    const tags = `<ul><li class="tag">a,b</li><li class="tag">"c"</li></ul>`;
+    return send(200, html(title, `<h1 class="t">Line "two", end</h1><pre class="p">x,\ny</pre>${tags}`));
+  }
+  if (p === "/formats/many") {
+    // 2,000 items of 100 characters: 200 KB of values, past the 64 KB kept per job.
+    const items = Array.from({ length: 2_000 }, (_, i) => `<li>${String(i).padStart(5, "0")}${"v".repeat(95)}</li>`);
+    return send(200, html("Many", `<ul>${items.join("")}</ul>`));
+  }
+  if (p === "/formats/reveal") {
+    // The value exists only once the click has run.
+    const reveal = `document.getElementById('secret').innerHTML='<span class=&quot;v&quot;>Shown after click</span>'`;
+    return send(200, html("Reveal", `<button id="reveal" onclick="${reveal}">Show</button><div id="secret"></div>`));
   }
 
   // ── Browser pages ─────────────────────────────────────────────────────────────

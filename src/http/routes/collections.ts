@@ -2,6 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { nowIso } from "../../clock";
 import { LIMITS, settings } from "../../config";
+import { resultOptions } from "../../domain";
 import { getCollection, getRequests, insertCollection, listCollections, replaceCollection, type RequestRow } from "../../db/collections";
 import { decodeCursor, encodeCursor } from "../cursor";
 import { ApiError, notFound, type FieldError } from "../errors";
@@ -55,7 +56,15 @@ function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRo
       url,
       custom_id: r.custom_id ?? null,
       browser: r.browser,
-      spec: { screenshot: r.screenshot, full_page: r.full_page, actions: r.actions, timeout: r.timeout },
+      spec: {
+        screenshot: r.screenshot,
+        full_page: r.full_page,
+        actions: r.actions,
+        timeout: r.timeout,
+        formats: r.formats,
+        only_main_content: r.only_main_content,
+        ...(r.extract && Object.keys(r.extract).length > 0 ? { extract: r.extract } : {}),
+      },
     };
     // Checked here, where the request is accepted, so every job message built from it later fits
     // a queue message: nothing downstream has to cope with a request too large to send.
@@ -145,7 +154,13 @@ collections.openapi(get, async (c) => {
       total_requests: col.total_requests,
       created_at: col.created_at,
       updated_at: col.updated_at,
-      requests: requests.map((r) => ({ url: r.url, browser: r.browser, ...r.spec, custom_id: r.custom_id })),
+      requests: requests.map((r) => ({
+        url: r.url,
+        browser: r.browser,
+        ...r.spec,
+        ...resultOptions(r.spec),
+        custom_id: r.custom_id,
+      })),
     },
     200,
   );

@@ -6,6 +6,7 @@ import { runObject } from "../../do/objects";
 import { isTerminal } from "../../domain";
 import { ApiError, notFound } from "../errors";
 import { jobView } from "../views";
+import { pageResults, parseResultMeta, storedResultOptions } from "../../kept-results";
 import { bodiesExpired, readBody } from "../../storage/bodies";
 import { Job, JobList, JobListQuery, JobParams, JobResult, ResultQuery, RunParams } from "../../schemas";
 import { conflict, errorResponses, gone, router, security } from "./common";
@@ -16,8 +17,7 @@ export const jobs = router();
  * Stored pages are third-party HTML: served so they cannot run script on the API's origin or be
  * sniffed into something else.
  */
-const HTML_HEADERS = {
-  "content-type": "text/html; charset=utf-8",
+const RAW_HEADERS = {
   "content-security-policy": "sandbox",
   "x-content-type-options": "nosniff",
 };
@@ -85,16 +85,45 @@ jobs.openapi(get, async (c) => {
   return c.json(jobView(run, row, now()), 200);
 });
 
+const RAW_TYPES = {
+  html: "text/html; charset=utf-8",
+  markdown: "text/markdown; charset=utf-8",
+  text: "text/plain; charset=utf-8",
+} as const;
+type RawFormat = keyof typeof RAW_TYPES;
+
+/** `?format=` wins; otherwise the first raw type the Accept header names (JSON by default). */
+function rawFormat(format: string | undefined, accept: string): RawFormat | null {
+  if (format !== undefined) return format === "json" ? null : (format as RawFormat);
+  if (/\btext\/html\b/.test(accept)) return "html";
+  if (/\btext\/markdown\b/.test(accept)) return "markdown";
+  if (/\btext\/plain\b/.test(accept)) return "text";
+  return null;
+}
+
+/** Formats made from the page itself, so only while it is kept (48 h). */
+const PAGE_FORMATS = ["html", "markdown", "text", "links"];
+
 const result = createRoute({
   method: "get",
   path: "/{id}/runs/{run_id}/jobs/{job_id}/result",
-  summary: "A finished job's outcome and HTML",
-  description: "JSON by default; the raw HTML alone with `Accept: text/html` or `?format=html`. 409 until the job has finished; 410 once its HTML expired (48 h after completion).",
+  summary: "A finished job's outcome and its result formats",
+  description:
+    "JSON by default, with one field per format the request asked for (html, markdown, text, links, " +
+    "metadata, extracted). `?format=html|markdown|text` (or `Accept: text/html`, `text/markdown`, " +
+    "`text/plain`) answers that format raw, for any finished job, whatever it requested. 409 until the job " +
+    "has finished. html, markdown, text and links are made from the page, kept 48 h after completion: after " +
+    "that, 410 for them; metadata and extracted are kept with the job (90 days).",
   security,
   request: { params: JobParams, query: ResultQuery },
   responses: {
     200: {
-      content: { "application/json": { schema: JobResult }, "text/html": { schema: z.string() } },
+      content: {
+        "application/json": { schema: JobResult },
+        "text/html": { schema: z.string() },
+        "text/markdown": { schema: z.string() },
+        "text/plain": { schema: z.string() },
+      },
       description: "The result",
     },
     ...errorResponses,
@@ -106,21 +135,37 @@ const result = createRoute({
 jobs.openapi(result, async (c) => {
   const p = c.req.valid("param");
   const { format } = c.req.valid("query");
-  const { run, row: job } = await ownedJob(c.env, c.get("tenant"), p.id, p.run_id, p.job_id);
+  const { run, row: job, spec } = await ownedJob(c.env, c.get("tenant"), p.id, p.run_id, p.job_id);
   if (!isTerminal(job.status)) {
     throw new ApiError("conflict", `The job is ${job.status}; its result is available once it has finished.`, { headers: { "retry-after": "2" } });
   }
-  const wantsHtml = format === "html" || (format === undefined && /\btext\/html\b/.test(c.req.header("accept") ?? ""));
-  const expiredMsg = "The job's HTML expired (pages are kept 48 hours after completion); run the collection again to fetch it anew.";
-  if (bodiesExpired(job.completed_ms, now())) throw new ApiError("gone", expiredMsg);
-  const obj = job.body_key ? await readBody(c.env.BODIES, { ...job, body_key: job.body_key }) : null;
-  if (job.body_key && !obj) throw new ApiError("gone", expiredMsg);
-  if (wantsHtml) {
-    if (!obj) throw new ApiError("not_found", `No HTML was captured for this job (${job.error ?? "no response body"}).`);
-    return new Response(obj.body, { status: 200, headers: HTML_HEADERS }) as never;
+  const opts = storedResultOptions(spec);
+  const raw = rawFormat(format, c.req.header("accept") ?? "");
+  const needsPage = raw !== null || opts.formats.some((f) => PAGE_FORMATS.includes(f));
+  const expiredMsg =
+    "The job's page expired (pages are kept 48 hours after completion, and html, markdown, text and links " +
+    "are made from it); metadata and extracted stay on the job for 90 days. Run the collection again to " +
+    "fetch the page anew.";
+  let html: string | null = null;
+  if (needsPage) {
+    if (bodiesExpired(job.completed_ms, now())) throw new ApiError("gone", expiredMsg);
+    const obj = job.body_key ? await readBody(c.env.BODIES, { ...job, body_key: job.body_key }) : null;
+    if (job.body_key && !obj) throw new ApiError("gone", expiredMsg);
+    html = obj ? await obj.text() : null;
   }
+  const baseUrl = job.final_url ?? job.url;
+  if (raw !== null) {
+    if (html === null) {
+      throw new ApiError("not_found", `No page was captured for this job (${job.error ?? "no response body"}).`);
+    }
+    const body = raw === "html" ? html : pageResults(html, baseUrl, { ...opts, formats: [raw] })[raw]!;
+    return new Response(body, { status: 200, headers: { ...RAW_HEADERS, "content-type": RAW_TYPES[raw] } }) as never;
+  }
+  const made = html === null ? {} : pageResults(html, baseUrl, opts);
+  const fromPage = <K extends "markdown" | "text" | "links">(k: K) =>
+    opts.formats.includes(k) ? { [k]: made[k] ?? null } : {};
   const api = jobView(run, job, now());
-  const meta = job.result_meta ? (JSON.parse(job.result_meta) as { evaluate_results?: unknown[] }) : {};
+  const meta = parseResultMeta(job.result_meta);
   return c.json(
     {
       job_id: api.job_id,
@@ -132,7 +177,14 @@ jobs.openapi(result, async (c) => {
       blocked_reason: job.blocked_reason,
       error: job.error,
       timings: api.timings,
-      html: obj ? await obj.text() : null,
+      ...(opts.formats.includes("html") ? { html } : {}),
+      ...fromPage("markdown"),
+      ...fromPage("text"),
+      ...fromPage("links"),
+      // A job ended without a page (cancelled, out of leases) has no result_meta: null, as asked.
+      ...(opts.formats.includes("metadata") ? { metadata: api.metadata ?? null } : {}),
+      ...(opts.extract ? { extracted: api.extracted ?? null } : {}),
+      ...(api.extract_truncated ? { extract_truncated: true } : {}),
       ...(meta.evaluate_results ? { evaluate_results: meta.evaluate_results } : {}),
     },
     200,

@@ -1,0 +1,291 @@
+/**
+ * GET …/runs/{run_id}/export: every finished job in submission order, as NDJSON or RFC 4180 CSV,
+ * parsed back here and compared with the jobs listing; and what outlives the page (48 h).
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { setNow } from "../src/clock";
+import {
+  allJobs,
+  api,
+  createCollection,
+  newTenant,
+  runToCompletion,
+  startRun,
+  target,
+  waitForRun,
+  type JobView,
+} from "./support/api";
+
+afterEach(() => setNow(null));
+
+/** NDJSON is UTF-8 text; read as bytes so the runtime does not warn about a non-text type. */
+const body = async (res: Response) => new TextDecoder().decode(await res.arrayBuffer());
+
+/** RFC 4180: records end with CRLF; a quoted field may hold commas, CR, LF and doubled quotes. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = "";
+  let i = 0;
+  let quoted = false;
+  while (i < text.length) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') (field += '"'), (i += 2);
+      else if (ch === '"') (quoted = false), i++;
+      else (field += ch), i++;
+    } else if (ch === '"') {
+      if (field !== "") throw new Error(`a quote inside an unquoted field at ${i}`);
+      quoted = true;
+      i++;
+    } else if (ch === ",") (row.push(field), (field = "")), i++;
+    else if (ch === "\r" && text[i + 1] === "\n") {
+      row.push(field);
+      rows.push(row);
+      (row = []), (field = ""), (i += 2);
+    } else if (ch === "\r" || ch === "\n") throw new Error(`a bare line break outside quotes at ${i}`);
+    else (field += ch), i++;
+  }
+  if (quoted) throw new Error("an unterminated quoted field");
+  if (field !== "" || row.length) throw new Error("the last record does not end with CRLF");
+  return rows;
+}
+
+const REQUESTS = [
+  {
+    custom_id: 'tricky, "one"',
+    url: target("/formats/tricky"),
+    formats: ["metadata"],
+    extract: {
+      heading: { selector: "h1.t" },
+      tags: { selector: "li.tag", all: true },
+      pre: { selector: "pre", attribute: "html" },
+    },
+  },
+  {
+    custom_id: "doc",
+    url: target("/formats/doc"),
+    formats: ["html", "metadata"],
+    extract: { heading: { selector: "h1" }, canonical: { selector: "link[rel=canonical]", attribute: "href" } },
+  },
+  { custom_id: "missing", url: target("/status/404"), formats: ["metadata"], extract: { heading: { selector: "h1" } } },
+  { custom_id: "blocked", url: target("/block/cloudflare_block") },
+  { custom_id: "hang", url: target("/hang"), timeout: 1_000, extract: { heading: { selector: "h1" } } },
+];
+
+describe("export", () => {
+  it("streams every job of the run as NDJSON and CSV, equal to the listing, and is 404 to another tenant", async () => {
+    const { key } = await newTenant();
+    const { col, run, jobs } = await runToCompletion(key, REQUESTS);
+    const base = `/v1/async/collections/${col.id}/runs/${run.run_id}`;
+    expect(jobs.map((j) => [j.custom_id, j.status])).toEqual([
+      ['tricky, "one"', "completed"],
+      ["doc", "completed"],
+      ["missing", "failed"],
+      ["blocked", "failed"],
+      ["hang", "timeout"],
+    ]);
+    expect(jobs[3].blocked_reason).toBe("cloudflare_block");
+
+    const nd = await api(`${base}/export?format=ndjson&include=metadata,extracted`, { key });
+    expect(nd.status).toBe(200);
+    expect(nd.headers.get("content-type")).toBe("application/x-ndjson; charset=utf-8");
+    expect(nd.headers.get("content-disposition")).toBe(`attachment; filename="run-${run.run_id}.ndjson"`);
+    const text = await body(nd);
+    expect(text.endsWith("\n")).toBe(true);
+    const lines = text
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as JobView & Record<string, unknown>);
+    // One Job per line as the listing has it, plus the included fields (null where a job has none).
+    expect(lines).toEqual(jobs.map((j) => ({ ...j, metadata: j.metadata ?? null, extracted: j.extracted ?? null })));
+    expect(lines[0].metadata).toMatchObject({ title: 'Commas, "quotes" & café' });
+    expect(lines[0].extracted).toEqual({
+      heading: 'Line "two", end',
+      tags: ["a,b", '"c"'],
+      pre: '<pre class="p">x,\ny</pre>',
+    });
+    expect(lines[1].extracted).toEqual({ heading: "Main Heading", canonical: target("/formats/canonical") });
+    // A failed page is kept, and so is what was made from it; a timeout has no page.
+    expect(lines[2].extracted).toEqual({ heading: "Status 404" });
+    expect(lines[4].extracted).toBeNull();
+
+    const csvRes = await api(`${base}/export?format=csv&include=metadata,extracted`, { key });
+    expect(csvRes.status).toBe(200);
+    expect(csvRes.headers.get("content-type")).toBe("text/csv; charset=utf-8; header=present");
+    expect(csvRes.headers.get("content-disposition")).toBe(`attachment; filename="run-${run.run_id}.csv"`);
+    const rows = parseCsv(await csvRes.text());
+    const columns = [
+      "job_id",
+      "custom_id",
+      "url",
+      "status",
+      "status_code",
+      "final_url",
+      "blocked_reason",
+      "error",
+      "attempts",
+      "created_at",
+      "started_at",
+      "completed_at",
+      "total_ms",
+      "title",
+      // The union of the run's extract fields, in order of first appearance.
+      "extracted.heading",
+      "extracted.tags",
+      "extracted.pre",
+      "extracted.canonical",
+    ];
+    expect(rows[0]).toEqual(columns);
+    const s = (v: unknown) => (v === null || v === undefined ? "" : String(v));
+    const expected = jobs.map((j) => [
+      j.job_id,
+      s(j.custom_id),
+      j.url,
+      j.status,
+      s(j.status_code),
+      s(j.final_url),
+      s(j.blocked_reason),
+      s(j.error),
+      s(j.attempts),
+      j.created_at,
+      s(j.started_at),
+      s(j.completed_at),
+      s(j.timings.total_ms),
+      s(j.metadata?.title),
+      s(j.extracted?.heading),
+      s((j.extracted?.tags as string[] | undefined)?.join("\n")),
+      s(j.extracted?.pre),
+      s(j.extracted?.canonical),
+    ]);
+    expect(rows.slice(1)).toEqual(expected);
+    expect(rows[1][1]).toBe('tricky, "one"');
+    expect(rows[1][15]).toBe('a,b\n"c"');
+    expect(rows[1][16]).toBe('<pre class="p">x,\ny</pre>');
+
+    // status_filter and no include: the base columns only.
+    const failed = parseCsv(await (await api(`${base}/export?format=csv&status_filter=failed`, { key })).text());
+    expect(failed[0]).toEqual(columns.slice(0, 13));
+    expect(failed.slice(1).map((r) => r[1])).toEqual(["missing", "blocked"]);
+
+    const other = await newTenant();
+    const foreign = await api(`${base}/export?format=csv`, { key: other.key });
+    expect(foreign.status).toBe(404);
+    expect(foreign.headers.get("content-type")).toContain("application/problem+json");
+    expect((await api(`${base}/export?format=xml`, { key })).status).toBe(422);
+    expect((await api(`${base}/export?include=screenshots`, { key })).status).toBe(422);
+  });
+
+  it("pages through a run larger than one page in submission order, with markdown read from the packs", async () => {
+    const { key } = await newTenant();
+    const requests = Array.from({ length: 230 }, (_, i) => ({
+      custom_id: `p${i}`,
+      url: target(`/page/${i}`),
+      formats: ["markdown"],
+    }));
+    const { col, run, jobs } = await runToCompletion(key, requests);
+    const base = `/v1/async/collections/${col.id}/runs/${run.run_id}`;
+    const text = await body(await api(`${base}/export`, { key }));
+    const lines = text
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as JobView);
+    expect(lines.map((l) => l.custom_id)).toEqual(requests.map((r) => r.custom_id));
+    expect(lines).toEqual(jobs);
+    const md = await body(await api(`${base}/export?include=markdown&status_filter=completed`, { key }));
+    const withMd = md
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { custom_id: string; markdown: string });
+    expect(withMd).toHaveLength(230);
+    withMd.forEach((l, i) => expect(l.markdown.startsWith(`# Page ${i}\n`)).toBe(true));
+  });
+
+  it("keeps metadata and extracted after the page expired: 410 for markdown, nulls in the export", async () => {
+    const { key } = await newTenant();
+    const { col, run, jobs } = await runToCompletion(key, [
+      {
+        custom_id: "kept",
+        url: target("/formats/doc"),
+        formats: ["metadata"],
+        extract: { heading: { selector: "h1" } },
+      },
+      { custom_id: "page", url: target("/formats/doc"), formats: ["markdown", "metadata"] },
+    ]);
+    const base = `/v1/async/collections/${col.id}/runs/${run.run_id}`;
+    const result = (j: JobView, q = "") => api(`${base}/jobs/${j.job_id}/result${q}`, { key });
+    expect((await result(jobs[0], "?format=markdown")).status).toBe(200);
+
+    setNow(Date.parse(jobs[1].completed_at!) + 48 * 3600_000 + 1);
+    const gone = await result(jobs[0], "?format=markdown");
+    expect(gone.status).toBe(410);
+    expect(((await gone.json()) as { detail: string }).detail).toMatch(/metadata and extracted stay/);
+    expect((await result(jobs[1])).status).toBe(410);
+    // Asked only for what is kept with the job: still served.
+    const kept = await result(jobs[0]);
+    expect(kept.status).toBe(200);
+    expect(await kept.json()).toMatchObject({
+      metadata: { title: "Formats Doc" },
+      extracted: { heading: "Main Heading" },
+    });
+    const listed = await allJobs(key, col.id, run.run_id);
+    expect(listed.map((j) => [j.result_available, j.metadata?.title, j.extracted])).toEqual([
+      [false, "Formats Doc", { heading: "Main Heading" }],
+      [false, "Formats Doc", undefined],
+    ]);
+    const md = await body(await api(`${base}/export?include=markdown,metadata`, { key }));
+    const lines = md
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { markdown: unknown; metadata: { title: string } });
+    expect(lines.map((l) => [l.markdown, l.metadata.title])).toEqual([
+      [null, "Formats Doc"],
+      [null, "Formats Doc"],
+    ]);
+  });
+
+  it("holds what has finished so far while the run is in progress", async () => {
+    const { key } = await newTenant();
+    const col = await createCollection(key, [
+      { custom_id: "slow", url: target("/hang"), timeout: 4_000 },
+      { custom_id: "fast", url: target("/ok") },
+    ]);
+    const { run_id } = await startRun(key, col.id);
+    const base = `/v1/async/collections/${col.id}/runs/${run_id}`;
+    const until = Date.now() + 20_000;
+    while ((await allJobs(key, col.id, run_id)).find((j) => j.custom_id === "fast")?.status !== "completed") {
+      if (Date.now() > until) throw new Error("the fast job did not finish");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const during = await body(await api(`${base}/export`, { key }));
+    const first = during
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as JobView);
+    expect(first.map((j) => [j.custom_id, j.status])).toEqual([["fast", "completed"]]);
+    expect(((await api(`${base}`, { key }).then((r) => r.json())) as { status: string }).status).toBe("in_progress");
+    await waitForRun(key, col.id, run_id);
+    const after = await body(await api(`${base}/export`, { key }));
+    expect(
+      after
+        .trimEnd()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as JobView).custom_id),
+    ).toEqual(["slow", "fast"]);
+  });
+
+  it("is documented in OpenAPI with its content types, as are the raw result formats", async () => {
+    type Op = { responses: Record<string, { content?: Record<string, unknown> }>; parameters?: { name: string }[] };
+    const doc = (await (await api("/v1/openapi.json")).json()) as { paths: Record<string, { get: Op }> };
+    const exp = doc.paths["/v1/async/collections/{id}/runs/{run_id}/export"].get;
+    expect(Object.keys(exp.responses["200"].content!)).toEqual(["application/x-ndjson", "text/csv"]);
+    expect(exp.parameters!.map((p) => p.name)).toEqual(expect.arrayContaining(["format", "status_filter", "include"]));
+    const result = doc.paths["/v1/async/collections/{id}/runs/{run_id}/jobs/{job_id}/result"].get;
+    expect(Object.keys(result.responses["200"].content!)).toEqual([
+      "application/json",
+      "text/html",
+      "text/markdown",
+      "text/plain",
+    ]);
+  });
+});

@@ -1,0 +1,40 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import * as store from "../../src/do/job-store";
+import type { RunCoordinator } from "../../src/do/run-coordinator";
+
+const stub = () => env.RUNS.get(env.RUNS.idFromName(crypto.randomUUID()));
+const tables = (sql: SqlStorage) =>
+  sql
+    .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    .toArray()
+    .map((r) => r.name);
+
+describe("job store upgrade", () => {
+  it("brings a run object of the first schema up to date, and creates nothing in one never started", async () => {
+    await runInDurableObject(stub(), (_: RunCoordinator, state: DurableObjectState) => {
+      const sql = state.storage.sql;
+      store.upgrade(sql);
+      expect(tables(sql).filter((t) => !t.startsWith("_cf"))).toEqual([]);
+      // An object started by the previous version: the first migration only.
+      store.migrate(sql);
+      sql.exec("DROP TABLE extract_fields");
+      sql.exec("UPDATE schema_version SET version = 1");
+      store.upgrade(sql);
+      expect(tables(sql)).toContain("extract_fields");
+      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(2);
+      const spec = (extract?: object) => JSON.stringify({ timeout: 30_000, extract });
+      store.insertJobs(
+        sql,
+        [
+          { seq: 0, url: "https://a.example/", custom_id: null, browser: 0, spec: spec({ b: {}, a: {} }) },
+          { seq: 1, url: "https://b.example/", custom_id: null, browser: 0, spec: spec() },
+          { seq: 2, url: "https://c.example/", custom_id: null, browser: 0, spec: spec({ c: {}, a: {} }) },
+        ],
+        null,
+      );
+      expect(store.extractFieldNames(sql)).toEqual(["b", "a", "c"]);
+    });
+  });
+});

@@ -74,7 +74,11 @@ const DAY = 86_400;
 /** Rounded for a table: 3 significant digits, with k / M / G. */
 export function human(n: number): string {
   if (!Number.isFinite(n)) return "unbounded";
-  const units: [number, string][] = [[1e9, " G"], [1e6, " M"], [1e3, " k"]];
+  const units: [number, string][] = [
+    [1e9, " G"],
+    [1e6, " M"],
+    [1e3, " k"],
+  ];
   for (const [v, u] of units) if (Math.abs(n) >= v) return `${Number((n / v).toPrecision(3))}${u}`;
   return `${Number(n.toPrecision(3))}`;
 }

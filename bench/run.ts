@@ -16,8 +16,21 @@ import { capacityRows, consumerSettings, LIMITS_CHECKED, type Measured } from ".
 import { runScenario, scenarios, type ScenarioResult } from "./fairness.ts";
 import { d1File, grown, jobStoreBytes, runObjectFile, sqliteBytes, windowSampler } from "./storage.ts";
 import {
-  client, fmt, idleRssMb, workerdRssMb, log, median, now, pct, rssSampler, sleep, startWorker, table, tempDir,
-  type Client, type WorkerProc,
+  client,
+  fmt,
+  idleRssMb,
+  workerdRssMb,
+  log,
+  median,
+  now,
+  pct,
+  rssSampler,
+  sleep,
+  startWorker,
+  table,
+  tempDir,
+  type Client,
+  type WorkerProc,
 } from "./support.ts";
 
 const QUICK = process.argv.includes("--quick");
@@ -56,7 +69,7 @@ const SIZES = QUICK
  */
 const PREVIOUS: { date: string; fetch: Record<number, { jobsPerSec: number; ratio: number }> } = {
   date: "2026-11-28",
-  fetch: { 1_000: { jobsPerSec: 342, ratio: 0.25 }, 10_000: { jobsPerSec: 247, ratio: 0.09 } },
+  fetch: { 1000: { jobsPerSec: 342, ratio: 0.25 }, 10000: { jobsPerSec: 247, ratio: 0.09 } },
 };
 
 /**
@@ -94,7 +107,14 @@ const CHROMIUM = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"];
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--headless=new"];
 
 type Counters = Record<string, number>;
-const report: Record<string, any> = { started_at: new Date().toISOString(), quick: QUICK, constants: { FETCH_CONCURRENCY, BROWSER_CONCURRENCY, POLLERS, POLL_MS, LIST_LIMIT, LIST_REPEATS, CREATE_REPEATS }, prices: PRICES, skipped: [] as string[], problems: [] as string[] };
+const report: Record<string, any> = {
+  started_at: new Date().toISOString(),
+  quick: QUICK,
+  constants: { FETCH_CONCURRENCY, BROWSER_CONCURRENCY, POLLERS, POLL_MS, LIST_LIMIT, LIST_REPEATS, CREATE_REPEATS },
+  prices: PRICES,
+  skipped: [] as string[],
+  problems: [] as string[],
+};
 
 // ── cleanup on every way out ─────────────────────────────────────────────────────────────────
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -120,15 +140,23 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
 // ── API helpers ──────────────────────────────────────────────────────────────────────────────
 const COLLECTIONS = "/v1/async/collections";
 
-async function createCollection(api: Client, name: string, requests: unknown[]): Promise<{ id: string; ms: number; bytes: number }> {
+async function createCollection(
+  api: Client,
+  name: string,
+  requests: unknown[],
+): Promise<{ id: string; ms: number; bytes: number }> {
   const rawBody = JSON.stringify({ name, requests });
   const r = await api.call("POST", COLLECTIONS, { rawBody, expect: [201] });
   // Identical (url, custom_id) pairs are stored once: a short collection would make every rate wrong.
-  if (r.body.total_requests !== requests.length) throw new Error(`collection "${name}" holds ${r.body.total_requests} requests, sent ${requests.length} (${r.body.duplicates_skipped} duplicates skipped)`);
+  if (r.body.total_requests !== requests.length)
+    throw new Error(
+      `collection "${name}" holds ${r.body.total_requests} requests, sent ${requests.length} (${r.body.duplicates_skipped} duplicates skipped)`,
+    );
   return { id: r.body.id, ms: r.ms, bytes: rawBody.length };
 }
 
-const pageRequests = (origin: string, n: number) => Array.from({ length: n }, (_, i) => ({ url: `${origin}/page/${i}` }));
+const pageRequests = (origin: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ({ url: `${origin}/page/${i}` }));
 
 type RunResult = {
   runId: string;
@@ -151,13 +179,20 @@ let stateDir = "";
 /** Per-queue batch counts and durations from the wrangler log, against the run's wall time. */
 function batchStats(from: number, wallMs: number) {
   const batches = workerRef ? workerRef.queueBatches(from) : [];
-  const byQueue: Record<string, { batches: number; messages: number; acked: number; p50_ms: number | null; p95_ms: number | null; busy_pct: number }> = {};
+  const byQueue: Record<
+    string,
+    { batches: number; messages: number; acked: number; p50_ms: number | null; p95_ms: number | null; busy_pct: number }
+  > = {};
   for (const q of new Set(batches.map((b) => b.queue))) {
     const bs = batches.filter((b) => b.queue === q);
     const ms = bs.map((b) => b.ms);
     byQueue[q] = {
-      batches: bs.length, messages: bs.reduce((a, b) => a + b.total, 0), acked: bs.reduce((a, b) => a + b.acked, 0),
-      p50_ms: pct(ms, 50), p95_ms: pct(ms, 95), busy_pct: (100 * ms.reduce((a, b) => a + b, 0)) / wallMs,
+      batches: bs.length,
+      messages: bs.reduce((a, b) => a + b.total, 0),
+      acked: bs.reduce((a, b) => a + b.acked, 0),
+      p50_ms: pct(ms, 50),
+      p95_ms: pct(ms, 95),
+      busy_pct: (100 * ms.reduce((a, b) => a + b, 0)) / wallMs,
     };
   }
   return byQueue;
@@ -214,7 +249,9 @@ async function runToEnd(
       await sleep(500);
       const batches = batchStats(logFrom, elapsedMs);
       for (const [q, b] of Object.entries(batches)) {
-        log(`${label}: queue ${q}: ${b.batches} batches (${b.messages} messages, ${b.acked} acked), batch p50 ${fmt(b.p50_ms, 0)} ms / p95 ${fmt(b.p95_ms, 0)} ms, consumer busy ${fmt(b.busy_pct, 0)} % of the run`);
+        log(
+          `${label}: queue ${q}: ${b.batches} batches (${b.messages} messages, ${b.acked} acked), batch p50 ${fmt(b.p50_ms, 0)} ms / p95 ${fmt(b.p95_ms, 0)} ms, consumer busy ${fmt(b.busy_pct, 0)} % of the run`,
+        );
       }
       return { runId, elapsedMs, postRunMs, summary: s, polls, batches, done, cut, window };
     }
@@ -225,7 +262,13 @@ async function runToEnd(
   }
 }
 
-type Walk = { cursors: (string | null)[]; totals: number[]; statuses: Record<string, number>; errors: Record<string, number>; items: number };
+type Walk = {
+  cursors: (string | null)[];
+  totals: number[];
+  statuses: Record<string, number>;
+  errors: Record<string, number>;
+  items: number;
+};
 
 /** Walks every page once (order_by=created_at): the cursor of each page, and every job's total_ms. */
 async function walkJobs(api: Client, cid: string, runId: string): Promise<Walk> {
@@ -371,7 +414,8 @@ function dollars(c: Counters, stored?: Stored): { total: number; parts: Record<s
     r2_class_b: ((c.r2_class_b ?? 0) * PRICES.r2ClassBPerM) / 1e6,
     browser: ((c.browser_ms ?? 0) / 3_600_000) * PRICES.browserPerHour,
   };
-  if (typeof c.worker_invocations === "number") parts.worker_requests = (c.worker_invocations * PRICES.workerRequestsPerM) / 1e6;
+  if (typeof c.worker_invocations === "number")
+    parts.worker_requests = (c.worker_invocations * PRICES.workerRequestsPerM) / 1e6;
   if (stored) {
     const perMonth = stored.d1 * PRICES.d1StoragePerGbMonth + stored.do * PRICES.doStoragePerGbMonth;
     parts.storage_90_days = (perMonth * RETENTION_MONTHS) / 1e9;
@@ -399,14 +443,19 @@ async function fetchBaseline(origin: string, n: number) {
   return { jobs: n, ms, jobsPerSec: (n * 1000) / ms, bytes, failures };
 }
 
-async function browserBaseline(origin: string, n: number): Promise<{ pagesPerSec: number; ms: number; launchMs: number; failures: number } | { skipped: string }> {
+async function browserBaseline(
+  origin: string,
+  n: number,
+): Promise<{ pagesPerSec: number; ms: number; launchMs: number; failures: number } | { skipped: string }> {
   const exe = CHROMIUM.find((p) => fs.existsSync(p));
   if (!exe) return { skipped: `no Chromium at ${CHROMIUM.join(" or ")}` };
   let puppeteer: any;
   try {
     puppeteer = (await import("puppeteer-core")).default;
   } catch (e) {
-    return { skipped: `puppeteer-core cannot be loaded (${(e as Error).message}); npm install -D --save-exact puppeteer-core` };
+    return {
+      skipped: `puppeteer-core cannot be loaded (${(e as Error).message}); npm install -D --save-exact puppeteer-core`,
+    };
   }
   // Launch is inside the timing: the Worker's run time includes its own browser launches too.
   const t0 = now();
@@ -478,8 +527,14 @@ function startPollers(api: Client, cid: string, runId: string, count: number) {
     await Promise.all(loops);
     const seconds = (Date.now() - since) / 1000;
     return {
-      samples: lat.length, seconds, p50: pct(lat, 50), p95: pct(lat, 95), max: lat.length ? Math.max(...lat) : null, non200,
-      non200_at_ms: non200At.slice(0, 50), busiest_10s_window: api.maxPerWindow(10_000, since),
+      samples: lat.length,
+      seconds,
+      p50: pct(lat, 50),
+      p95: pct(lat, 95),
+      max: lat.length ? Math.max(...lat) : null,
+      non200,
+      non200_at_ms: non200At.slice(0, 50),
+      busiest_10s_window: api.maxPerWindow(10_000, since),
     };
   };
 }
@@ -508,12 +563,18 @@ async function main() {
     report.load_average_start = os.loadavg();
     report.git = {
       head: execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: PROJECT }).toString().trim(),
-      dirty_files: execFileSync("git", ["status", "--porcelain"], { cwd: PROJECT }).toString().trim().split("\n").filter(Boolean).length,
+      dirty_files: execFileSync("git", ["status", "--porcelain"], { cwd: PROJECT })
+        .toString()
+        .trim()
+        .split("\n")
+        .filter(Boolean).length,
     };
   } catch {
     // not a git checkout: the report just lacks the revision
   }
-  log(`mode: ${QUICK ? "quick" : "full"}; fetch concurrency C=${FETCH_CONCURRENCY}, browser concurrency ${BROWSER_CONCURRENCY}; temp ${tmp}`);
+  log(
+    `mode: ${QUICK ? "quick" : "full"}; fetch concurrency C=${FETCH_CONCURRENCY}, browser concurrency ${BROWSER_CONCURRENCY}; temp ${tmp}`,
+  );
 
   const site = await startTargetSite();
   cleanups.push(() => site.close());
@@ -526,11 +587,21 @@ async function main() {
     worker = await startWorker({
       projectDir: PROJECT,
       tmp,
-      vars: { LOCAL_DEV: "true", ADMIN_TOKEN: ADMIN, BENCH_METRICS: "true", MAX_REQUESTS_PER_COLLECTION: "100000", MAX_JOBS_IN_FLIGHT: "10000000" },
+      vars: {
+        LOCAL_DEV: "true",
+        ADMIN_TOKEN: ADMIN,
+        BENCH_METRICS: "true",
+        MAX_REQUESTS_PER_COLLECTION: "100000",
+        MAX_JOBS_IN_FLIGHT: "10000000",
+      },
       onSpawn: (stop) => cleanups.push(stop),
     });
   } catch (e) {
-    console.error(fs.existsSync(path.join(tmp, "wrangler.log")) ? fs.readFileSync(path.join(tmp, "wrangler.log"), "utf8").split("\n").slice(-40).join("\n") : "");
+    console.error(
+      fs.existsSync(path.join(tmp, "wrangler.log"))
+        ? fs.readFileSync(path.join(tmp, "wrangler.log"), "utf8").split("\n").slice(-40).join("\n")
+        : "",
+    );
     throw e;
   }
   workerRef = worker;
@@ -563,7 +634,9 @@ async function main() {
   let createdId = "";
   {
     const n = SIZES.createSize;
-    log(`e. creating ${CREATE_REPEATS} collections of ${n.toLocaleString("en-US")} requests (RSS sampled every 100 ms) …`);
+    log(
+      `e. creating ${CREATE_REPEATS} collections of ${n.toLocaleString("en-US")} requests (RSS sampled every 100 ms) …`,
+    );
     const peaks: number[] = [];
     let idle = 0;
     for (let i = 0; i < CREATE_REPEATS; i++) {
@@ -577,7 +650,9 @@ async function main() {
       createTimes.push(c.ms);
       peaks.push(peakMb - idle);
       createdId = c.id;
-      log(`   create ${i + 1}: ${fmt(c.ms, 0)} ms, body ${fmt(c.bytes / 1e6, 2)} MB, RSS idle ${fmt(idle, 0)} MB → peak +${fmt(peakMb - idle, 0)} MB`);
+      log(
+        `   create ${i + 1}: ${fmt(c.ms, 0)} ms, body ${fmt(c.bytes / 1e6, 2)} MB, RSS idle ${fmt(idle, 0)} MB → peak +${fmt(peakMb - idle, 0)} MB`,
+      );
     }
     memory[`create${n / 1000}k`] = { idle_mb: idle, peak_delta_mb: Math.max(...peaks), per_create_delta_mb: peaks };
   }
@@ -588,7 +663,10 @@ async function main() {
   let statusIdle: any = null;
   let requestProbe: Record<string, Counters> | null = null;
   for (const n of SIZES.fetchRuns) {
-    const cid = n === SIZES.createSize ? createdId : (await createCollection(api, `bench fetch ${n}`, pageRequests(site.origin, n))).id;
+    const cid =
+      n === SIZES.createSize
+        ? createdId
+        : (await createCollection(api, `bench fetch ${n}`, pageRequests(site.origin, n))).id;
     // Counters are reset after the collection exists: a collection is created once and run many times.
     const counted = n === 1_000 && usageOk;
     // The 10k run is counted too, but only its D1 rows read per job is reported: its 50 pollers swamp
@@ -613,7 +691,8 @@ async function main() {
     // Bytes the run added to D1 (its run row) and holds in its own object (its job rows).
     const objectFile = runObjectFile(stateDir, runId);
     storage[`fetch${n}`] = {
-      jobs: n, cut: run.cut,
+      jobs: n,
+      cut: run.cut,
       d1: grown(d1Before, sqliteBytes(d1File(stateDir))),
       object: objectFile ? jobStoreBytes(objectFile) : null,
     };
@@ -621,29 +700,49 @@ async function main() {
 
     const pollCost = counted && usage ? await perPollCost(api, cid, runId) : null;
     const walk = await walkJobs(api, cid, runId);
-    if (walk.items !== n) report.problems.push(`fetch run ${n}: the jobs listing returned ${walk.items} jobs, expected ${n}`);
+    if (walk.items !== n)
+      report.problems.push(`fetch run ${n}: the jobs listing returned ${walk.items} jobs, expected ${n}`);
     if (Object.keys(walk.errors).length) log(`   job errors: ${JSON.stringify(walk.errors)}`);
     const listing = n === 1_000 ? await measureListing(api, cid, runId, walk) : null;
     if (n === 1_000) {
       // Context for c.: the same GET on an idle Worker, alone and with the 50 pollers but no run working.
       const alone: number[] = [];
-      for (let i = 0; i < 20; i++) alone.push((await api.call("GET", `${COLLECTIONS}/${cid}/runs/${runId}`, { expect: [200] })).ms);
+      for (let i = 0; i < 20; i++)
+        alone.push((await api.call("GET", `${COLLECTIONS}/${cid}/runs/${runId}`, { expect: [200] })).ms);
       const stopIdle = startPollers(api, cid, runId, POLLERS);
       await sleep(6_000);
       statusIdle = { sequential: { p50: pct(alone, 50), p95: pct(alone, 95) }, pollers: await stopIdle() };
       requestProbe = await probeRequests(api, cid, runId);
-      log(`   status GET on an idle Worker: alone p50 ${fmt(statusIdle.sequential.p50)} / p95 ${fmt(statusIdle.sequential.p95)} ms; ${POLLERS} pollers p50 ${fmt(statusIdle.pollers.p50)} / p95 ${fmt(statusIdle.pollers.p95)} ms`);
+      log(
+        `   status GET on an idle Worker: alone p50 ${fmt(statusIdle.sequential.p50)} / p95 ${fmt(statusIdle.sequential.p95)} ms; ${POLLERS} pollers p50 ${fmt(statusIdle.pollers.p50)} / p95 ${fmt(statusIdle.pollers.p95)} ms`,
+      );
     }
 
     log(`   baseline: Node fetch loop, C=${FETCH_CONCURRENCY}, ${n.toLocaleString("en-US")} URLs …`);
     const base = await fetchBaseline(site.origin, n);
     log(`   baseline ${fmt(base.jobsPerSec)} jobs/s; Worker/baseline = ${fmt(jps / base.jobsPerSec, 3)}`);
     fetchRuns.push({
-      jobs: n, done: run.done, cut: run.cut, window: run.window,
-      run_id: runId, elapsed_ms: elapsedMs, post_run_ms: run.postRunMs, jobs_per_sec: jps, summary,
+      jobs: n,
+      done: run.done,
+      cut: run.cut,
+      window: run.window,
+      run_id: runId,
+      elapsed_ms: elapsedMs,
+      post_run_ms: run.postRunMs,
+      jobs_per_sec: jps,
+      summary,
       job_latency_ms: { p50: pct(walk.totals, 50), p95: pct(walk.totals, 95), samples: walk.totals.length },
-      statuses: walk.statuses, errors: walk.errors, baseline: base, ratio: jps / base.jobsPerSec, polls,
-      queue_batches: run.batches, usage, usage_uncorrected: usageAll, per_poll_usage: pollCost, listing, rss_after_mb: workerdRssMb(worker.pid),
+      statuses: walk.statuses,
+      errors: walk.errors,
+      baseline: base,
+      ratio: jps / base.jobsPerSec,
+      polls,
+      queue_batches: run.batches,
+      usage,
+      usage_uncorrected: usageAll,
+      per_poll_usage: pollCost,
+      listing,
+      rss_after_mb: workerdRssMb(worker.pid),
     });
   }
 
@@ -653,9 +752,16 @@ async function main() {
     const cid = (await createCollection(api, "bench pollers", pageRequests(site.origin, n))).id;
     log(`c. ${POLLERS} status pollers during a separate fetch run of ${n} jobs …`);
     let stopPollers: () => Promise<any> = async () => null;
-    const pr = await runToEnd(api, cid, n, "   pollers run", (runId) => {
-      stopPollers = startPollers(api, cid, runId, POLLERS);
-    }, 60_000);
+    const pr = await runToEnd(
+      api,
+      cid,
+      n,
+      "   pollers run",
+      (runId) => {
+        stopPollers = startPollers(api, cid, runId, POLLERS);
+      },
+      60_000,
+    );
     pollerResult = {
       ...(await stopPollers()),
       during: `fetch run of ${n}`,
@@ -664,33 +770,61 @@ async function main() {
       run_cut: pr.cut,
     };
   } else pollerResult.during = "fetch run of 10,000";
-  log(`c. status GET under ${POLLERS} pollers: p50 ${fmt(pollerResult.p50)} ms, p95 ${fmt(pollerResult.p95)} ms over ${pollerResult.samples} answers; non-200: ${JSON.stringify(pollerResult.non200)}`);
+  log(
+    `c. status GET under ${POLLERS} pollers: p50 ${fmt(pollerResult.p50)} ms, p95 ${fmt(pollerResult.p95)} ms over ${pollerResult.samples} answers; non-200: ${JSON.stringify(pollerResult.non200)}`,
+  );
 
   memory.phases = { after_fetch_runs_mb: workerdRssMb(worker.pid) };
   // ── b. browser mode ──
   const nb = SIZES.browserJobs;
   log(`b. browser run of ${nb} jobs …`);
-  const bcid = (await createCollection(api, "bench browser", Array.from({ length: nb }, (_, i) => ({ url: `${site.origin}/js`, browser: true, custom_id: `b${i}` })))).id;
+  const bcid = (
+    await createCollection(
+      api,
+      "bench browser",
+      Array.from({ length: nb }, (_, i) => ({ url: `${site.origin}/js`, browser: true, custom_id: `b${i}` })),
+    )
+  ).id;
   if (usageOk) usageOk = await usageReset(api);
   const brun = await runToEnd(api, bcid, nb, "   browser run", undefined, 120_000 + nb * 2_000);
   const busage = usageOk ? await usageGet(api) : null;
   const bpoll = busage ? await perPollCost(api, bcid, brun.runId) : null;
   const bwalk = await walkJobs(api, bcid, brun.runId);
-  if (brun.summary.success_requests !== nb) report.problems.push(`browser run: ${brun.summary.success_requests} of ${nb} succeeded; errors ${JSON.stringify(bwalk.errors)}`);
+  if (brun.summary.success_requests !== nb)
+    report.problems.push(
+      `browser run: ${brun.summary.success_requests} of ${nb} succeeded; errors ${JSON.stringify(bwalk.errors)}`,
+    );
   const bpps = (brun.done * 1000) / brun.elapsedMs;
-  log(`   Worker ${fmt(bpps, 2)} pages/s; baseline: puppeteer-core on the same Chromium, concurrency ${BROWSER_CONCURRENCY} …`);
+  log(
+    `   Worker ${fmt(bpps, 2)} pages/s; baseline: puppeteer-core on the same Chromium, concurrency ${BROWSER_CONCURRENCY} …`,
+  );
   const bbase = await browserBaseline(site.origin, nb);
   if ("skipped" in bbase) {
     report.skipped.push(`browser baseline: ${bbase.skipped}`);
     log(`   browser baseline skipped: ${bbase.skipped}`);
   } else {
-    log(`   baseline ${fmt(bbase.pagesPerSec, 2)} pages/s (launch ${fmt(bbase.launchMs, 0)} ms); Worker/baseline = ${fmt(bpps / bbase.pagesPerSec, 3)}`);
+    log(
+      `   baseline ${fmt(bbase.pagesPerSec, 2)} pages/s (launch ${fmt(bbase.launchMs, 0)} ms); Worker/baseline = ${fmt(bpps / bbase.pagesPerSec, 3)}`,
+    );
   }
   const browserRun = {
-    jobs: nb, done: brun.done, cut: brun.cut, window: brun.window,
-    run_id: brun.runId, elapsed_ms: brun.elapsedMs, pages_per_sec: bpps, summary: brun.summary,
-    job_latency_ms: { p50: pct(bwalk.totals, 50), p95: pct(bwalk.totals, 95) }, statuses: bwalk.statuses, errors: bwalk.errors,
-    queue_batches: brun.batches, baseline: bbase, ratio: "skipped" in bbase ? null : bpps / bbase.pagesPerSec, polls: brun.polls, usage: busage, per_poll_usage: bpoll,
+    jobs: nb,
+    done: brun.done,
+    cut: brun.cut,
+    window: brun.window,
+    run_id: brun.runId,
+    elapsed_ms: brun.elapsedMs,
+    pages_per_sec: bpps,
+    summary: brun.summary,
+    job_latency_ms: { p50: pct(bwalk.totals, 50), p95: pct(bwalk.totals, 95) },
+    statuses: bwalk.statuses,
+    errors: bwalk.errors,
+    queue_batches: brun.batches,
+    baseline: bbase,
+    ratio: "skipped" in bbase ? null : bpps / bbase.pagesPerSec,
+    polls: brun.polls,
+    usage: busage,
+    per_poll_usage: bpoll,
   };
 
   memory.phases.after_browser_run_mb = workerdRssMb(worker.pid);
@@ -709,13 +843,16 @@ async function main() {
   const bigRunMs = now() - tRun;
   const bigRunId: string = bigStart.body.run_id;
   const cancel = await api.call("POST", `${COLLECTIONS}/${bigCol.id}/runs/${bigRunId}/cancel`, { expect: [200] });
-  log(`   POST run: ${fmt(bigRunMs, 0)} ms; cancel: ${fmt(cancel.ms, 0)} ms → ${cancel.body.status} (${cancel.body.success_requests} ok, ${cancel.body.failed_requests} failed)`);
+  log(
+    `   POST run: ${fmt(bigRunMs, 0)} ms; cancel: ${fmt(cancel.ms, 0)} ms → ${cancel.body.status} (${cancel.body.success_requests} ok, ${cancel.body.failed_requests} failed)`,
+  );
   let bigSummary = cancel.body;
   for (let i = 0; bigSummary.status === "in_progress" && i < 240; i++) {
     await sleep(POLL_MS);
     bigSummary = (await api.call("GET", `${COLLECTIONS}/${bigCol.id}/runs/${bigRunId}`, { expect: [200] })).body;
   }
-  if (bigSummary.status === "in_progress") report.problems.push(`the cancelled ${nbig}-job run is still in progress a minute after cancel`);
+  if (bigSummary.status === "in_progress")
+    report.problems.push(`the cancelled ${nbig}-job run is still in progress a minute after cancel`);
   // The run's object creates its jobs in pages after POST /run has answered: the listing is
   // measured over all of them, once the last exists.
   const lastAt = await waitForLastJob(api, bigCol.id, bigRunId, nbig, 600_000);
@@ -725,12 +862,16 @@ async function main() {
   if (bigCreated === null) report.problems.push(`the ${nbig}-job run's last job did not exist 10 min after POST run`);
   const tWalk = now();
   const bigWalk = await walkJobs(api, bigCol.id, bigRunId);
-  log(`   walked ${bigWalk.cursors.length} pages (${bigWalk.items} jobs) in ${fmt((now() - tWalk) / 1000)} s; statuses ${JSON.stringify(bigWalk.statuses)}`);
+  log(
+    `   walked ${bigWalk.cursors.length} pages (${bigWalk.items} jobs) in ${fmt((now() - tWalk) / 1000)} s; statuses ${JSON.stringify(bigWalk.statuses)}`,
+  );
   if (bigWalk.items !== nbig) report.problems.push(`listing of the ${nbig}-job run returned ${bigWalk.items} jobs`);
   const bigListing = await measureListing(api, bigCol.id, bigRunId, bigWalk);
   const smallListing = fetchRuns[0].listing;
   const listingRatio = bigListing.p95 !== null && smallListing.p95 ? bigListing.p95 / smallListing.p95 : null;
-  log(`   listing p95: ${fmt(bigListing.p95)} ms at ${nbig.toLocaleString("en-US")} vs ${fmt(smallListing.p95)} ms at 1,000 → ×${fmt(listingRatio, 2)}`);
+  log(
+    `   listing p95: ${fmt(bigListing.p95)} ms at ${nbig.toLocaleString("en-US")} vs ${fmt(smallListing.p95)} ms at 1,000 → ×${fmt(listingRatio, 2)}`,
+  );
 
   // ── f. fairness between tenants ──
   const fairness: ScenarioResult[] = [];
@@ -848,7 +989,10 @@ async function main() {
       `${pollers.samples} ok; non-200: ${non200(pollers)}`,
     ]);
   }
-  for (const [label, l] of [["1,000-job run", smallListing], [`${n$(nbig)}-job run`, bigListing]] as const) {
+  for (const [label, l] of [
+    ["1,000-job run", smallListing],
+    [`${n$(nbig)}-job run`, bigListing],
+  ] as const) {
     for (const [pos, v] of Object.entries(l.positions) as [string, any][]) {
       const what = `jobs page of ${LIST_LIMIT}, ${label}, ${pos} (#${v.page + 1}/${l.pages})`;
       lrows.push([what, fmt(v.p50), fmt(v.p95), `${LIST_REPEATS} GETs`]);
@@ -860,7 +1004,7 @@ async function main() {
   lrows.push([
     `create collection of ${n$(SIZES.createSize)} (median of ${createTimes.length})`,
     fmt(median(createTimes), 0),
-    fmt(Math.max(...createTimes), 0) + " (max)",
+    `${fmt(Math.max(...createTimes), 0)} (max)`,
     createTimes.map((t) => fmt(t, 0)).join(", "),
   ]);
   const bigMb = fmt(bigCol.bytes / 1e6, 1);
@@ -942,7 +1086,11 @@ async function main() {
   if (requestProbe) {
     out("Operations per API request (measured over 5 requests each on an idle Worker)");
     const prows = Object.entries(requestProbe).map(([k, u]) => [
-      k, fmt(u.d1_statements, 1), fmt(u.d1_rows_read, 1), fmt(u.do_requests, 1), fmt(u.do_sql_rows_read, 1),
+      k,
+      fmt(u.d1_statements, 1),
+      fmt(u.d1_rows_read, 1),
+      fmt(u.do_requests, 1),
+      fmt(u.do_sql_rows_read, 1),
     ]);
     out(table(["request", "D1 statements", "D1 rows read", "DO requests", "DO SQLite rows read"], prows));
     out();
@@ -963,7 +1111,9 @@ async function main() {
       "Unit cost per 1,000 jobs, counted by the Worker (BENCH_METRICS, and bench/worker-entry.ts inside the run " +
         `objects) around one run; $ at ${PRICES.label}`,
     );
-    out(`"excl. polls" subtracts the client's own status polls (every ${POLL_MS} ms), priced by measuring 10 status GETs.`);
+    out(
+      `"excl. polls" subtracts the client's own status polls (every ${POLL_MS} ms), priced by measuring 10 status GETs.`,
+    );
     const keys: [string, (c: Counters) => number, number][] = [
       ["D1 statements", (c) => c.d1_statements ?? NaN, 1],
       ["D1 write statements", (c) => c.d1_write_statements ?? NaN, 1],
@@ -1058,7 +1208,10 @@ async function main() {
   );
   const fc = costs.find((c) => c.label === "fetch");
   const bc = costs.find((c) => c.label === "browser");
-  for (const [label, c, doMax] of [["fetch", fc, 0.05], ["browser", bc, 0.1]] as const) {
+  for (const [label, c, doMax] of [
+    ["fetch", fc, 0.05],
+    ["browser", bc, 0.1],
+  ] as const) {
     if (!c) {
       add(`${label}: D1 write statements per job ≤ 0.01`, "no usage counters", null);
       add(`${label}: DO requests per job ≤ ${doMax}`, "no usage counters", null);
@@ -1095,7 +1248,12 @@ async function main() {
     add(`fairness: ${f.name}: B done < ${fmt(f.target_ms / 1000, 0)} s`, `${fmt(f.b_ms / 1000, 2)} s`, ok);
   }
   out("Targets");
-  out(table(["target", "measured", "result"], targets.map((t) => [t.name, t.value, t.pass === null ? "n/a" : t.pass ? "PASS" : "MISS"])));
+  out(
+    table(
+      ["target", "measured", "result"],
+      targets.map((t) => [t.name, t.value, t.pass === null ? "n/a" : t.pass ? "PASS" : "MISS"]),
+    ),
+  );
   out();
 
   // ── capacity ──
@@ -1127,14 +1285,30 @@ async function main() {
       `Capacity: measured use against Cloudflare's documented limits (read ${LIMITS_CHECKED}; sources in ` +
         "bench/capacity.ts); fetch pages taken as 1 s each in production",
     );
-    out(table(["resource", "limit", "use (measured)", "ceiling", "past it"], cap.map((r) => Object.values(r))));
+    out(
+      table(
+        ["resource", "limit", "use (measured)", "ceiling", "past it"],
+        cap.map((r) => Object.values(r)),
+      ),
+    );
   } else out("Capacity: skipped (usage counters, the request probe or a run's figures are missing)");
   if (report.skipped.length) out(`\nSkipped: ${report.skipped.join("; ")}`);
   if (report.problems.length) out(`\nProblems seen: \n- ${report.problems.join("\n- ")}`);
 
-  const errLines = fs.readFileSync(worker.logFile, "utf8").split("\n").filter((l) => /error|uncaught|exception/i.test(l));
-  if (errLines.length) out(`\nwrangler log: ${errLines.length} lines mention an error, e.g.\n  ${errLines.slice(0, 5).map((l) => l.slice(0, 200)).join("\n  ")}`);
-  out(`\nTotal bench time ${fmt((now() - benchStart) / 1000, 0)} s; 429 waits of control requests: ${api.rateLimitedWaits}.`);
+  const errLines = fs
+    .readFileSync(worker.logFile, "utf8")
+    .split("\n")
+    .filter((l) => /error|uncaught|exception/i.test(l));
+  if (errLines.length)
+    out(
+      `\nwrangler log: ${errLines.length} lines mention an error, e.g.\n  ${errLines
+        .slice(0, 5)
+        .map((l) => l.slice(0, 200))
+        .join("\n  ")}`,
+    );
+  out(
+    `\nTotal bench time ${fmt((now() - benchStart) / 1000, 0)} s; 429 waits of control requests: ${api.rateLimitedWaits}.`,
+  );
   console.log(lines.join("\n"));
 
   Object.assign(report, {
@@ -1144,11 +1318,20 @@ async function main() {
     status_pollers: pollerResult,
     status_idle: statusIdle,
     request_probe: requestProbe,
-    listing: { small: { jobs: 1_000, ...smallListing }, big: { jobs: nbig, ...bigListing }, p95_ratio: listingRatio, walk_big_pages: bigWalk.cursors.length },
+    listing: {
+      small: { jobs: 1_000, ...smallListing },
+      big: { jobs: nbig, ...bigListing },
+      p95_ratio: listingRatio,
+      walk_big_pages: bigWalk.cursors.length,
+    },
     create: {
-      size: SIZES.createSize, ms: createTimes, median_ms: createMed,
+      size: SIZES.createSize,
+      ms: createTimes,
+      median_ms: createMed,
       big: { size: nbig, ms: bigCol.ms, bytes: bigCol.bytes },
-      big_run_post_ms: bigRunMs, big_all_created_ms: bigCreated, big_cancel_ms: cancel.ms,
+      big_run_post_ms: bigRunMs,
+      big_all_created_ms: bigCreated,
+      big_cancel_ms: cancel.ms,
     },
     fairness,
     memory,
@@ -1156,7 +1339,7 @@ async function main() {
     wrangler_error_lines: errLines.slice(0, 50),
     rate_limited_waits: api.rateLimitedWaits,
   });
-  fs.writeFileSync(REPORT, JSON.stringify(report, null, 2) + "\n");
+  fs.writeFileSync(REPORT, `${JSON.stringify(report, null, 2)}\n`);
   log(`report written to ${path.relative(process.cwd(), REPORT)}`);
 }
 

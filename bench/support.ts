@@ -158,9 +158,15 @@ const WRANGLER_ENV = {
 
 function run(cmd: string, args: string[], opts: { cwd: string; logFd: number }): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ["ignore", opts.logFd, opts.logFd], env: { ...process.env, ...WRANGLER_ENV } });
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      stdio: ["ignore", opts.logFd, opts.logFd],
+      env: { ...process.env, ...WRANGLER_ENV },
+    });
     child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} exited with ${code}`))));
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} exited with ${code}`)),
+    );
   });
 }
 
@@ -184,7 +190,8 @@ export function snapshotWorker(projectDir: string, into: string): string {
   const dir = path.join(into, "worker");
   fs.mkdirSync(dir, { recursive: true });
   for (const f of ["src", "migrations"]) fs.cpSync(path.join(projectDir, f), path.join(dir, f), { recursive: true });
-  for (const f of ["wrangler.toml", "tsconfig.json", "package.json"]) fs.copyFileSync(path.join(projectDir, f), path.join(dir, f));
+  for (const f of ["wrangler.toml", "tsconfig.json", "package.json"])
+    fs.copyFileSync(path.join(projectDir, f), path.join(dir, f));
   fs.mkdirSync(path.join(dir, "bench"));
   fs.copyFileSync(path.join(projectDir, "bench", ENTRY), path.join(dir, "bench", ENTRY));
   fs.symlinkSync(path.join(projectDir, "node_modules"), path.join(dir, "node_modules"));
@@ -194,13 +201,21 @@ export function snapshotWorker(projectDir: string, into: string): string {
 /** The Worker's entry under the bench: src/worker.ts plus counters for the run objects' own storage. */
 const ENTRY = "worker-entry.ts";
 
-export async function startWorker(opts: { projectDir: string; tmp: string; vars: Record<string, string>; onSpawn: (stop: () => Promise<void>) => void }): Promise<WorkerProc> {
+export async function startWorker(opts: {
+  projectDir: string;
+  tmp: string;
+  vars: Record<string, string>;
+  onSpawn: (stop: () => Promise<void>) => void;
+}): Promise<WorkerProc> {
   const workerDir = snapshotWorker(opts.projectDir, opts.tmp);
   const state = path.join(opts.tmp, "state");
   const logFile = path.join(opts.tmp, "wrangler.log");
   const logFd = fs.openSync(logFile, "a");
   const config = path.join(workerDir, "wrangler.toml");
-  await run("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "-c", config, "--persist-to", state], { cwd: opts.projectDir, logFd });
+  await run("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "-c", config, "--persist-to", state], {
+    cwd: opts.projectDir,
+    logFd,
+  });
   fs.closeSync(logFd);
 
   const vars = Object.entries(opts.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
@@ -230,14 +245,31 @@ export async function startWorker(opts: { projectDir: string; tmp: string; vars:
     // Our own inspector port: the default (9229) may belong to another engineer's `npm start`.
     const [port, inspector] = await freePorts(2);
     const args = [
-      "wrangler", "dev", path.join(workerDir, "bench", ENTRY), "-c", config, "--ip", "127.0.0.1",
-      "--port", String(port), "--inspector-port", String(inspector), "--persist-to", state,
-      "--show-interactive-dev-session=false", ...vars,
+      "wrangler",
+      "dev",
+      path.join(workerDir, "bench", ENTRY),
+      "-c",
+      config,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(inspector),
+      "--persist-to",
+      state,
+      "--show-interactive-dev-session=false",
+      ...vars,
     ];
     const logFrom = fs.statSync(logFile).size;
     const fd = fs.openSync(logFile, "a");
     // detached: its own process group, so npx, wrangler, workerd and any Chromium can be ended together.
-    const c = spawn("npx", args, { cwd: opts.projectDir, detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, ...WRANGLER_ENV } });
+    const c = spawn("npx", args, {
+      cwd: opts.projectDir,
+      detached: true,
+      stdio: ["ignore", fd, fd],
+      env: { ...process.env, ...WRANGLER_ENV },
+    });
     fs.closeSync(fd);
     child = c;
     origin = `http://127.0.0.1:${port}`;
@@ -285,7 +317,8 @@ export async function startWorker(opts: { projectDir: string; tmp: string; vars:
       fs.readSync(fd, buf, 0, buf.length, from);
       const text = buf.toString("utf8").replace(/\x1b\[[0-9;]*m/g, "");
       const out: QueueBatch[] = [];
-      for (const m of text.matchAll(/QUEUE (\S+) (\d+)\/(\d+) \((\d+)ms\)/g)) out.push({ queue: m[1], acked: Number(m[2]), total: Number(m[3]), ms: Number(m[4]) });
+      for (const m of text.matchAll(/QUEUE (\S+) (\d+)\/(\d+) \((\d+)ms\)/g))
+        out.push({ queue: m[1], acked: Number(m[2]), total: Number(m[3]), ms: Number(m[4]) });
       return out;
     } finally {
       fs.closeSync(fd);
@@ -302,7 +335,6 @@ export function tempDir(): string {
 
 export type Resp = { status: number; body: any; ms: number; headers: Headers };
 
-
 export function client(origin: string) {
   let apiKey = "";
   let adminToken = "";
@@ -311,7 +343,11 @@ export function client(origin: string) {
   const sent: number[] = [];
 
   /** One request; `ms` is wall time until the whole body has arrived. */
-  async function raw(method: string, p: string, opts: { body?: unknown; auth?: "key" | "admin" | "none"; rawBody?: string } = {}): Promise<Resp> {
+  async function raw(
+    method: string,
+    p: string,
+    opts: { body?: unknown; auth?: "key" | "admin" | "none"; rawBody?: string } = {},
+  ): Promise<Resp> {
     const headers: Record<string, string> = {};
     const auth = opts.auth ?? "key";
     if (auth === "key") headers.authorization = `Bearer ${apiKey}`;
@@ -337,7 +373,11 @@ export function client(origin: string) {
    * A control-plane request (not one whose latency is measured): waits out a 429 and tries again,
    * because the tenant limit (1,000 per 10 s) is shared with the pollers.
    */
-  async function call(method: string, p: string, opts: { body?: unknown; auth?: "key" | "admin" | "none"; rawBody?: string; expect?: number[] } = {}): Promise<Resp> {
+  async function call(
+    method: string,
+    p: string,
+    opts: { body?: unknown; auth?: "key" | "admin" | "none"; rawBody?: string; expect?: number[] } = {},
+  ): Promise<Resp> {
     for (let attempt = 0; ; attempt++) {
       const r = await raw(method, p, opts);
       if (r.status === 429 && attempt < 10) {
@@ -348,7 +388,9 @@ export function client(origin: string) {
         continue;
       }
       if (opts.expect && !opts.expect.includes(r.status)) {
-        throw new Error(`${method} ${p} → ${r.status}: ${typeof r.body === "string" ? r.body.slice(0, 300) : JSON.stringify(r.body).slice(0, 300)}`);
+        throw new Error(
+          `${method} ${p} → ${r.status}: ${typeof r.body === "string" ? r.body.slice(0, 300) : JSON.stringify(r.body).slice(0, 300)}`,
+        );
       }
       return r;
     }
@@ -369,7 +411,8 @@ export function client(origin: string) {
     /** Most tenant requests sent in one wall-clock-aligned window (miniflare's limiter uses such windows). */
     maxPerWindow(periodMs: number, since = 0): { max: number; windowStart: string | null } {
       const counts = new Map<number, number>();
-      for (const t of sent) if (t >= since) counts.set(Math.floor(t / periodMs), (counts.get(Math.floor(t / periodMs)) ?? 0) + 1);
+      for (const t of sent)
+        if (t >= since) counts.set(Math.floor(t / periodMs), (counts.get(Math.floor(t / periodMs)) ?? 0) + 1);
       let max = 0;
       let at: number | null = null;
       for (const [w, c] of counts) if (c > max) [max, at] = [c, w];

@@ -56,7 +56,12 @@ function readCursor(columns: string[], raw: SqlStorageValue[][], rowsRead: numbe
       return Object.assign(rows[Symbol.iterator](), { toArray: () => rows });
     },
     [Symbol.iterator]() {
-      return { next, [Symbol.iterator]() { return this; } };
+      return {
+        next,
+        [Symbol.iterator]() {
+          return this;
+        },
+      };
     },
   };
 }

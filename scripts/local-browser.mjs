@@ -14,8 +14,13 @@ import path from "node:path";
 const DOWNLOAD_HOST = "storage.googleapis.com";
 const SYSTEM_CHROMIUM = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"];
 const FLAGS = [
-  "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--no-first-run",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
 ];
 const MARKER = ".miniflare-install-complete";
 
@@ -25,7 +30,11 @@ function miniflareVersions(root) {
   const walk = (dir, depth) => {
     if (depth > 6) return;
     let entries;
-    try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
     for (const e of entries) {
       if (!e.isDirectory()) continue;
       const p = path.join(dir, e.name);
@@ -36,7 +45,8 @@ function miniflareVersions(root) {
           if (m) versions.add(m[1]);
         }
       }
-      if (e.name === "node_modules" || e.name.startsWith("@") || depth === 0 || dir.endsWith("node_modules")) walk(p, depth + 1);
+      if (e.name === "node_modules" || e.name.startsWith("@") || depth === 0 || dir.endsWith("node_modules"))
+        walk(p, depth + 1);
     }
   };
   walk(path.join(root, "node_modules"), 0);
@@ -44,7 +54,12 @@ function miniflareVersions(root) {
 }
 
 async function canDownload() {
-  try { await lookup(DOWNLOAD_HOST); return true; } catch { return false; }
+  try {
+    await lookup(DOWNLOAD_HOST);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function ensureSystemChromium() {
@@ -71,7 +86,9 @@ async function main() {
   if (versions.length === 0) return;
   const chromium = ensureSystemChromium();
   if (!chromium) {
-    console.warn("[local-browser] no Chrome download possible and no system chromium: browser jobs will fail locally. Install Debian's `chromium`.");
+    console.warn(
+      "[local-browser] no Chrome download possible and no system chromium: browser jobs will fail locally. Install Debian's `chromium`.",
+    );
     return;
   }
   const cache = process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");

@@ -3,7 +3,9 @@
 // i.e. when a page or browser leaked. Linux only (reads /proc); elsewhere it does nothing.
 import fs from "node:fs";
 
-const ours = (cmd) => cmd.includes("--remote-debugging") && (cmd.includes(".wrangler/chrome") || cmd.includes("/usr/lib/chromium/chromium"));
+const ours = (cmd) =>
+  cmd.includes("--remote-debugging") &&
+  (cmd.includes(".wrangler/chrome") || cmd.includes("/usr/lib/chromium/chromium"));
 
 function leftovers() {
   if (!fs.existsSync("/proc")) return [];
@@ -25,5 +27,5 @@ for (let i = 0; i < 20; i++) {
   if (leftovers().length === 0) process.exit(0);
   await new Promise((r) => setTimeout(r, 500));
 }
-console.error("Browser processes left running after the suite:\n" + leftovers().join("\n"));
+console.error(`Browser processes left running after the suite:\n${leftovers().join("\n")}`);
 process.exit(1);

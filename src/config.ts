@@ -48,8 +48,12 @@ export const LIMITS = {
   maxScriptBytes: 48 * 1024,
 } as const;
 
-const flag = z.enum(["true", "false"]).default("false").transform((v) => v === "true");
-const count = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+const flag = z
+  .enum(["true", "false"])
+  .default("false")
+  .transform((v) => v === "true");
+const count = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
 
 /**
  * The Worker's `[vars]` (wrangler.toml documents each), parsed once per environment object. A bad
@@ -93,7 +97,12 @@ export function urlGuard(env: Env): (url: string) => string | null {
   const s = settings(env);
   const opts = { allowLoopback: s.LOCAL_DEV };
   const listed = s.LOCAL_DEV ? s.TEST_REFUSED_HOSTS : undefined;
-  const extra = new Set((listed ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean));
+  const extra = new Set(
+    (listed ?? "")
+      .split(",")
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean),
+  );
   if (extra.size === 0) return (url) => targetRefusal(url, opts);
   return (url) => {
     const why = targetRefusal(url, opts);

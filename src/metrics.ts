@@ -122,19 +122,25 @@ function wrapR2(bucket: R2Bucket): R2Bucket {
 function wrapQueue<T>(q: Queue<T>): Queue<T> {
   return new Proxy(q, {
     get(target, prop) {
-      if (prop === "send") return (...args: Parameters<Queue<T>["send"]>) => (usage.queue_messages++, usage.queue_send_calls++, target.send(...args));
-      if (prop === "sendBatch") return (msgs: Iterable<MessageSendRequest<T>>, o?: QueueSendBatchOptions) => {
-        const list = [...msgs];
-        usage.queue_messages += list.length;
-        usage.queue_send_calls++;
-        return target.sendBatch(list, o);
-      };
+      if (prop === "send")
+        return (...args: Parameters<Queue<T>["send"]>) => (
+          usage.queue_messages++, usage.queue_send_calls++, target.send(...args)
+        );
+      if (prop === "sendBatch")
+        return (msgs: Iterable<MessageSendRequest<T>>, o?: QueueSendBatchOptions) => {
+          const list = [...msgs];
+          usage.queue_messages += list.length;
+          usage.queue_send_calls++;
+          return target.sendBatch(list, o);
+        };
       return passthrough(target, prop);
     },
   });
 }
 
-function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: DurableObjectNamespace<T>): DurableObjectNamespace<T> {
+function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(
+  ns: DurableObjectNamespace<T>,
+): DurableObjectNamespace<T> {
   return new Proxy(ns, {
     get(target, prop) {
       if (prop === "get") {
@@ -144,7 +150,9 @@ function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(ns: Durab
             get(s, p) {
               const v = Reflect.get(s, p);
               if (typeof v !== "function" || p === "fetch" || typeof p === "symbol") return v;
-              return (...args: unknown[]) => (usage.do_requests++, Reflect.apply(v as (...a: unknown[]) => unknown, s, args));
+              return (...args: unknown[]) => (
+                usage.do_requests++, Reflect.apply(v as (...a: unknown[]) => unknown, s, args)
+              );
             },
           });
         };

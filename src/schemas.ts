@@ -11,7 +11,9 @@ import { utf8Bytes } from "./sizes";
 
 // ── Shared ──────────────────────────────────────────────────────────────────────────────────
 export const Uuid = z.string().uuid();
-export const Timestamp = z.string().openapi({ example: "2026-11-28T12:00:00.123Z", description: "ISO 8601 UTC with milliseconds" });
+export const Timestamp = z
+  .string()
+  .openapi({ example: "2026-11-28T12:00:00.123Z", description: "ISO 8601 UTC with milliseconds" });
 
 export const Problem = z
   .object({
@@ -77,17 +79,29 @@ export const ScrapeRequest = z
       .openapi({ example: "www.example.com", description: "http(s) URL; without a scheme, https:// is assumed" }),
     browser: z.boolean().default(false),
     screenshot: z.boolean().default(false),
-    full_page: z.boolean().default(false).openapi({ description: "Screenshot the whole page instead of the 1280×800 viewport" }),
+    full_page: z
+      .boolean()
+      .default(false)
+      .openapi({ description: "Screenshot the whole page instead of the 1280×800 viewport" }),
     actions: z.array(Action).max(50).default([]),
     custom_id: z.string().min(1).max(255).optional(),
-    timeout: z.number().int().min(1_000).max(120_000).default(30_000).openapi({ description: "Worker-level timeout in ms for the whole job" }),
+    timeout: z
+      .number()
+      .int()
+      .min(1_000)
+      .max(120_000)
+      .default(30_000)
+      .openapi({ description: "Worker-level timeout in ms for the whole job" }),
     ...resultOptionsShape,
   })
   .strict()
   .superRefine((r, ctx) => {
-    if (!r.browser && r.screenshot) ctx.addIssue({ code: "custom", path: ["screenshot"], message: "screenshot needs browser: true" });
-    if (!r.browser && r.full_page) ctx.addIssue({ code: "custom", path: ["full_page"], message: "full_page needs browser: true" });
-    if (!r.browser && r.actions.length > 0) ctx.addIssue({ code: "custom", path: ["actions"], message: "actions need browser: true" });
+    if (!r.browser && r.screenshot)
+      ctx.addIssue({ code: "custom", path: ["screenshot"], message: "screenshot needs browser: true" });
+    if (!r.browser && r.full_page)
+      ctx.addIssue({ code: "custom", path: ["full_page"], message: "full_page needs browser: true" });
+    if (!r.browser && r.actions.length > 0)
+      ctx.addIssue({ code: "custom", path: ["actions"], message: "actions need browser: true" });
   })
   .openapi("Request", { description: REQUEST_SIZE_RULE });
 export type ScrapeRequest = z.infer<typeof ScrapeRequest>;
@@ -151,7 +165,12 @@ export const Collection = CollectionSummary.extend({
 }).openapi("Collection");
 
 export const CollectionList = z
-  .object({ items: z.array(CollectionSummary), total: z.number().int(), has_more: z.boolean(), cursor_next: z.string().nullable() })
+  .object({
+    items: z.array(CollectionSummary),
+    total: z.number().int(),
+    has_more: z.boolean(),
+    cursor_next: z.string().nullable(),
+  })
   .openapi("CollectionList");
 
 export const CollectionParams = z.object({ id: Uuid.openapi({ param: { name: "id", in: "path" } }) });
@@ -175,7 +194,12 @@ export const RunSummary = z
 export type RunSummary = z.infer<typeof RunSummary>;
 
 export const RunList = z
-  .object({ total: z.number().int(), items: z.array(RunSummary), has_more: z.boolean(), cursor_next: z.string().nullable() })
+  .object({
+    total: z.number().int(),
+    items: z.array(RunSummary),
+    has_more: z.boolean(),
+    cursor_next: z.string().nullable(),
+  })
   .openapi("RunList");
 
 const commaList = <const V extends readonly [string, ...string[]]>(values: V, what: string) =>
@@ -184,10 +208,20 @@ const commaList = <const V extends readonly [string, ...string[]]>(values: V, wh
     .optional()
     .transform((s, ctx) => {
       if (s === undefined || s.trim() === "") return undefined;
-      const parts = [...new Set(s.split(",").map((p) => p.trim()).filter(Boolean))];
+      const parts = [
+        ...new Set(
+          s
+            .split(",")
+            .map((p) => p.trim())
+            .filter(Boolean),
+        ),
+      ];
       const bad = parts.filter((p) => !(values as readonly string[]).includes(p));
       if (bad.length) {
-        ctx.addIssue({ code: "custom", message: `unknown ${what} ${bad.map((b) => `"${b}"`).join(", ")}; use ${values.join(", ")}` });
+        ctx.addIssue({
+          code: "custom",
+          message: `unknown ${what} ${bad.map((b) => `"${b}"`).join(", ")}; use ${values.join(", ")}`,
+        });
         return z.NEVER;
       }
       return parts as V[number][];
@@ -313,7 +347,10 @@ export const JobResult = z
       .optional()
       .openapi({ description: "Absolute http(s) links, de-duplicated, in page order" }),
     ...keptResultFields,
-    evaluate_results: z.array(z.unknown()).optional().openapi({ description: "Return values of the job's `evaluate` actions, in order" }),
+    evaluate_results: z
+      .array(z.unknown())
+      .optional()
+      .openapi({ description: "Return values of the job's `evaluate` actions, in order" }),
   })
   .openapi("JobResult", {
     description:
@@ -342,10 +379,19 @@ export const ExportQuery = z.object({
 
 // ── Admin ───────────────────────────────────────────────────────────────────────────────────
 export const CreateKeyBody = z
-  .object({ tenant: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' and '-' only"), name: z.string().max(200).optional() })
+  .object({
+    tenant: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' and '-' only"),
+    name: z.string().max(200).optional(),
+  })
   .strict()
   .openapi("CreateKey");
-export const KeyCreated = z.object({ key_id: Uuid, tenant: z.string(), name: z.string().nullable(), key: z.string() }).openapi("KeyCreated");
+export const KeyCreated = z
+  .object({ key_id: Uuid, tenant: z.string(), name: z.string().nullable(), key: z.string() })
+  .openapi("KeyCreated");
 export const KeyParams = z.object({ key_id: Uuid.openapi({ param: { name: "key_id", in: "path" } }) });
 
 export const Health = z.object({ status: z.literal("ok") }).openapi("Health");

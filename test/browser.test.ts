@@ -8,7 +8,12 @@ import { api, newTenant, runToCompletion, target, type JobView } from "./support
 async function result(key: string, collectionId: string, runId: string, job: JobView) {
   const res = await api(`/v1/async/collections/${collectionId}/runs/${runId}/jobs/${job.job_id}/result`, { key });
   expect(res.status).toBe(200);
-  return (await res.json()) as { html: string; status_code: number; evaluate_results?: unknown[]; error: string | null };
+  return (await res.json()) as {
+    html: string;
+    status_code: number;
+    evaluate_results?: unknown[];
+    error: string | null;
+  };
 }
 
 describe("browser jobs", () => {
@@ -16,32 +21,85 @@ describe("browser jobs", () => {
     const { key } = await newTenant();
     const requests = [
       { custom_id: "fetch-js", url: target("/js") },
-      { custom_id: "browser-js", url: target("/js"), browser: true, actions: [{ type: "wait-for-selector", selector: "#app", timeout: 2000 }, { type: "wait-for-timeout", time: 200 }] },
+      {
+        custom_id: "browser-js",
+        url: target("/js"),
+        browser: true,
+        actions: [
+          { type: "wait-for-selector", selector: "#app", timeout: 2000 },
+          { type: "wait-for-timeout", time: 200 },
+        ],
+      },
       { custom_id: "click", url: target("/click"), browser: true, actions: [{ type: "click", selector: "#reveal" }] },
       {
-        custom_id: "form", url: target("/form"), browser: true,
-        actions: [{ type: "fill", selector: "#q", value: "edge scraping" }, { type: "press", key: "Enter" }, { type: "wait-for-navigation", timeout: 5000 }, { type: "wait-for-selector", selector: "#result" }],
+        custom_id: "form",
+        url: target("/form"),
+        browser: true,
+        actions: [
+          { type: "fill", selector: "#q", value: "edge scraping" },
+          { type: "press", key: "Enter" },
+          { type: "wait-for-navigation", timeout: 5000 },
+          { type: "wait-for-selector", selector: "#result" },
+        ],
       },
       { custom_id: "scroll", url: target("/scroll"), browser: true, actions: [{ type: "scroll", amount: "bottom" }] },
-      { custom_id: "late", url: target("/late"), browser: true, actions: [{ type: "wait-for-selector", selector: "#late", timeout: 5000 }] },
-      { custom_id: "evaluate", url: target("/evaluate"), browser: true, actions: [{ type: "evaluate", script: "Array.from(document.querySelectorAll('li')).map(li => li.textContent)" }, { type: "evaluate", script: "const n = document.title; return n + '!'" }] },
-      { custom_id: "nav", url: target("/nav"), browser: true, actions: [{ type: "click", selector: "#next" }, { type: "wait-for-navigation", timeout: 5000 }] },
-      { custom_id: "scroll-px", url: target("/scroll"), browser: true, actions: [{ type: "scroll", direction: "down", amount: 400 }, { type: "evaluate", script: "window.scrollY" }] },
+      {
+        custom_id: "late",
+        url: target("/late"),
+        browser: true,
+        actions: [{ type: "wait-for-selector", selector: "#late", timeout: 5000 }],
+      },
+      {
+        custom_id: "evaluate",
+        url: target("/evaluate"),
+        browser: true,
+        actions: [
+          { type: "evaluate", script: "Array.from(document.querySelectorAll('li')).map(li => li.textContent)" },
+          { type: "evaluate", script: "const n = document.title; return n + '!'" },
+        ],
+      },
+      {
+        custom_id: "nav",
+        url: target("/nav"),
+        browser: true,
+        actions: [
+          { type: "click", selector: "#next" },
+          { type: "wait-for-navigation", timeout: 5000 },
+        ],
+      },
+      {
+        custom_id: "scroll-px",
+        url: target("/scroll"),
+        browser: true,
+        actions: [
+          { type: "scroll", direction: "down", amount: 400 },
+          { type: "evaluate", script: "window.scrollY" },
+        ],
+      },
     ];
     const { run, jobs } = await runToCompletion(key, requests);
     const by = (id: string) => jobs.find((j) => j.custom_id === id)!;
-    for (const j of jobs) expect({ id: j.custom_id, status: j.status, error: j.error }).toEqual({ id: j.custom_id, status: "completed", error: null });
+    for (const j of jobs)
+      expect({ id: j.custom_id, status: j.status, error: j.error }).toEqual({
+        id: j.custom_id,
+        status: "completed",
+        error: null,
+      });
     expect(run.success_requests).toBe(requests.length);
 
     // The script's source holds the text too: look at the element, not the page.
-    expect((await result(key, run.collection_id, run.run_id, by("fetch-js"))).html).toContain('<div id="app">Loading…</div>');
+    expect((await result(key, run.collection_id, run.run_id, by("fetch-js"))).html).toContain(
+      '<div id="app">Loading…</div>',
+    );
     const rendered = await result(key, run.collection_id, run.run_id, by("browser-js"));
     expect(rendered.html).toContain('<div id="app">Rendered by JavaScript</div>');
     expect(rendered.status_code).toBe(200);
     expect(by("browser-js").timings.render_ms).toBeGreaterThanOrEqual(200);
     expect(by("browser-js").timings.fetch_ms).toBeGreaterThan(0);
     expect((await result(key, run.collection_id, run.run_id, by("click"))).html).toContain("Revealed by click");
-    expect((await result(key, run.collection_id, run.run_id, by("form"))).html).toContain("You searched for edge scraping");
+    expect((await result(key, run.collection_id, run.run_id, by("form"))).html).toContain(
+      "You searched for edge scraping",
+    );
     const scrolled = (await result(key, run.collection_id, run.run_id, by("scroll"))).html;
     expect(scrolled.match(/class="item"/g)!.length).toBeGreaterThanOrEqual(30);
     expect((await result(key, run.collection_id, run.run_id, by("late"))).html).toContain("Arrived late");
@@ -54,18 +112,48 @@ describe("browser jobs", () => {
   it("fails a failing action with its index and type, times out a page that never loads, and detects a JS-only block", async () => {
     const { key } = await newTenant();
     const { jobs } = await runToCompletion(key, [
-      { custom_id: "missing", url: target("/click"), browser: true, actions: [{ type: "wait-for-timeout", time: 10 }, { type: "click", selector: "#nope" }] },
-      { custom_id: "selector-timeout", url: target("/click"), browser: true, actions: [{ type: "wait-for-selector", selector: "#never", timeout: 300 }] },
+      {
+        custom_id: "missing",
+        url: target("/click"),
+        browser: true,
+        actions: [
+          { type: "wait-for-timeout", time: 10 },
+          { type: "click", selector: "#nope" },
+        ],
+      },
+      {
+        custom_id: "selector-timeout",
+        url: target("/click"),
+        browser: true,
+        actions: [{ type: "wait-for-selector", selector: "#never", timeout: 300 }],
+      },
       { custom_id: "never-loads", url: target("/never-loads"), browser: true, timeout: 2000 },
-      { custom_id: "long-wait", url: target("/ok"), browser: true, timeout: 1500, actions: [{ type: "wait-for-timeout", time: 5000 }] },
-      { custom_id: "js-block", url: target("/js-block"), browser: true, actions: [{ type: "wait-for-timeout", time: 300 }] },
+      {
+        custom_id: "long-wait",
+        url: target("/ok"),
+        browser: true,
+        timeout: 1500,
+        actions: [{ type: "wait-for-timeout", time: 5000 }],
+      },
+      {
+        custom_id: "js-block",
+        url: target("/js-block"),
+        browser: true,
+        actions: [{ type: "wait-for-timeout", time: 300 }],
+      },
       { custom_id: "404", url: target("/status/404"), browser: true },
       { custom_id: "ssrf", url: target("/redirect-private"), browser: true },
       { custom_id: "huge", url: target("/huge-dom"), browser: true },
     ]);
     const by = (id: string) => jobs.find((j) => j.custom_id === id)!;
-    expect(by("missing")).toMatchObject({ status: "failed", error: expect.stringMatching(/^action 1 \(click\) failed/) });
-    expect(by("selector-timeout")).toMatchObject({ status: "failed", error: expect.stringMatching(/^action 0 \(wait-for-selector\) failed/) });
+    expect(by("missing")).toMatchObject({
+      status: "failed",
+      error: expect.stringMatching(/^action 1 \(click\) failed/),
+    });
+    expect(by("selector-timeout")).toMatchObject({
+      status: "failed",
+      error: expect.stringMatching(/^action 0 \(wait-for-selector\) failed/),
+    });
     expect(by("never-loads")).toMatchObject({ status: "timeout" });
     expect(by("long-wait")).toMatchObject({ status: "timeout" });
     expect(by("js-block")).toMatchObject({ status: "failed", blocked_reason: "cloudflare_challenge" });
@@ -83,7 +171,8 @@ describe("browser jobs", () => {
       { custom_id: "none", url: target("/ok"), browser: true },
     ]);
     const by = (id: string) => jobs.find((j) => j.custom_id === id)!;
-    const png = async (j: JobView) => api(`/v1/async/collections/${run.collection_id}/runs/${run.run_id}/jobs/${j.job_id}/screenshot`, { key });
+    const png = async (j: JobView) =>
+      api(`/v1/async/collections/${run.collection_id}/runs/${run.run_id}/jobs/${j.job_id}/screenshot`, { key });
     const res = await png(by("shot"));
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("image/png");
@@ -131,17 +220,19 @@ describe("browser isolation and bounds", () => {
 
     const { key } = await newTenant();
     const waitFor = (k: string) => ({ type: "wait-for-selector", selector: `[data-k="${k}"]`, timeout: 10_000 });
-    const { run, jobs } = await runToCompletion(key, [{
-      url: target("/escape"),
-      browser: true,
-      actions: [
-        ...["fetch", "worker-says", "shared-worker-says", "service-worker"].map(waitFor),
-        { type: "click", selector: "#popup-refused" },
-        { type: "click", selector: "#popup-allowed" },
-        // Time for the popups (and anything else still trying) to reach the server.
-        { type: "wait-for-timeout", time: 1500 },
-      ],
-    }]);
+    const { run, jobs } = await runToCompletion(key, [
+      {
+        url: target("/escape"),
+        browser: true,
+        actions: [
+          ...["fetch", "worker-says", "shared-worker-says", "service-worker"].map(waitFor),
+          { type: "click", selector: "#popup-refused" },
+          { type: "click", selector: "#popup-allowed" },
+          // Time for the popups (and anything else still trying) to reach the server.
+          { type: "wait-for-timeout", time: 1500 },
+        ],
+      },
+    ]);
     expect(await hits()).toMatchObject({ requests: [], datagrams: 0 });
     expect(jobs[0]).toMatchObject({ status: "completed", error: null });
     const { html } = await result(key, run.collection_id, run.run_id, jobs[0]);
@@ -166,13 +257,17 @@ describe("browser isolation and bounds", () => {
     const evaluate = (script: string) => ({ type: "evaluate", script });
     const { run, jobs } = await runToCompletion(key, [
       {
-        custom_id: "evaluate", url: target("/ok"), browser: true,
+        custom_id: "evaluate",
+        url: target("/ok"),
+        browser: true,
         actions: [evaluate("'x'.repeat(1_000_000)"), evaluate("'y'.repeat(30_000_000)"), evaluate("1 + 1")],
       },
       { custom_id: "tall", url: target("/tall"), browser: true, screenshot: true, full_page: true },
       { custom_id: "long-url", url: target("/long-url"), browser: true },
       {
-        custom_id: "long-error", url: target("/ok"), browser: true,
+        custom_id: "long-error",
+        url: target("/ok"),
+        browser: true,
         actions: [evaluate("throw new Error('é'.repeat(100_000))")],
       },
       { custom_id: "fetch-long-url", url: target("/redirect-long") },
@@ -181,7 +276,9 @@ describe("browser isolation and bounds", () => {
 
     // Over the 64 KB budget, each value stays in the page and only its size comes back.
     expect((await result(key, run.collection_id, run.run_id, by("evaluate"))).evaluate_results).toEqual([
-      { truncated: true, bytes: 1_000_002 }, { truncated: true, bytes: 30_000_002 }, 2,
+      { truncated: true, bytes: 1_000_002 },
+      { truncated: true, bytes: 30_000_002 },
+      2,
     ]);
 
     const shot = `/v1/async/collections/${run.collection_id}/runs/${run.run_id}/jobs/${by("tall").job_id}/screenshot`;

@@ -29,7 +29,10 @@ describe("empty bodies", () => {
     }
     // Mixed: empty pages stored between pages with content.
     const mixed = [target("/page/1"), target("/empty"), target("/page/2"), target("/no-content"), target("/page/3")];
-    const { col, run, jobs } = await runToCompletion(key, mixed.map((url) => ({ url })));
+    const { col, run, jobs } = await runToCompletion(
+      key,
+      mixed.map((url) => ({ url })),
+    );
     expect(jobs.length).toBe(5);
     for (const job of jobs) {
       if (/\/(empty|no-content)$/.test(job.url)) {

@@ -38,7 +38,7 @@ function parseCsv(text: string): string[][] {
       if (field !== "") throw new Error(`a quote inside an unquoted field at ${i}`);
       quoted = true;
       i++;
-    } else if (ch === ",") (row.push(field), (field = "")), i++;
+    } else if (ch === ",") row.push(field), (field = ""), i++;
     else if (ch === "\r" && text[i + 1] === "\n") {
       row.push(field);
       rows.push(row);

@@ -3,7 +3,13 @@
  * boundaries (duplicate and concurrent deliveries, a bucket or database that fails once, the DLQ
  * racing a late success, the deadline, cancellation) with real D1, R2, Queues and Durable Objects.
  */
-import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { setNow, now } from "../src/clock";
@@ -26,21 +32,35 @@ async function messagesOf(runId: string, tenant: string): Promise<JobMessage[]> 
       )
       .toArray()
       .map((r) => ({
-        kind: "job" as const, job_id: `${r.prefix}${r.seq.toString(16).padStart(12, "0")}`, run_id: runId, tenant, url: r.url,
-        browser: r.browser === 1, spec: JSON.parse(r.spec), attempt: 1, released_ms: Date.now(),
+        kind: "job" as const,
+        job_id: `${r.prefix}${r.seq.toString(16).padStart(12, "0")}`,
+        run_id: runId,
+        tenant,
+        url: r.url,
+        browser: r.browser === 1,
+        spec: JSON.parse(r.spec),
+        attempt: 1,
+        released_ms: Date.now(),
       })),
   );
 }
 
 /** A job's column as the run's object stores it. */
 const jobColumn = (runId: string, jobId: string, column: string) =>
-  runInDurableObject(runStub(runId), (_i, state) =>
-    state.storage.sql.exec(`SELECT ${column} AS v FROM jobs WHERE seq = ?`, Number.parseInt(jobId.slice(24), 16)).one().v,
+  runInDurableObject(
+    runStub(runId),
+    (_i, state) =>
+      state.storage.sql
+        .exec(`SELECT ${column} AS v FROM jobs WHERE seq = ?`, Number.parseInt(jobId.slice(24), 16))
+        .one().v,
   );
 
 /** Delivers messages to the jobs consumer as the queue would, and returns what it acked/retried. */
 async function deliver(msgs: unknown[], e: Env = env, queue = "scrape-jobs") {
-  const batch = createMessageBatch<unknown>(queue, msgs.map((body, i) => ({ id: `${crypto.randomUUID()}-${i}`, timestamp: new Date(), attempts: 1, body })));
+  const batch = createMessageBatch<unknown>(
+    queue,
+    msgs.map((body, i) => ({ id: `${crypto.randomUUID()}-${i}`, timestamp: new Date(), attempts: 1, body })),
+  );
   const ctx = createExecutionContext();
   let error: unknown = null;
   try {
@@ -57,10 +77,21 @@ async function expectConsistent(key: string, collectionId: string, runId: string
   const jobs = await allJobs(key, collectionId, runId);
   expect(jobs.length).toBe(total);
   const byStatus = (s: string) => jobs.filter((j) => j.status === s).length;
-  expect(run).toMatchObject({ total_requests: total, success_requests: byStatus("completed"), failed_requests: byStatus("failed"), timeout_requests: byStatus("timeout") });
+  expect(run).toMatchObject({
+    total_requests: total,
+    success_requests: byStatus("completed"),
+    failed_requests: byStatus("failed"),
+    timeout_requests: byStatus("timeout"),
+  });
   expect(run.success_requests + run.failed_requests + run.timeout_requests).toBeLessThanOrEqual(total);
   const row = await env.DB.prepare("SELECT * FROM runs WHERE id = ?1").bind(runId).first<Record<string, unknown>>();
-  expect(row).toMatchObject({ status: run.status, success_requests: run.success_requests, failed_requests: run.failed_requests, timeout_requests: run.timeout_requests, completed_at: run.completed_at });
+  expect(row).toMatchObject({
+    status: run.status,
+    success_requests: run.success_requests,
+    failed_requests: run.failed_requests,
+    timeout_requests: run.timeout_requests,
+    completed_at: run.completed_at,
+  });
   return { run, jobs };
 }
 
@@ -68,12 +99,19 @@ describe("exactly one outcome per job", () => {
   it("counts every job once when every message is delivered twice, in sequence and concurrently", async () => {
     const { key, tenant } = await newTenant();
     const N = 300;
-    const col = await createCollection(key, Array.from({ length: N }, (_, i) => ({ url: target(`/page/${i}`), custom_id: `j${i}` })));
+    const col = await createCollection(
+      key,
+      Array.from({ length: N }, (_, i) => ({ url: target(`/page/${i}`), custom_id: `j${i}` })),
+    );
     const started = await startRun(key, col.id);
     const msgs = await messagesOf(started.run_id, tenant);
     // The queue delivers every message once by itself; add two concurrent duplicate batches of everything.
     const half = Math.ceil(msgs.length / 2);
-    await Promise.all([deliver(msgs.slice(0, half)), deliver(msgs.slice(half)), deliver([...msgs].reverse().slice(0, 50))]);
+    await Promise.all([
+      deliver(msgs.slice(0, half)),
+      deliver(msgs.slice(half)),
+      deliver([...msgs].reverse().slice(0, 50)),
+    ]);
     const done = await waitForRun(key, col.id, started.run_id);
     expect(done).toMatchObject({ status: "completed", success_requests: N, failed_requests: 0, timeout_requests: 0 });
     const { jobs } = await expectConsistent(key, col.id, started.run_id, N);
@@ -89,7 +127,10 @@ describe("exactly one outcome per job", () => {
   it("loses nothing when R2 fails half-way through a batch, and counts once on redelivery", async () => {
     const { key, tenant } = await newTenant();
     // 60 jobs: the consumer writes a pack of pages every 25 outcomes, so the batch spans 3 writes.
-    const col = await createCollection(key, Array.from({ length: 60 }, (_, i) => ({ url: target(`/page/${i}`), custom_id: `r${i}` })));
+    const col = await createCollection(
+      key,
+      Array.from({ length: 60 }, (_, i) => ({ url: target(`/page/${i}`), custom_id: `r${i}` })),
+    );
     // Cancel the real delivery's effect by racing it: the injected failure happens on our copy.
     const started = await startRun(key, col.id);
     const msgs = await messagesOf(started.run_id, tenant);
@@ -131,8 +172,13 @@ describe("exactly one outcome per job", () => {
     await runInDurableObject(runStub(started.run_id), async (instance: RunCoordinator) => {
       const holder = instance as unknown as { env: Env };
       const real = holder.env;
-      const failing = () => { throw new Error("injected D1 failure"); };
-      holder.env = { ...real, DB: new Proxy(real.DB, { get: (t, prop) => (prop === "batch" ? failing : Reflect.get(t, prop)) }) };
+      const failing = () => {
+        throw new Error("injected D1 failure");
+      };
+      holder.env = {
+        ...real,
+        DB: new Proxy(real.DB, { get: (t, prop) => (prop === "batch" ? failing : Reflect.get(t, prop)) }),
+      };
       try {
         await instance.record({ outcomes: [outcome] });
       } finally {
@@ -140,7 +186,8 @@ describe("exactly one outcome per job", () => {
       }
     });
     expect(await getRun(key, col.id, started.run_id)).toMatchObject({ status: "completed", failed_requests: 1 });
-    const row = () => env.DB.prepare("SELECT status, failed_requests FROM runs WHERE id = ?1").bind(started.run_id).first();
+    const row = () =>
+      env.DB.prepare("SELECT status, failed_requests FROM runs WHERE id = ?1").bind(started.run_id).first();
     expect(await row()).toMatchObject({ status: "in_progress", failed_requests: 0 });
     // The object's alarm syncs the row; the real fetch's later success changes nothing.
     await runDurableObjectAlarm(runStub(started.run_id));
@@ -155,7 +202,9 @@ describe("exactly one outcome per job", () => {
     const started = await startRun(key, col.id);
     const msgs = await messagesOf(started.run_id, tenant);
     // The Browser Rendering binding refuses the launch, as it does past the account's limits.
-    const refusing = { fetch: async () => new Response("Rate limit exceeded", { status: 429 }) } as unknown as Env["BROWSER"];
+    const refusing = {
+      fetch: async () => new Response("Rate limit exceeded", { status: 429 }),
+    } as unknown as Env["BROWSER"];
     const { error, result } = await deliver(msgs, { ...env, BROWSER: refusing } as Env, "scrape-browser-jobs");
     expect(error).toBeNull();
     // Handed back to the queue as a fresh message with the same attempt, not as a queue retry.
@@ -169,7 +218,10 @@ describe("exactly one outcome per job", () => {
 
   it("lets the first of a late success and a dead-letter failure win, counted once", async () => {
     const { key, tenant } = await newTenant();
-    const col = await createCollection(key, Array.from({ length: 20 }, (_, i) => ({ url: target(`/slow/${100 + i * 10}`), custom_id: `d${i}` })));
+    const col = await createCollection(
+      key,
+      Array.from({ length: 20 }, (_, i) => ({ url: target(`/slow/${100 + i * 10}`), custom_id: `d${i}` })),
+    );
     const started = await startRun(key, col.id);
     const msgs = await messagesOf(started.run_id, tenant);
     // Every job gets a dead-letter failure while its real delivery is still fetching it.
@@ -205,9 +257,13 @@ describe("no run stuck", () => {
     ]);
     const started = await startRun(key, col.id);
     const until = Date.now() + 10_000;
-    while ((await getRun(key, col.id, started.run_id)).success_requests < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    while ((await getRun(key, col.id, started.run_id)).success_requests < 1 && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 50));
     const stub = runStub(started.run_id);
-    const lease = () => runInDurableObject(stub, (_i, state) => state.storage.sql.exec("SELECT lease_ms, releases FROM jobs WHERE custom_id = 'stuck'").one());
+    const lease = () =>
+      runInDurableObject(stub, (_i, state) =>
+        state.storage.sql.exec("SELECT lease_ms, releases FROM jobs WHERE custom_id = 'stuck'").one(),
+      );
     // Every lease running out releases the job again, up to the last one, after which it times out.
     for (let release = 1; release <= 3; release++) {
       const l = await lease();
@@ -218,20 +274,32 @@ describe("no run stuck", () => {
     const run = await getRun(key, col.id, started.run_id);
     expect(run).toMatchObject({ status: "completed", success_requests: 1, timeout_requests: 1, failed_requests: 0 });
     const jobs = await allJobs(key, col.id, started.run_id);
-    expect(jobs.find((j) => j.custom_id === "stuck")).toMatchObject({ status: "timeout", error: expect.stringMatching(/lease/) });
+    expect(jobs.find((j) => j.custom_id === "stuck")).toMatchObject({
+      status: "timeout",
+      error: expect.stringMatching(/lease/),
+    });
     setNow(null);
     await new Promise((r) => setTimeout(r, 6_000)); // the released copies time out and report
     expect(await getRun(key, col.id, started.run_id)).toEqual(run);
     await expectConsistent(key, col.id, started.run_id, 2);
   });
 
-  it("cancels a run: unfinished jobs end as failed \"cancelled\" and the counters still add up", async () => {
+  it('cancels a run: unfinished jobs end as failed "cancelled" and the counters still add up', async () => {
     const { key } = await newTenant();
-    const col = await createCollection(key, Array.from({ length: 30 }, (_, i) => ({ url: target(`/slow/${1500 + i}`), custom_id: `c${i}` })));
+    const col = await createCollection(
+      key,
+      Array.from({ length: 30 }, (_, i) => ({ url: target(`/slow/${1500 + i}`), custom_id: `c${i}` })),
+    );
     const started = await startRun(key, col.id);
     const res = await api(`/v1/async/collections/${col.id}/runs/${started.run_id}/cancel`, { method: "POST", key });
     expect(res.status).toBe(200);
-    const cancelled = (await res.json()) as { status: string; failed_requests: number; total_requests: number; success_requests: number; timeout_requests: number };
+    const cancelled = (await res.json()) as {
+      status: string;
+      failed_requests: number;
+      total_requests: number;
+      success_requests: number;
+      timeout_requests: number;
+    };
     expect(cancelled.status).toBe("cancelled");
     expect(cancelled.success_requests + cancelled.failed_requests + cancelled.timeout_requests).toBe(30);
     await new Promise((r) => setTimeout(r, 2_000));
@@ -239,7 +307,9 @@ describe("no run stuck", () => {
     expect(run).toMatchObject({ status: "cancelled", failed_requests: cancelled.failed_requests });
     expect(jobs.filter((j) => j.error === "cancelled").length).toBe(cancelled.failed_requests);
     // Cancelling again changes nothing.
-    const again = (await (await api(`/v1/async/collections/${col.id}/runs/${started.run_id}/cancel`, { method: "POST", key })).json()) as object;
+    const again = (await (
+      await api(`/v1/async/collections/${col.id}/runs/${started.run_id}/cancel`, { method: "POST", key })
+    ).json()) as object;
     expect(again).toEqual(run);
   });
 
@@ -252,11 +322,21 @@ describe("no run stuck", () => {
     await env.DB.prepare(
       `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at)
        VALUES (?1, ?2, ?3, 'in_progress', 1, ?4, 1, ?4)`,
-    ).bind(runId, tenant, col.id, new Date(t).toISOString()).run();
+    )
+      .bind(runId, tenant, col.id, new Date(t).toISOString())
+      .run();
     setNow(t + 20 * 60_000);
     const waits: Promise<unknown>[] = [];
-    const ctx = { waitUntil: (p: Promise<unknown>) => void waits.push(p), passThroughOnException: () => undefined, props: {} };
-    await worker.scheduled({ cron: "17 * * * *", scheduledTime: now(), noRetry() {} } as ScheduledController, env, ctx as unknown as ExecutionContext);
+    const ctx = {
+      waitUntil: (p: Promise<unknown>) => void waits.push(p),
+      passThroughOnException: () => undefined,
+      props: {},
+    };
+    await worker.scheduled(
+      { cron: "17 * * * *", scheduledTime: now(), noRetry() {} } as ScheduledController,
+      env,
+      ctx as unknown as ExecutionContext,
+    );
     await Promise.all(waits);
     setNow(null);
     expect(await waitForRun(key, col.id, runId)).toMatchObject({ status: "completed", success_requests: 1 });
@@ -268,11 +348,19 @@ describe("idempotency under concurrency", () => {
     const { key } = await newTenant();
     const k = crypto.randomUUID();
     const json = { name: "once", requests: Array.from({ length: 200 }, (_, i) => ({ url: target(`/page/${i}`) })) };
-    const responses = await Promise.all(Array.from({ length: 20 }, () => api("/v1/async/collections", { method: "POST", key, json, headers: { "idempotency-key": k } })));
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        api("/v1/async/collections", { method: "POST", key, json, headers: { "idempotency-key": k } }),
+      ),
+    );
     const statuses = responses.map((r) => r.status);
     expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
     for (const r of responses.filter((x) => x.status === 409)) expect(r.headers.get("retry-after")).toBeTruthy();
-    const ids = new Set(await Promise.all(responses.filter((r) => r.status === 201).map(async (r) => ((await r.json()) as { id: string }).id)));
+    const ids = new Set(
+      await Promise.all(
+        responses.filter((r) => r.status === 201).map(async (r) => ((await r.json()) as { id: string }).id),
+      ),
+    );
     expect(ids.size).toBe(1);
     expect(((await (await api("/v1/async/collections", { key })).json()) as { total: number }).total).toBe(1);
   });
@@ -280,12 +368,31 @@ describe("idempotency under concurrency", () => {
   it("forgets a key after 24 hours", async () => {
     const { key } = await newTenant();
     const k = crypto.randomUUID();
-    const a = await api("/v1/async/collections", { method: "POST", key, json: { name: "a", requests: [{ url: target("/ok") }] }, headers: { "idempotency-key": k } });
+    const a = await api("/v1/async/collections", {
+      method: "POST",
+      key,
+      json: { name: "a", requests: [{ url: target("/ok") }] },
+      headers: { "idempotency-key": k },
+    });
     expect(a.status).toBe(201);
     setNow(Date.now() + 24 * 3600_000 - 1000);
-    expect((await api("/v1/async/collections", { method: "POST", key, json: { name: "b", requests: [{ url: target("/ok") }] }, headers: { "idempotency-key": k } })).status).toBe(422);
+    expect(
+      (
+        await api("/v1/async/collections", {
+          method: "POST",
+          key,
+          json: { name: "b", requests: [{ url: target("/ok") }] },
+          headers: { "idempotency-key": k },
+        })
+      ).status,
+    ).toBe(422);
     setNow(Date.now() + 24 * 3600_000 + 1000);
-    const c = await api("/v1/async/collections", { method: "POST", key, json: { name: "b", requests: [{ url: target("/ok") }] }, headers: { "idempotency-key": k } });
+    const c = await api("/v1/async/collections", {
+      method: "POST",
+      key,
+      json: { name: "b", requests: [{ url: target("/ok") }] },
+      headers: { "idempotency-key": k },
+    });
     expect(c.status).toBe(201);
     expect(c.headers.get("idempotent-replayed")).toBeNull();
   });
@@ -303,7 +410,11 @@ describe("retention", () => {
     const sweepAt = async (t: number) => {
       setNow(t);
       const waits: Promise<unknown>[] = [];
-      await worker.scheduled({ cron: "17 * * * *", scheduledTime: t, noRetry() {} } as ScheduledController, env, { waitUntil: (p: Promise<unknown>) => void waits.push(p), passThroughOnException() {}, props: {} } as unknown as ExecutionContext);
+      await worker.scheduled({ cron: "17 * * * *", scheduledTime: t, noRetry() {} } as ScheduledController, env, {
+        waitUntil: (p: Promise<unknown>) => void waits.push(p),
+        passThroughOnException() {},
+        props: {},
+      } as unknown as ExecutionContext);
       await Promise.all(waits);
     };
     const body_key = (await jobColumn(run.run_id, job.job_id, "body_key")) as string;
@@ -331,6 +442,8 @@ describe("retention", () => {
     expect((await api(`/v1/async/collections/${col.id}/runs/${run.run_id}`, { key })).status).toBe(404);
     expect((await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/jobs`, { key })).status).toBe(404);
     expect((await api(result, { key })).status).toBe(404);
-    expect(((await (await api(`/v1/async/collections/${col.id}/runs`, { key })).json()) as { total: number }).total).toBe(0);
+    expect(
+      ((await (await api(`/v1/async/collections/${col.id}/runs`, { key })).json()) as { total: number }).total,
+    ).toBe(0);
   });
 });

@@ -4,7 +4,12 @@
  * written) with nothing after; faults are injected at the binding boundary, by handing the Worker
  * an env whose Durable Object or queue fails.
  */
-import { createExecutionContext, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../src/http/middleware/auth";
@@ -131,13 +136,22 @@ describe("an Idempotency-Key whose request died", () => {
 
   it("POST /run: a retry after the lease starts the run a dead attempt wrote but never started, once", async () => {
     const { key, tenant } = await newTenant();
-    const col = await createCollection(key, Array.from({ length: 3 }, (_, i) => ({ url: target(`/page/${i}`) })));
+    const col = await createCollection(
+      key,
+      Array.from({ length: 3 }, (_, i) => ({ url: target(`/page/${i}`) })),
+    );
     const path = `/v1/async/collections/${col.id}/run`;
     const k = crypto.randomUUID();
     const reserved = crypto.randomUUID();
     await idempotencyObject(env, tenant, k).begin(await sha256Hex(`POST ${path}\n`), now(), reserved);
     // The dead attempt wrote the run's row, then died before starting its object.
-    const written = await insertRun(env.DB, { id: reserved, tenant, collection_id: col.id, created_at: iso(now()), cap: 1_000 });
+    const written = await insertRun(env.DB, {
+      id: reserved,
+      tenant,
+      collection_id: col.id,
+      created_at: iso(now()),
+      cap: 1_000,
+    });
     expect(written.kind).toBe("created");
 
     expect((await api(path, { method: "POST", key, headers: { "idempotency-key": k } })).status).toBe(409);
@@ -153,7 +167,10 @@ describe("an Idempotency-Key whose request died", () => {
 
   it("POST /run: 201 when the response cannot be stored; the retry after the lease answers that run", async () => {
     const { key, tenant } = await newTenant();
-    const col = await createCollection(key, Array.from({ length: 5 }, (_, i) => ({ url: target(`/page/${i}`) })));
+    const col = await createCollection(
+      key,
+      Array.from({ length: 5 }, (_, i) => ({ url: target(`/page/${i}`) })),
+    );
     const path = `/v1/async/collections/${col.id}/run`;
     const post = { method: "POST", key, headers: { "idempotency-key": crypto.randomUUID() } };
     const noStore = { ...env, IDEMPOTENCY: failing(env.IDEMPOTENCY, "complete", () => true) } as Env;
@@ -176,7 +193,10 @@ describe("an Idempotency-Key whose request died", () => {
 describe("POST /run starts a run fully or leaves nothing behind", () => {
   it("the run's Durable Object failing to start: 5xx, no run left; the retry with the key starts it", async () => {
     const { key, tenant } = await newTenant();
-    const col = await createCollection(key, Array.from({ length: 4 }, (_, i) => ({ url: target(`/page/${i}`) })));
+    const col = await createCollection(
+      key,
+      Array.from({ length: 4 }, (_, i) => ({ url: target(`/page/${i}`) })),
+    );
     const path = `/v1/async/collections/${col.id}/run`;
     const post = { method: "POST", key, headers: { "idempotency-key": crypto.randomUUID() } };
     let attempted = "";
@@ -197,7 +217,10 @@ describe("POST /run starts a run fully or leaves nothing behind", () => {
 
   it("the first jobs failing to enqueue: the run starts, its jobs stay pending unspent, and its alarm sends them", async () => {
     const { key, tenant } = await newTenant();
-    const col = await createCollection(key, Array.from({ length: 4 }, (_, i) => ({ url: target(`/page/${i}`) })));
+    const col = await createCollection(
+      key,
+      Array.from({ length: 4 }, (_, i) => ({ url: target(`/page/${i}`) })),
+    );
     const run_id = crypto.randomUUID();
     const created_at = iso(now());
     const inserted = await insertRun(env.DB, { id: run_id, tenant, collection_id: col.id, created_at, cap: 1e9 });
@@ -207,16 +230,28 @@ describe("POST /run starts a run fully or leaves nothing behind", () => {
       const holder = instance as unknown as { env: Env };
       const real = holder.env;
       const refuse = () => Promise.reject(new Error("injected queue failure"));
-      holder.env = { ...real, JOBS: new Proxy(real.JOBS, { get: (q, p) => (p === "sendBatch" ? refuse : bound(q, p)) }) };
+      holder.env = {
+        ...real,
+        JOBS: new Proxy(real.JOBS, { get: (q, p) => (p === "sendBatch" ? refuse : bound(q, p)) }),
+      };
       try {
         await instance.start({
-          run_id, tenant, collection_id: col.id, job_prefix: run_id.slice(0, 24), requests_version: 1, total: 4,
-          browser_total: 0, created_ms: Date.parse(created_at), tenant_runs: 1,
+          run_id,
+          tenant,
+          collection_id: col.id,
+          job_prefix: run_id.slice(0, 24),
+          requests_version: 1,
+          total: 4,
+          browser_total: 0,
+          created_ms: Date.parse(created_at),
+          tenant_runs: 1,
         });
       } finally {
         holder.env = real;
       }
-      const jobs = state.storage.sql.exec<{ status: string; attempts: number }>("SELECT status, attempts FROM jobs").toArray();
+      const jobs = state.storage.sql
+        .exec<{ status: string; attempts: number }>("SELECT status, attempts FROM jobs")
+        .toArray();
       expect(jobs).toEqual(Array.from({ length: 4 }, () => ({ status: "pending", attempts: 0 })));
       expect(await state.storage.getAlarm()).not.toBeNull();
     });

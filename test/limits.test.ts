@@ -9,13 +9,20 @@ describe("tenant limits", () => {
     const b = await newTenant();
     // Each request counts once: 900 in a row all pass (a window holds 1,000).
     for (let i = 0; i < 900; i += 100) {
-      const statuses = await Promise.all(Array.from({ length: 100 }, async () => (await api(`/v1/async/collections/${crypto.randomUUID()}/runs`, { key: a.key })).status));
+      const statuses = await Promise.all(
+        Array.from(
+          { length: 100 },
+          async () => (await api(`/v1/async/collections/${crypto.randomUUID()}/runs`, { key: a.key })).status,
+        ),
+      );
       expect(statuses.filter((s) => s === 429)).toEqual([]);
     }
     let limited: Response | null = null;
     // Windows are aligned to the clock, so up to twice the limit may pass before one fills.
     for (let i = 0; i < 2_200 && !limited; i += 100) {
-      const batch = await Promise.all(Array.from({ length: 100 }, () => api("/v1/async/collections?limit=1", { key: a.key })));
+      const batch = await Promise.all(
+        Array.from({ length: 100 }, () => api("/v1/async/collections?limit=1", { key: a.key })),
+      );
       limited = batch.find((r) => r.status === 429) ?? null;
     }
     expect(limited).not.toBeNull();
@@ -27,7 +34,10 @@ describe("tenant limits", () => {
   it("refuses a run that would pass the tenant's cap of jobs in flight", async () => {
     const { key } = await newTenant();
     // The cap in tests is 200,000 (wrangler.toml); runs of 10,000 slow jobs fill it 10,000 at a time.
-    const col = await createCollection(key, Array.from({ length: 10_000 }, (_, i) => ({ url: target(`/hang?${i}`), timeout: 120_000 })));
+    const col = await createCollection(
+      key,
+      Array.from({ length: 10_000 }, (_, i) => ({ url: target(`/hang?${i}`), timeout: 120_000 })),
+    );
     const runs: string[] = [];
     let refused: Response | null = null;
     for (let i = 0; i < 21 && !refused; i++) {
@@ -39,10 +49,15 @@ describe("tenant limits", () => {
     expect(refused!.status).toBe(429);
     expect(((await refused!.json()) as { detail: string }).detail).toMatch(/in flight/);
     // Cancelling frees the capacity.
-    await Promise.all(runs.map((r) => api(`/v1/async/collections/${col.id}/runs/${r}/cancel`, { method: "POST", key })));
+    await Promise.all(
+      runs.map((r) => api(`/v1/async/collections/${col.id}/runs/${r}/cancel`, { method: "POST", key })),
+    );
     const again = await api(`/v1/async/collections/${col.id}/run`, { method: "POST", key });
     expect(again.status).toBe(201);
-    await api(`/v1/async/collections/${col.id}/runs/${((await again.json()) as { run_id: string }).run_id}/cancel`, { method: "POST", key });
+    await api(`/v1/async/collections/${col.id}/runs/${((await again.json()) as { run_id: string }).run_id}/cancel`, {
+      method: "POST",
+      key,
+    });
   });
 
   it("lets exactly as many of 30 concurrent runs start as fit under the cap of jobs in flight", async () => {

@@ -15,7 +15,9 @@ describe("bench-mode operation counters", () => {
 
   it("count D1 statements and rows, R2 classes, queue messages and DO calls", async () => {
     const e = instrument({ ...env, BENCH_METRICS: "true" });
-    await e.DB.prepare("INSERT INTO api_keys (key_id, tenant, key_hash, created_at) VALUES (?1, 't', ?1, 'now')").bind(crypto.randomUUID()).run();
+    await e.DB.prepare("INSERT INTO api_keys (key_id, tenant, key_hash, created_at) VALUES (?1, 't', ?1, 'now')")
+      .bind(crypto.randomUUID())
+      .run();
     await e.DB.batch([e.DB.prepare("SELECT count(*) FROM api_keys"), e.DB.prepare("SELECT 1")]);
     expect(usage.d1_statements).toBe(3);
     expect(usage.d1_write_statements).toBe(1);
@@ -46,17 +48,42 @@ describe("the run's job store: cost does not grow with the run", () => {
             const cursor = target.exec(...args);
             const rows = cursor.toArray();
             rowsRead += cursor.rowsRead;
-            return { toArray: () => rows, one: () => rows[0], rowsWritten: cursor.rowsWritten, rowsRead: cursor.rowsRead };
+            return {
+              toArray: () => rows,
+              one: () => rows[0],
+              rowsWritten: cursor.rowsWritten,
+              rowsRead: cursor.rowsRead,
+            };
           };
         },
       }) as SqlStorage;
       store.migrate(state.storage.sql);
-      store.insertRun(state.storage.sql, {
-        run_id: "r", tenant: "t", collection_id: "c", job_prefix: "p".repeat(24), requests_version: 1, total: 5_000,
-        browser_total: 0, created_ms: 0,
-      }, 1);
+      store.insertRun(
+        state.storage.sql,
+        {
+          run_id: "r",
+          tenant: "t",
+          collection_id: "c",
+          job_prefix: "p".repeat(24),
+          requests_version: 1,
+          total: 5_000,
+          browser_total: 0,
+          created_ms: 0,
+        },
+        1,
+      );
       const spec = JSON.stringify({ screenshot: false, full_page: false, actions: [], timeout: 30_000 });
-      store.insertJobs(state.storage.sql, Array.from({ length: 5_000 }, (_, seq) => ({ seq, url: `https://example.com/${seq}`, custom_id: null, browser: 0, spec })), null);
+      store.insertJobs(
+        state.storage.sql,
+        Array.from({ length: 5_000 }, (_, seq) => ({
+          seq,
+          url: `https://example.com/${seq}`,
+          custom_id: null,
+          browser: 0,
+          spec,
+        })),
+        null,
+      );
       store.releasePending(state.storage.sql, 3_000, 1, () => 60_000);
       rowsRead = 0;
       for (let seq = 2_000; seq < 2_025; seq++) {

@@ -6,7 +6,15 @@ import { BLOCK_PAGES } from "./support/target-site";
 describe("job outcomes (fetch mode)", () => {
   it("classifies each kind of response exactly as API.md says", async () => {
     const { key } = await newTenant();
-    interface Case { id: string; url: string; status: string; code?: number; error?: RegExp; timeout?: number; blocked?: string }
+    interface Case {
+      id: string;
+      url: string;
+      status: string;
+      code?: number;
+      error?: RegExp;
+      timeout?: number;
+      blocked?: string;
+    }
     const cases: Case[] = [
       { id: "ok", url: target("/ok"), status: "completed", code: 200 },
       { id: "404", url: target("/status/404"), status: "failed", code: 404, error: /HTTP 404/ },
@@ -18,8 +26,18 @@ describe("job outcomes (fetch mode)", () => {
       { id: "article", url: target("/article"), status: "completed", code: 200 },
       { id: "latin1", url: target("/latin1"), status: "completed", code: 200 },
       { id: "too-big", url: target("/big"), status: "failed", error: /exceeds 10 MB/ },
-      { id: "ssrf-redirect", url: target("/redirect-private"), status: "failed", error: /redirected to a refused target: link-local/ },
-      ...Object.keys(BLOCK_PAGES).map((vendor) => ({ id: vendor, url: target(`/block/${vendor}`), status: "failed", blocked: vendor })),
+      {
+        id: "ssrf-redirect",
+        url: target("/redirect-private"),
+        status: "failed",
+        error: /redirected to a refused target: link-local/,
+      },
+      ...Object.keys(BLOCK_PAGES).map((vendor) => ({
+        id: vendor,
+        url: target(`/block/${vendor}`),
+        status: "failed",
+        blocked: vendor,
+      })),
     ];
     const { run, jobs } = await runToCompletion(
       key,
@@ -35,14 +53,25 @@ describe("job outcomes (fetch mode)", () => {
     }
     const success = cases.filter((c) => c.status === "completed").length;
     const timeouts = cases.filter((c) => c.status === "timeout").length;
-    expect(run).toMatchObject({ total_requests: cases.length, success_requests: success, timeout_requests: timeouts, failed_requests: cases.length - success - timeouts });
+    expect(run).toMatchObject({
+      total_requests: cases.length,
+      success_requests: success,
+      timeout_requests: timeouts,
+      failed_requests: cases.length - success - timeouts,
+    });
 
     // The redirect chain ends at its final URL; a latin-1 page is decoded with its charset.
     const latin = jobs.find((j) => j.custom_id === "latin1")!;
-    const body = (await (await api(`/v1/async/collections/${run.collection_id}/runs/${run.run_id}/jobs/${latin.job_id}/result`, { key })).json()) as { html: string };
+    const body = (await (
+      await api(`/v1/async/collections/${run.collection_id}/runs/${run.run_id}/jobs/${latin.job_id}/result`, { key })
+    ).json()) as { html: string };
     expect(body.html).toContain("Café crème");
     const redirected = jobs.find((j) => j.custom_id === "redirects")!;
-    const r = (await (await api(`/v1/async/collections/${run.collection_id}/runs/${run.run_id}/jobs/${redirected.job_id}/result`, { key })).json()) as { final_url: string };
+    const r = (await (
+      await api(`/v1/async/collections/${run.collection_id}/runs/${run.run_id}/jobs/${redirected.job_id}/result`, {
+        key,
+      })
+    ).json()) as { final_url: string };
     expect(r.final_url).toBe(target("/ok"));
   });
 
@@ -57,16 +86,24 @@ describe("job outcomes (fetch mode)", () => {
 
   it("retries a 503 with Retry-After and succeeds on a later attempt", async () => {
     const { key } = await newTenant();
-    const { run, jobs } = await runToCompletion(key, [{ url: target(`/flaky?key=${crypto.randomUUID()}&fail=1`), custom_id: "flaky" }]);
+    const { run, jobs } = await runToCompletion(key, [
+      { url: target(`/flaky?key=${crypto.randomUUID()}&fail=1`), custom_id: "flaky" },
+    ]);
     expect(run.success_requests).toBe(1);
     expect(jobs[0]).toMatchObject({ status: "completed", status_code: 200, attempts: 2 });
   });
 
   it("normalises a URL without a scheme to https://", async () => {
     const { key } = await newTenant();
-    const res = await api("/v1/async/collections", { method: "POST", key, json: { name: "n", requests: [{ url: "www.example.com" }] } });
+    const res = await api("/v1/async/collections", {
+      method: "POST",
+      key,
+      json: { name: "n", requests: [{ url: "www.example.com" }] },
+    });
     const col = (await res.json()) as { id: string };
-    const got = (await (await api(`/v1/async/collections/${col.id}`, { key })).json()) as { requests: { url: string }[] };
+    const got = (await (await api(`/v1/async/collections/${col.id}`, { key })).json()) as {
+      requests: { url: string }[];
+    };
     expect(got.requests[0].url).toBe("https://www.example.com/");
   });
 });

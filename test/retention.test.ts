@@ -76,15 +76,23 @@ async function completedRuns(
         const sql = state.storage.sql;
         store.migrate(sql);
         const meta = {
-          run_id: r.id, tenant, collection_id: collectionId, job_prefix: r.id.slice(0, 24), requests_version: 1,
-          total: r.jobs, browser_total: 0, created_ms: createdMs,
+          run_id: r.id,
+          tenant,
+          collection_id: collectionId,
+          job_prefix: r.id.slice(0, 24),
+          requests_version: 1,
+          total: r.jobs,
+          browser_total: 0,
+          created_ms: createdMs,
         };
         store.insertRun(sql, meta, 1);
         sql.exec(
           `WITH RECURSIVE pos(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM pos WHERE i + 1 < ?)
            INSERT INTO jobs (seq, url, custom_id, browser, spec, timeout_ms, status, error, completed_ms)
            SELECT i, ?, NULL, 0, '{}', 30000, 'timeout', 'the job did not finish within its lease', ? FROM pos`,
-          r.jobs, target("/ok"), atMs,
+          r.jobs,
+          target("/ok"),
+          atMs,
         );
         sql.exec(
           "UPDATE run SET status = 'completed', timeout = total, completed_ms = ?, created_jobs = total, d1_dirty = 0",
@@ -123,7 +131,12 @@ describe("metadata retention", () => {
     const realCompleted = Date.parse(real.completed_at!);
 
     // 299 more completed a day earlier, of 2 jobs but one of 100,000; 21 with their Durable Object.
-    const withObjects = await completedRuns(tenant, col.id, [100_000, ...Array<number>(20).fill(2)], realCompleted - DAY);
+    const withObjects = await completedRuns(
+      tenant,
+      col.id,
+      [100_000, ...Array<number>(20).fill(2)],
+      realCompleted - DAY,
+    );
     const rowsOnly = await completedRuns(tenant, col.id, Array<number>(278).fill(2), realCompleted - DAY, false);
     const [big, small] = withObjects;
     const objectBacked = [real.run_id, ...withObjects];
@@ -218,5 +231,4 @@ describe("metadata retention", () => {
     for (const s of seen) s.rowOf.forEach((row, i) => row || expect(s.objects[i]).toBe(false));
     expect((await api(`/v1/async/collections/${col.id}/runs/${ids[0]}`, { key })).status).toBe(404);
   });
-
 });

@@ -32,22 +32,34 @@ describe("a 100,000-job run", () => {
     const run = await startRun(key, col.id);
     expect(run.total_requests).toBe(N);
     const stub = env.RUNS.get(env.RUNS.idFromName(run.run_id));
-    const created = () => runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT created_jobs AS n FROM run").one().n);
+    const created = () =>
+      runInDurableObject(
+        stub,
+        (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT created_jobs AS n FROM run").one().n,
+      );
     // POST /run created one page; the rest is the alarm's work, a page per transaction.
     expect(await created()).toBeLessThan(N);
     // Replacing the list does not change the run: it pinned version 1.
-    const put = await api(`/v1/async/collections/${col.id}`, { method: "PUT", key, json: { requests: [{ url: target("/ok") }] } });
+    const put = await api(`/v1/async/collections/${col.id}`, {
+      method: "PUT",
+      key,
+      json: { requests: [{ url: target("/ok") }] },
+    });
     expect(put.status).toBe(200);
     for (let i = 0; i < 20 && (await created()) < N; i++) await runDurableObjectAlarm(stub);
     expect(await created()).toBe(N);
     // Only a window of jobs was released into the queue, whatever the run's size.
-    const released = await runInDurableObject(stub, (_i, state) =>
-      state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE releases > 0").one().n,
+    const released = await runInDurableObject(
+      stub,
+      (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE releases > 0").one().n,
     );
     expect(released).toBeLessThanOrEqual(2_000);
     // Pages deep into the run come from the pinned list, in submission order.
     const page = async (cursor: string | null) => {
-      const res = await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/jobs?limit=500${cursor ? `&cursor=${cursor}` : ""}`, { key });
+      const res = await api(
+        `/v1/async/collections/${col.id}/runs/${run.run_id}/jobs?limit=500${cursor ? `&cursor=${cursor}` : ""}`,
+        { key },
+      );
       expect(res.status).toBe(200);
       return (await res.json()) as { items: { custom_id: string; url: string }[]; cursor_next: string | null };
     };
@@ -55,10 +67,14 @@ describe("a 100,000-job run", () => {
     for (let i = 0; i < 3; i++) p = await page(p.cursor_next);
     expect(p.items[0].custom_id).toBe("c1500");
     expect(p.items.at(-1)!.url).toBe(target("/hang?1999"));
-    const pending = await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/jobs?status_filter=pending&limit=1`, { key });
+    const pending = await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/jobs?status_filter=pending&limit=1`, {
+      key,
+    });
     expect(((await pending.json()) as { items: unknown[] }).items).toHaveLength(1);
     // Cancelling ends every one of them, counted once.
-    const cancelled = (await (await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/cancel`, { method: "POST", key })).json()) as Record<string, number>;
+    const cancelled = (await (
+      await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/cancel`, { method: "POST", key })
+    ).json()) as Record<string, number>;
     expect(cancelled.failed_requests + cancelled.success_requests + cancelled.timeout_requests).toBe(N);
   }, 120_000);
 });

@@ -26,7 +26,9 @@ describe("auth", () => {
     expect((await api(`/v1/admin/keys/${t.key_id}`, { method: "DELETE", key: ADMIN })).status).toBe(204);
     expect((await api("/v1/async/collections", { key: t.key })).status).toBe(401);
     expect((await api(`/v1/admin/keys/${t.key_id}`, { method: "DELETE", key: ADMIN })).status).toBe(404);
-    expect((await api("/v1/admin/keys", { method: "POST", key: ADMIN, json: { tenant: "bad tenant!" } })).status).toBe(422);
+    expect((await api("/v1/admin/keys", { method: "POST", key: ADMIN, json: { tenant: "bad tenant!" } })).status).toBe(
+      422,
+    );
   });
 });
 
@@ -57,7 +59,10 @@ describe("tenant isolation", () => {
       expect({ method, path, status: res.status }).toEqual({ method, path, status: 404 });
       expect(await res.text()).not.toContain("only");
     }
-    const list = (await (await api("/v1/async/collections", { key: b.key })).json()) as { total: number; items: unknown[] };
+    const list = (await (await api("/v1/async/collections", { key: b.key })).json()) as {
+      total: number;
+      items: unknown[];
+    };
     expect(list).toMatchObject({ total: 0, items: [] });
     // And the owner still sees everything, unchanged.
     for (const [method, path] of routes.filter(([m]) => m === "GET" && !String(routes).includes("screenshot"))) {
@@ -71,13 +76,19 @@ describe("tenant isolation", () => {
     // A run id under another of the owner's collections is not found either.
     const col2 = await createCollection(a.key, [{ url: target("/ok") }]);
     expect((await api(`/v1/async/collections/${col2.id}/runs/${run.run_id}`, { key: a.key })).status).toBe(404);
-    expect((await api(`/v1/async/collections/${col2.id}/runs/${run.run_id}/jobs/${job.job_id}/result`, { key: a.key })).status).toBe(404);
+    expect(
+      (await api(`/v1/async/collections/${col2.id}/runs/${run.run_id}/jobs/${job.job_id}/result`, { key: a.key }))
+        .status,
+    ).toBe(404);
   });
 });
 
 describe("OpenAPI", () => {
   it("documents every route of the app", async () => {
-    const doc = (await (await api("/v1/openapi.json")).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    const doc = (await (await api("/v1/openapi.json")).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+    };
     expect(doc.openapi).toBe("3.1.0");
     const expected = [
       ["post", "/v1/async/collections"],
@@ -104,7 +115,9 @@ describe("OpenAPI", () => {
     // And every route the app actually serves is documented (middleware and the docs themselves aside).
     const served = new Set(
       buildApp()
-        .routes.filter((r) => r.method !== "ALL" && !r.path.endsWith("*") && !["/v1/openapi.json", "/v1/docs"].includes(r.path))
+        .routes.filter(
+          (r) => r.method !== "ALL" && !r.path.endsWith("*") && !["/v1/openapi.json", "/v1/docs"].includes(r.path),
+        )
         .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, "{$1}").replace(/\/$/, "")}`),
     );
     expect([...served].sort()).toEqual(documented.sort().map((d) => d.replace(/\/$/, "")));

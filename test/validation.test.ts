@@ -5,7 +5,13 @@ import { api, newTenant, target } from "./support/api";
 async function problem(res: Response, status: number) {
   expect(res.status).toBe(status);
   expect(res.headers.get("content-type")).toContain("application/problem+json");
-  const body = (await res.json()) as { type: string; title: string; status: number; detail: string; errors?: { path: string; message: string }[] };
+  const body = (await res.json()) as {
+    type: string;
+    title: string;
+    status: number;
+    detail: string;
+    errors?: { path: string; message: string }[];
+  };
   expect(body.status).toBe(status);
   expect(body.detail.length).toBeGreaterThan(10);
   expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+|stack/i);
@@ -25,10 +31,30 @@ describe("collection validation", () => {
       [{ name: "n", requests: [{ url: "" }] }, "requests[0].url"],
       [{ name: "n", requests: [{ url: "ftp://example.com/x" }] }, "requests[0].url"],
       [{ name: "n", requests: [{ url: target("/ok"), screenshot: true }] }, "requests[0].screenshot"],
-      [{ name: "n", requests: [{ url: target("/ok"), actions: [{ type: "wait-for-timeout", time: 10 }] }] }, "requests[0].actions"],
-      [{ name: "n", requests: [{ url: target("/ok"), browser: true, actions: [{ type: "wait-for-timeout", time: 10 }, { type: "click" }] }] }, "requests[0].actions[1].selector"],
-      [{ name: "n", requests: [{ url: target("/ok"), browser: true, actions: [{ type: "teleport" }] }] }, "requests[0].actions[0].type"],
-      [{ name: "n", requests: [{ url: target("/ok"), browser: true, actions: [{ type: "wait-for-timeout", time: 60_001 }] }] }, "requests[0].actions[0].time"],
+      [
+        { name: "n", requests: [{ url: target("/ok"), actions: [{ type: "wait-for-timeout", time: 10 }] }] },
+        "requests[0].actions",
+      ],
+      [
+        {
+          name: "n",
+          requests: [
+            { url: target("/ok"), browser: true, actions: [{ type: "wait-for-timeout", time: 10 }, { type: "click" }] },
+          ],
+        },
+        "requests[0].actions[1].selector",
+      ],
+      [
+        { name: "n", requests: [{ url: target("/ok"), browser: true, actions: [{ type: "teleport" }] }] },
+        "requests[0].actions[0].type",
+      ],
+      [
+        {
+          name: "n",
+          requests: [{ url: target("/ok"), browser: true, actions: [{ type: "wait-for-timeout", time: 60_001 }] }],
+        },
+        "requests[0].actions[0].time",
+      ],
       [{ name: "n", requests: [{ url: target("/ok"), timeout: 999 }] }, "requests[0].timeout"],
       [{ name: "n", requests: [{ url: target("/ok"), timeout: 120_001 }] }, "requests[0].timeout"],
       [{ name: "n", requests: [{ url: target("/ok"), custom_id: "" }] }, "requests[0].custom_id"],
@@ -48,9 +74,28 @@ describe("collection validation", () => {
 
   it("answers 400 for malformed JSON, 413 over 10 MB, 422 over the request limit, and de-duplicates", async () => {
     const { key } = await newTenant();
-    await problem(await api("/v1/async/collections", { method: "POST", key, body: "{nope", headers: { "content-type": "application/json" } }), 400);
-    const big = JSON.stringify({ name: "big", requests: [{ url: target("/ok"), custom_id: "x".repeat(11 * 1024 * 1024) }] });
-    await problem(await api("/v1/async/collections", { method: "POST", key, body: big, headers: { "content-type": "application/json" } }), 413);
+    await problem(
+      await api("/v1/async/collections", {
+        method: "POST",
+        key,
+        body: "{nope",
+        headers: { "content-type": "application/json" },
+      }),
+      400,
+    );
+    const big = JSON.stringify({
+      name: "big",
+      requests: [{ url: target("/ok"), custom_id: "x".repeat(11 * 1024 * 1024) }],
+    });
+    await problem(
+      await api("/v1/async/collections", {
+        method: "POST",
+        key,
+        body: big,
+        headers: { "content-type": "application/json" },
+      }),
+      413,
+    );
     const many = Array.from({ length: 10_001 }, (_, i) => ({ url: target(`/page/${i}`) }));
     const over = await problem(await create(key, { name: "many", requests: many }), 422);
     expect(over.detail).toMatch(/at most 10000/);
@@ -67,7 +112,9 @@ describe("collection validation", () => {
     });
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ total_requests: 3, duplicates_skipped: 3 });
-    expect((await (await api("/v1/async/collections", { key })).json()) as { total: number }).toMatchObject({ total: 1 });
+    expect((await (await api("/v1/async/collections", { key })).json()) as { total: number }).toMatchObject({
+      total: 1,
+    });
   });
 
   it("accepts 10,000 requests in one collection", async () => {
@@ -77,7 +124,9 @@ describe("collection validation", () => {
     expect(res.status).toBe(201);
     const body = (await res.json()) as { id: string; total_requests: number };
     expect(body.total_requests).toBe(10_000);
-    const got = (await (await api(`/v1/async/collections/${body.id}`, { key })).json()) as { requests: { custom_id: string }[] };
+    const got = (await (await api(`/v1/async/collections/${body.id}`, { key })).json()) as {
+      requests: { custom_id: string }[];
+    };
     expect(got.requests.length).toBe(10_000);
     expect(got.requests[9_999].custom_id).toBe("r9999");
   });
@@ -95,9 +144,17 @@ describe("collection validation", () => {
   it("replaces a collection's requests for future runs with PUT", async () => {
     const { key } = await newTenant();
     const col = (await (await create(key, { name: "p", requests: [{ url: target("/ok") }] })).json()) as { id: string };
-    const put = await api(`/v1/async/collections/${col.id}`, { method: "PUT", key, json: { name: "renamed", requests: [{ url: target("/page/1") }, { url: target("/page/2") }] } });
+    const put = await api(`/v1/async/collections/${col.id}`, {
+      method: "PUT",
+      key,
+      json: { name: "renamed", requests: [{ url: target("/page/1") }, { url: target("/page/2") }] },
+    });
     expect(put.status).toBe(200);
-    const got = (await (await api(`/v1/async/collections/${col.id}`, { key })).json()) as { name: string; total_requests: number; requests: { url: string }[] };
+    const got = (await (await api(`/v1/async/collections/${col.id}`, { key })).json()) as {
+      name: string;
+      total_requests: number;
+      requests: { url: string }[];
+    };
     expect(got).toMatchObject({ name: "renamed", total_requests: 2 });
     expect(got.requests.map((r) => r.url)).toEqual([target("/page/1"), target("/page/2")]);
     await problem(await api(`/v1/async/collections/${col.id}`, { method: "PUT", key, json: { requests: [] } }), 422);
@@ -111,12 +168,30 @@ describe("idempotency", () => {
     const json = { name: "i", requests: [{ url: target("/ok") }] };
     const a = await api("/v1/async/collections", { method: "POST", key, json, headers: { "idempotency-key": k } });
     expect(a.status).toBe(201);
-    const b = await api("/v1/async/collections", { method: "POST", key, json: { ...json, name: "other" }, headers: { "idempotency-key": k } });
+    const b = await api("/v1/async/collections", {
+      method: "POST",
+      key,
+      json: { ...json, name: "other" },
+      headers: { "idempotency-key": k },
+    });
     await problem(b, 422);
-    await problem(await api("/v1/async/collections", { method: "POST", key, json, headers: { "idempotency-key": "x".repeat(256) } }), 422);
+    await problem(
+      await api("/v1/async/collections", {
+        method: "POST",
+        key,
+        json,
+        headers: { "idempotency-key": "x".repeat(256) },
+      }),
+      422,
+    );
     // Another tenant's identical key is its own.
     const other = await newTenant();
-    const c = await api("/v1/async/collections", { method: "POST", key: other.key, json, headers: { "idempotency-key": k } });
+    const c = await api("/v1/async/collections", {
+      method: "POST",
+      key: other.key,
+      json,
+      headers: { "idempotency-key": k },
+    });
     expect(c.status).toBe(201);
     expect(c.headers.get("idempotent-replayed")).toBeNull();
   });
@@ -125,8 +200,16 @@ describe("idempotency", () => {
     const { key } = await newTenant();
     const col = (await (await create(key, { name: "r", requests: [{ url: target("/ok") }] })).json()) as { id: string };
     const k = crypto.randomUUID();
-    const a = await api(`/v1/async/collections/${col.id}/run`, { method: "POST", key, headers: { "idempotency-key": k } });
-    const b = await api(`/v1/async/collections/${col.id}/run`, { method: "POST", key, headers: { "idempotency-key": k } });
+    const a = await api(`/v1/async/collections/${col.id}/run`, {
+      method: "POST",
+      key,
+      headers: { "idempotency-key": k },
+    });
+    const b = await api(`/v1/async/collections/${col.id}/run`, {
+      method: "POST",
+      key,
+      headers: { "idempotency-key": k },
+    });
     expect(a.status).toBe(201);
     expect(b.status).toBe(201);
     expect(b.headers.get("idempotent-replayed")).toBe("true");
@@ -135,6 +218,8 @@ describe("idempotency", () => {
     expect(runs.total).toBe(1);
     // Without a key, each call is a new run (the seed says so).
     await api(`/v1/async/collections/${col.id}/run`, { method: "POST", key });
-    expect(((await (await api(`/v1/async/collections/${col.id}/runs`, { key })).json()) as { total: number }).total).toBe(2);
+    expect(
+      ((await (await api(`/v1/async/collections/${col.id}/runs`, { key })).json()) as { total: number }).total,
+    ).toBe(2);
   });
 });

@@ -92,7 +92,11 @@ export async function insertCollection(
  * go unless a run in progress pinned them (its object may still be copying the list); such a
  * version is deleted when the last run pinning it ends (see finishRunSync).
  */
-export async function replaceCollection(db: D1Database, c: { id: string; name?: string; at: string }, requests: RequestRow[]) {
+export async function replaceCollection(
+  db: D1Database,
+  c: { id: string; name?: string; at: string },
+  requests: RequestRow[],
+) {
   const s = summaryOf(requests);
   await db.batch([
     db
@@ -124,11 +128,21 @@ export async function getRequests(db: D1Database, collectionId: string): Promise
     )
     .bind(collectionId)
     .all<{ url: string; custom_id: string | null; browser: number; spec: string }>();
-  return results.map((r) => ({ url: r.url, custom_id: r.custom_id, browser: r.browser === 1, spec: JSON.parse(r.spec) }));
+  return results.map((r) => ({
+    url: r.url,
+    custom_id: r.custom_id,
+    browser: r.browser === 1,
+    spec: JSON.parse(r.spec),
+  }));
 }
 
 /** One page of a tenant's collections, newest first, keyset on (created_at, id), with the tenant's total. */
-export async function listCollections(db: D1Database, tenant: string, limit: number, after: (string | number)[] | null) {
+export async function listCollections(
+  db: D1Database,
+  tenant: string,
+  limit: number,
+  after: (string | number)[] | null,
+) {
   const page = after
     ? db
         .prepare(
@@ -137,9 +151,14 @@ export async function listCollections(db: D1Database, tenant: string, limit: num
         )
         .bind(tenant, after[0], after[1], limit + 1)
     : db
-        .prepare("SELECT id, name, total_requests, created_at FROM collections WHERE tenant = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2")
+        .prepare(
+          "SELECT id, name, total_requests, created_at FROM collections WHERE tenant = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
+        )
         .bind(tenant, limit + 1);
-  const [rows, count] = await db.batch([page, db.prepare("SELECT count(*) AS n FROM collections WHERE tenant = ?1").bind(tenant)]);
+  const [rows, count] = await db.batch([
+    page,
+    db.prepare("SELECT count(*) AS n FROM collections WHERE tenant = ?1").bind(tenant),
+  ]);
   const items = rows.results as { id: string; name: string; total_requests: number; created_at: string }[];
   const has_more = items.length > limit;
   if (has_more) items.pop();

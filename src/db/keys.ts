@@ -3,17 +3,26 @@ export interface KeyRow {
   tenant: string;
 }
 
-export const insertKey = (db: D1Database, k: { key_id: string; tenant: string; name: string | null; key_hash: string; created_at: string }) =>
+export const insertKey = (
+  db: D1Database,
+  k: { key_id: string; tenant: string; name: string | null; key_hash: string; created_at: string },
+) =>
   db
     .prepare("INSERT INTO api_keys (key_id, tenant, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
     .bind(k.key_id, k.tenant, k.name, k.key_hash, k.created_at)
     .run();
 
 export const findActiveKeyByHash = (db: D1Database, keyHash: string) =>
-  db.prepare("SELECT key_id, tenant FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL").bind(keyHash).first<KeyRow>();
+  db
+    .prepare("SELECT key_id, tenant FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")
+    .bind(keyHash)
+    .first<KeyRow>();
 
 /** Returns whether a key was revoked by this call (false: unknown or already revoked). */
 export async function revokeKey(db: D1Database, keyId: string, at: string): Promise<boolean> {
-  const r = await db.prepare("UPDATE api_keys SET revoked_at = ?2 WHERE key_id = ?1 AND revoked_at IS NULL").bind(keyId, at).run();
+  const r = await db
+    .prepare("UPDATE api_keys SET revoked_at = ?2 WHERE key_id = ?1 AND revoked_at IS NULL")
+    .bind(keyId, at)
+    .run();
   return r.meta.changes > 0;
 }

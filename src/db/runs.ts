@@ -89,7 +89,9 @@ export const deleteRun = (db: D1Database, tenant: string, id: string) =>
 
 export const getRun = (db: D1Database, tenant: string, collectionId: string, runId: string) =>
   db
-    .prepare(`SELECT * FROM runs WHERE id = ?1 AND tenant = ?2 AND collection_id = ?3 AND ${retained("completed_at", "?4")}`)
+    .prepare(
+      `SELECT * FROM runs WHERE id = ?1 AND tenant = ?2 AND collection_id = ?3 AND ${retained("completed_at", "?4")}`,
+    )
     .bind(runId, tenant, collectionId, retainedSince())
     .first<RunRow>();
 
@@ -110,7 +112,9 @@ export async function listRuns(
     )
     .bind(q.collectionId, statusParam, q.limit + 1, q.after?.[0] ?? null, q.after?.[1] ?? null, q.tenant, since);
   const count = db
-    .prepare(`SELECT count(*) AS n FROM runs WHERE collection_id = ?1 AND tenant = ?3 ${filter} AND ${retained("completed_at", "?4")}`)
+    .prepare(
+      `SELECT count(*) AS n FROM runs WHERE collection_id = ?1 AND tenant = ?3 ${filter} AND ${retained("completed_at", "?4")}`,
+    )
     .bind(q.collectionId, statusParam, q.tenant, since);
   const [rows, n] = await db.batch([page, count]);
   const items = rows.results as RunRow[];

@@ -54,7 +54,10 @@ export class IdempotencyStore extends DurableObject<Env> {
     )`);
     // Records written before leases existed (kept up to 24 h): an in-flight one has an expired
     // lease and no reserved id, so its retry runs as it did then.
-    const columns = this.sql.exec("SELECT name FROM pragma_table_info('rec')").toArray().map((r) => r.name);
+    const columns = this.sql
+      .exec("SELECT name FROM pragma_table_info('rec')")
+      .toArray()
+      .map((r) => r.name);
     if (!columns.includes("resource_id")) {
       this.sql.exec(`ALTER TABLE rec ADD COLUMN resource_id TEXT;
         ALTER TABLE rec ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
@@ -81,14 +84,19 @@ export class IdempotencyStore extends DurableObject<Env> {
       const attempt = rec.attempt + 1;
       this.sql.exec(
         "UPDATE rec SET resource_id = ?, lease_until_ms = ?, attempt = ? WHERE id = 1",
-        resourceId, nowMs + LIMITS.idempotencyLeaseMs, attempt,
+        resourceId,
+        nowMs + LIMITS.idempotencyLeaseMs,
+        attempt,
       );
       return { state: "new", resourceId, attempt };
     }
     this.sql.exec(
       `INSERT OR REPLACE INTO rec (id, fingerprint, state, created_ms, resource_id, lease_until_ms, attempt)
        VALUES (1, ?, 'in_flight', ?, ?, ?, 1)`,
-      fingerprint, nowMs, freshId, nowMs + LIMITS.idempotencyLeaseMs,
+      fingerprint,
+      nowMs,
+      freshId,
+      nowMs + LIMITS.idempotencyLeaseMs,
     );
     await this.ctx.storage.setAlarm(nowMs + LIMITS.idempotencyTtlMs);
     return { state: "new", resourceId: freshId, attempt: 1 };
@@ -101,7 +109,9 @@ export class IdempotencyStore extends DurableObject<Env> {
   async complete(status: number, body: string, headers: Record<string, string>): Promise<void> {
     this.sql.exec(
       "UPDATE rec SET state = 'done', status = ?, body = ?, headers = ? WHERE id = 1 AND state = 'in_flight'",
-      status, body, JSON.stringify(headers),
+      status,
+      body,
+      JSON.stringify(headers),
     );
   }
 

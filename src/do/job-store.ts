@@ -98,8 +98,16 @@ export function insertRun(sql: SqlStorage, r: NewRun, tenantRuns: number): void 
   sql.exec(
     `INSERT INTO run (id, run_id, tenant, collection_id, job_prefix, requests_version, total, browser_total, created_ms,
        status, tenant_runs, rate_mark_ms) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?)`,
-    r.run_id, r.tenant, r.collection_id, r.job_prefix, r.requests_version, r.total, r.browser_total, r.created_ms,
-    tenantRuns, r.created_ms,
+    r.run_id,
+    r.tenant,
+    r.collection_id,
+    r.job_prefix,
+    r.requests_version,
+    r.total,
+    r.browser_total,
+    r.created_ms,
+    tenantRuns,
+    r.created_ms,
   );
 }
 
@@ -127,8 +135,15 @@ export function insertJobs(sql: SqlStorage, rows: RequestRow[], ended: { error: 
     const written = sql.exec(
       `INSERT OR IGNORE INTO jobs (seq, url, custom_id, browser, spec, timeout_ms, status, error, completed_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      r.seq, r.url, r.custom_id, r.browser, r.spec, timeout,
-      ended ? "failed" : "pending", ended?.error ?? null, ended?.at ?? null,
+      r.seq,
+      r.url,
+      r.custom_id,
+      r.browser,
+      r.spec,
+      timeout,
+      ended ? "failed" : "pending",
+      ended?.error ?? null,
+      ended?.at ?? null,
     ).rowsWritten;
     if (written > 0) inserted++;
   }
@@ -168,7 +183,9 @@ function markReleased(sql: SqlStorage, seq: number, nowMs: number, leaseUntil: n
   sql.exec(
     `UPDATE jobs SET status = 'in_progress', attempts = attempts + 1, releases = releases + 1,
        released_ms = COALESCE(released_ms, ?), lease_ms = ? WHERE seq = ?`,
-    nowMs, leaseUntil, seq,
+    nowMs,
+    leaseUntil,
+    seq,
   );
 }
 
@@ -178,7 +195,8 @@ export const expiredLeases = (sql: SqlStorage, nowMs: number, limit: number) =>
     .exec<ReleaseRow & { releases: number; timeout_ms: number }>(
       `SELECT seq, url, browser, spec, attempts, releases, timeout_ms FROM jobs
        WHERE status = 'in_progress' AND lease_ms <= ? ORDER BY lease_ms LIMIT ?`,
-      nowMs, limit,
+      nowMs,
+      limit,
     )
     .toArray();
 
@@ -212,10 +230,24 @@ export function finishJob(sql: SqlStorage, seq: number, o: Outcome, completedMs:
        body_key = ?, body_offset = ?, body_length = ?, screenshot_key = ?, result_meta = ?,
        completed_ms = ?, total_ms = ? - COALESCE(released_ms, ?), lease_ms = NULL
      WHERE seq = ? AND status IN ('pending', 'in_progress')`,
-    o.status, o.status_code, o.final_url, o.blocked_reason, o.error,
-    o.attempts, o.queue_wait_ms, o.fetch_ms, o.render_ms,
-    o.body_key, o.body_offset, o.body_length, o.screenshot_key, o.result_meta,
-    completedMs, completedMs, completedMs, seq,
+    o.status,
+    o.status_code,
+    o.final_url,
+    o.blocked_reason,
+    o.error,
+    o.attempts,
+    o.queue_wait_ms,
+    o.fetch_ms,
+    o.render_ms,
+    o.body_key,
+    o.body_offset,
+    o.body_length,
+    o.screenshot_key,
+    o.result_meta,
+    completedMs,
+    completedMs,
+    completedMs,
+    seq,
   );
   return cursor.rowsWritten > 0;
 }
@@ -226,7 +258,11 @@ export function endUnfinished(sql: SqlStorage, status: TerminalStatus, error: st
     .exec(
       `UPDATE jobs SET status = ?, error = ?, completed_ms = ?, total_ms = ? - COALESCE(released_ms, ?), lease_ms = NULL
        WHERE status IN ('pending', 'in_progress') RETURNING seq`,
-      status, error, completedMs, completedMs, completedMs,
+      status,
+      error,
+      completedMs,
+      completedMs,
+      completedMs,
     )
     .toArray().length;
 }
@@ -236,7 +272,10 @@ export function addCounts(sql: SqlStorage, c: { success: number; failed: number;
   sql.exec(
     `UPDATE run SET success = success + ?, failed = failed + ?, timeout = timeout + ?, last_ts = MAX(last_ts, ?),
        d1_dirty = 1 WHERE id = 1`,
-    c.success, c.failed, c.timeout, ts,
+    c.success,
+    c.failed,
+    c.timeout,
+    ts,
   );
 }
 
@@ -249,7 +288,11 @@ export const completeIfDone = (sql: SqlStorage, ts: number): boolean =>
   ).rowsWritten > 0;
 
 export const setRunStatus = (sql: SqlStorage, status: RunStatus, completedMs: number) =>
-  sql.exec("UPDATE run SET status = ?, completed_ms = ?, d1_dirty = 1 WHERE id = 1 AND status = 'in_progress'", status, completedMs);
+  sql.exec(
+    "UPDATE run SET status = ?, completed_ms = ?, d1_dirty = 1 WHERE id = 1 AND status = 'in_progress'",
+    status,
+    completedMs,
+  );
 
 export const setRate = (sql: SqlStorage, rate: number, markMs: number) =>
   sql.exec("UPDATE run SET rate = ?, rate_mark_ms = ?, rate_mark_count = 0 WHERE id = 1", rate, markMs);
@@ -294,7 +337,10 @@ const COLUMNS = `seq, url, custom_id, browser, status, attempts, released_ms, co
 
 /** The extract field names of the jobs created so far, in order of first appearance. */
 export const extractFieldNames = (sql: SqlStorage): string[] =>
-  sql.exec<{ name: string }>("SELECT name FROM extract_fields ORDER BY seq, pos").toArray().map((r) => r.name);
+  sql
+    .exec<{ name: string }>("SELECT name FROM extract_fields ORDER BY seq, pos")
+    .toArray()
+    .map((r) => r.name);
 
 export const specBySeq = (sql: SqlStorage, seq: number): string | null =>
   sql.exec<{ spec: string }>("SELECT spec FROM jobs WHERE seq = ?", seq).toArray()[0]?.spec ?? null;
@@ -334,7 +380,10 @@ export function pageByCompletion(
       `SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_by_completion
        WHERE status = ? AND completed_ms IS NOT NULL AND (completed_ms, seq) > (?, ?)
        ORDER BY completed_ms, seq LIMIT ?`,
-      status, after.completed_ms, after.seq, limit,
+      status,
+      after.completed_ms,
+      after.seq,
+      limit,
     )
     .toArray() as unknown as JobRow[];
 }

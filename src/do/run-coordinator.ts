@@ -7,7 +7,7 @@ import { type JobMessage, type JobStatus, type Outcome, pagelessOutcome, type Te
 import { instrument } from "../metrics";
 import { buildJobMessage, sendJobs } from "../queue/dispatch";
 import * as store from "./job-store";
-import { type JobRow, type RunState } from "./job-store";
+import type { JobRow, RunState } from "./job-store";
 import { isBrowserHeavy, leaseMs, nextRate, nextServiceMs, PACING, windowFor } from "./pacing";
 
 /** Jobs copied from the pinned request list per D1 read, and pages per alarm. */
@@ -103,7 +103,6 @@ export class RunCoordinator extends DurableObject<Env> {
       store.insertRun(this.sql, r, r.tenant_runs);
     }
     await this.createPages(1);
-    const s = this.run()!;
     await this.send(this.ctx.storage.transactionSync(() => this.refill(this.run()!)));
     await this.armAlarm();
   }
@@ -201,7 +200,10 @@ export class RunCoordinator extends DurableObject<Env> {
     const page = listed.filter((r) => r.seq < upTo);
     const has_more = page.length > q.limit;
     const rows = has_more ? page.slice(0, q.limit) : page;
-    const specs = store.specsBySeq(this.sql, rows.map((r) => r.seq));
+    const specs = store.specsBySeq(
+      this.sql,
+      rows.map((r) => r.seq),
+    );
     return {
       run,
       rows: rows.map((r) => ({ ...r, spec: specs.get(r.seq)! })),
@@ -290,7 +292,13 @@ export class RunCoordinator extends DurableObject<Env> {
         for (let page = 0; page < maxPages; page++) {
           const s = this.run()!;
           if (s.created_jobs >= s.total) return;
-          const rows = await requestsPage(this.env.DB, s.collection_id, s.requests_version, s.created_jobs, CREATE_PAGE);
+          const rows = await requestsPage(
+            this.env.DB,
+            s.collection_id,
+            s.requests_version,
+            s.created_jobs,
+            CREATE_PAGE,
+          );
           this.ctx.storage.transactionSync(() => this.createPage(this.run()!, rows));
         }
       } finally {
@@ -355,7 +363,12 @@ export class RunCoordinator extends DurableObject<Env> {
     for (const r of rows) {
       const job_id = jobIdOf(s.job_prefix, r.seq);
       const fields = {
-        job_id, run_id: s.run_id, tenant: s.tenant, url: r.url, browser: r.browser === 1, attempt: r.attempts,
+        job_id,
+        run_id: s.run_id,
+        tenant: s.tenant,
+        url: r.url,
+        browser: r.browser === 1,
+        attempt: r.attempts,
         released_ms: releasedMs,
       };
       const built = buildJobMessage(fields, r.spec);
@@ -390,10 +403,12 @@ export class RunCoordinator extends DurableObject<Env> {
   private sample(s: RunState, ended: number, outcomes: Outcome[]) {
     const t = now();
     const count = s.rate_mark_count + ended;
-    if (t - s.rate_mark_ms >= PACING.rateSampleMs) store.setRate(this.sql, nextRate(s.rate, count, t - s.rate_mark_ms), t);
+    if (t - s.rate_mark_ms >= PACING.rateSampleMs)
+      store.setRate(this.sql, nextRate(s.rate, count, t - s.rate_mark_ms), t);
     else store.addRateCount(this.sql, ended);
     const times = outcomes.filter((o) => o.fetch_ms !== null).map((o) => (o.fetch_ms ?? 0) + (o.render_ms ?? 0));
-    if (times.length) store.setServiceMs(this.sql, nextServiceMs(s.service_ms, times.reduce((a, b) => a + b, 0) / times.length));
+    if (times.length)
+      store.setServiceMs(this.sql, nextServiceMs(s.service_ms, times.reduce((a, b) => a + b, 0) / times.length));
   }
 
   /** Sends released jobs; when the queue refuses them they go back to pending and the alarm tries again soon. */
@@ -404,7 +419,12 @@ export class RunCoordinator extends DurableObject<Env> {
     } catch (e) {
       console.error("sending released jobs failed; the alarm releases them again", e);
       const s = this.run()!;
-      this.ctx.storage.transactionSync(() => store.unrelease(this.sql, msgs.map((m) => seqOf(s.job_prefix, m.job_id)!)));
+      this.ctx.storage.transactionSync(() =>
+        store.unrelease(
+          this.sql,
+          msgs.map((m) => seqOf(s.job_prefix, m.job_id)!),
+        ),
+      );
       await this.ctx.storage.setAlarm(Date.now() + RETRY_SOON_MS);
     }
   }
@@ -416,7 +436,7 @@ export class RunCoordinator extends DurableObject<Env> {
    */
   private syncD1(force = false): Promise<void> {
     const s = this.run();
-    if (!s || !s.d1_dirty) return Promise.resolve();
+    if (!s?.d1_dirty) return Promise.resolve();
     const statusChanged = s.status !== "in_progress";
     const since = Date.now() - this.lastSync;
     const ended = s.success + s.failed + s.timeout - this.syncedCount;
@@ -429,7 +449,11 @@ export class RunCoordinator extends DurableObject<Env> {
         this.syncedCount = s.success + s.failed + s.timeout;
         // Counters that moved while the sync was in flight stay dirty for the next one.
         const after = this.run()!;
-        const same = after.success === s.success && after.failed === s.failed && after.timeout === s.timeout && after.status === s.status;
+        const same =
+          after.success === s.success &&
+          after.failed === s.failed &&
+          after.timeout === s.timeout &&
+          after.status === s.status;
         this.sql.exec("UPDATE run SET tenant_runs = ?, d1_dirty = ? WHERE id = 1", tenantRuns, same ? 0 : 1);
       } catch (e) {
         console.error("run counter sync failed; retrying from the alarm", e);

@@ -94,7 +94,7 @@ export function findElement(root: ParentNode, test: (el: Element) => boolean): E
 }
 
 /** Every element of `root`'s subtree in document order; `descend` false prunes an element's subtree. */
-export function forEachElement(root: ParentNode, visit: (el: Element) => boolean | void): void {
+export function forEachElement(root: ParentNode, visit: (el: Element) => boolean | undefined): void {
   const stack: ChildNode[] = [...root.children].reverse();
   while (stack.length > 0) {
     const node = stack.pop()!;

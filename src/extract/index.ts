@@ -1,5 +1,3 @@
-/** Results people use directly, made from a page's HTML: pure functions, no I/O. */
-import { capKeptResults } from "./cap";
 import { type ContentOptions, markdown, type Page, text, toDocument } from "./content";
 import { type Extracted, type ExtractFields, extract } from "./fields";
 import { type Link, links } from "./links";

@@ -8,7 +8,6 @@
 import {
   type ChildNode,
   type Element,
-  type ParentNode,
   attr,
   collapseWhitespace,
   findElement,
@@ -86,7 +85,7 @@ export function render(nodes: readonly ChildNode[], opts: RenderOptions, dropSet
 function skipped(el: Element, ctx: Ctx): boolean {
   if (ctx.drop.has(el.name)) return !(el.name === "dialog" && el.attribs.open !== undefined);
   if (ctx.opts.dropHidden && isHidden(el)) return true;
-  return ctx.opts.exclude !== undefined && ctx.opts.exclude(el);
+  return ctx.opts.exclude?.(el) ?? false;
 }
 
 const blockCache = new WeakMap<Element, boolean>();
@@ -293,7 +292,6 @@ function listItems(listEl: Element, ctx: Ctx, items: Item[] = []): Item[] {
 const LIST = new Set(["ul", "ol", "menu", "dir"]);
 
 function list(el: Element, ctx: Ctx): { text: string; interrupts: boolean } {
-  const md = ctx.opts.mode === "markdown";
   const ordered = el.name === "ol";
   let n = ordered ? (integerAttr(el, "start") ?? 1) : 1;
   let first: number | null = null;
@@ -594,7 +592,7 @@ function fallbackLabel(el: Element): string {
 /** The URL an image shows; lazy-loading pages keep it in data-src or srcset while src holds a placeholder. */
 function imageSource(el: Element): string | null {
   const candidates = [attr(el, "src"), attr(el, "data-src"), attr(el, "data-lazy-src"), attr(el, "data-original")];
-  for (const c of candidates) if (c && c.trim() && !c.trim().startsWith("data:")) return c;
+  for (const c of candidates) if (c?.trim() && !c.trim().startsWith("data:")) return c;
   const srcset = attr(el, "srcset") ?? attr(el, "data-srcset");
   const first = srcset?.trim().split(/\s+/)[0]?.replace(/,$/, "");
   return first && !first.startsWith("data:") ? first : null;

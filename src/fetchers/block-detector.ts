@@ -63,7 +63,16 @@ interface Ctx extends Page {
   wall: boolean;
 }
 
-const NAMED_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: " ", hellip: "…", rsquo: "’" };
+const NAMED_ENTITIES: Record<string, string> = {
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: '"',
+  apos: "'",
+  nbsp: " ",
+  hellip: "…",
+  rsquo: "’",
+};
 
 function decodeEntities(s: string): string {
   return s.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/g, (_, e: string) => {
@@ -77,7 +86,7 @@ function decodeEntities(s: string): string {
 const collapse = (s: string) => s.replace(/\s+/g, " ").trim();
 
 /** One attribute a match; every match consumes input and a quote scans at most to its partner, so this stays linear. */
-const ATTRIBUTE = /([^\s"'<>\/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'<>`]+)))?/g;
+const ATTRIBUTE = /([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'<>`]+)))?/g;
 const NOT_TYPED_INTO = new Set(["hidden", "submit", "button", "checkbox", "radio", "image", "reset"]);
 
 /**
@@ -194,7 +203,8 @@ const RECAPTCHA_HOSTS = /(?:google\.com|recaptcha\.net|gstatic\.com)\/recaptcha\
 const HCAPTCHA_SCRIPT = /hcaptcha\.com\/1\/api\.js/;
 const HCAPTCHA_HOSTS = /hcaptcha\.com\//;
 /** Scripts of the other captcha widgets: Turnstile, GeeTest, Arkose / FunCaptcha. */
-const OTHER_CAPTCHA_SCRIPT = /challenges\.cloudflare\.com\/turnstile\/|(?:static|gcaptcha4)\.geetest\.com\/|(?:client-api\.arkoselabs|api\.funcaptcha)\.com\//;
+const OTHER_CAPTCHA_SCRIPT =
+  /challenges\.cloudflare\.com\/turnstile\/|(?:static|gcaptcha4)\.geetest\.com\/|(?:client-api\.arkoselabs|api\.funcaptcha)\.com\//;
 
 const anySrc = (c: Ctx, test: (src: string) => boolean) => c.scriptSrcs.some(test) || c.frameSrcs.some(test);
 
@@ -229,9 +239,12 @@ const DETECTORS: [reason: string, test: (c: Ctx) => boolean][] = [
   [
     "cloudflare_block",
     (c) =>
-      (c.title === "attention required! | cloudflare" && (c.ids.has("cf-error-details") || c.text.includes("you have been blocked"))) ||
+      (c.title === "attention required! | cloudflare" &&
+        (c.ids.has("cf-error-details") || c.text.includes("you have been blocked"))) ||
       // cf-error-details is on Cloudflare's 5xx pages too (521 "web server is down"): only the 10xx firewall codes are blocks.
-      (c.ids.has("cf-error-details") && (c.text.includes("sorry, you have been blocked") || /\berror (?:code )?10(?:0[5-9]|1[0-2]|15|20)\b/.test(c.text))) ||
+      (c.ids.has("cf-error-details") &&
+        (c.text.includes("sorry, you have been blocked") ||
+          /\berror (?:code )?10(?:0[5-9]|1[0-2]|15|20)\b/.test(c.text))) ||
       c.title.includes("used cloudflare to restrict access") ||
       // Non-HTML clients get the firewall answer as one plain-text line.
       (c.server === "cloudflare" && (c.status === 403 || c.status === 429) && /^error code: 10\d\d$/.test(c.text)),
@@ -269,9 +282,13 @@ const DETECTORS: [reason: string, test: (c: Ctx) => boolean][] = [
       c.frameSrcs.some((s) => s.includes("_incapsula_resource")) ||
       anySrc(c, (s) => s.includes("_incapsula_resource") && /[?&](?:cwudnsai|incident_id)=/.test(s)) ||
       (c.short && c.text.includes("incapsula incident id")) ||
-      (c.short && c.text.includes("this request was blocked by our security service") && /imperva|incapsula/.test(c.text + c.code)) ||
+      (c.short &&
+        c.text.includes("this request was blocked by our security service") &&
+        /imperva|incapsula/.test(c.text + c.code)) ||
       // The JS challenge is Imperva's script and nothing else; ordinary pages get the same script injected next to their own.
-      (c.code.includes("_incapsula_resource") && c.text.length < BARE_TEXT_CHARS && onlyScriptsFrom(c, /_incapsula_resource/)),
+      (c.code.includes("_incapsula_resource") &&
+        c.text.length < BARE_TEXT_CHARS &&
+        onlyScriptsFrom(c, /_incapsula_resource/)),
   ],
   [
     "aws_waf",
@@ -300,7 +317,9 @@ const DETECTORS: [reason: string, test: (c: Ctx) => boolean][] = [
     (c) =>
       (c.short && c.text.includes("our systems have detected unusual traffic from your computer network")) ||
       // A /sorry/ form or Google's captcha form, each with the reCAPTCHA Google puts in it.
-      (c.wall && c.formActions.some((a) => GOOGLE_SORRY_ACTION.test(a)) && (c.classes.has("g-recaptcha") || RECAPTCHA_SCRIPT.test(c.code))) ||
+      (c.wall &&
+        c.formActions.some((a) => GOOGLE_SORRY_ACTION.test(a)) &&
+        (c.classes.has("g-recaptcha") || RECAPTCHA_SCRIPT.test(c.code))) ||
       (c.ids.has("captcha-form") && c.recaptchaDataS),
   ],
   ["hcaptcha", (c) => captchaWall(c, "h-captcha", HCAPTCHA_SCRIPT, HCAPTCHA_HOSTS)],

@@ -28,7 +28,13 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   try {
-    return await Promise.race([p.then(() => true, () => false), late]);
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => false,
+      ),
+      late,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -266,7 +272,10 @@ class JobContext {
     try {
       return new JobContext(session, (await within(pending)).browserContextId);
     } catch (e) {
-      void pending.then((r) => new JobContext(session, r.browserContextId).close(), () => undefined);
+      void pending.then(
+        (r) => new JobContext(session, r.browserContextId).close(),
+        () => undefined,
+      );
       throw e;
     }
   }
@@ -335,7 +344,9 @@ class RenderAttempt {
   /** Every step races the job's remaining time; losing that race is a timeout, not a failure. */
   private within: Within = async <T>(p: Promise<T>): Promise<T> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const expiry = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new OutOfTime()), Math.max(0, this.left()))));
+    const expiry = new Promise<never>(
+      (_, reject) => (timer = setTimeout(() => reject(new OutOfTime()), Math.max(0, this.left()))),
+    );
     try {
       return await Promise.race([p, expiry]);
     } finally {
@@ -346,15 +357,24 @@ class RenderAttempt {
   private final(partial: Partial<FinalResult> & Pick<FinalResult, "status" | "error">): AttemptResult {
     const elapsed = Date.now() - this.started;
     return {
-      kind: "final", status_code: this.mainResponse?.status() ?? null, final_url: this.page?.url() ?? this.job.url,
-      blocked_reason: null, html: null, screenshot: null,
+      kind: "final",
+      status_code: this.mainResponse?.status() ?? null,
+      final_url: this.page?.url() ?? this.job.url,
+      blocked_reason: null,
+      html: null,
+      screenshot: null,
       evaluate_results: this.evaluateResults.length ? this.evaluateResults : null,
-      fetch_ms: this.fetchMs || elapsed, render_ms: this.fetchMs ? elapsed - this.fetchMs : null, ...partial,
+      fetch_ms: this.fetchMs || elapsed,
+      render_ms: this.fetchMs ? elapsed - this.fetchMs : null,
+      ...partial,
     };
   }
 
   private tooLarge(): AttemptResult {
-    return this.final({ status: "failed", error: `the rendered page exceeds ${LIMITS.maxResponseBytes / 1024 / 1024} MB` });
+    return this.final({
+      status: "failed",
+      error: `the rendered page exceeds ${LIMITS.maxResponseBytes / 1024 / 1024} MB`,
+    });
   }
 
   /** The job's context and page, with the listeners that follow its main document. */
@@ -397,8 +417,14 @@ class RenderAttempt {
         return this.final({ status: "failed", error: "redirect loop or more than the browser's redirect limit" });
       }
       return {
-        kind: "transient", error: `navigation failed: ${msg.split("\n")[0]}`, status_code: null, final_url: this.job.url,
-        html: null, retry_after_s: null, fetch_ms: this.fetchMs, render_ms: null,
+        kind: "transient",
+        error: `navigation failed: ${msg.split("\n")[0]}`,
+        status_code: null,
+        final_url: this.job.url,
+        html: null,
+        retry_after_s: null,
+        fetch_ms: this.fetchMs,
+        render_ms: null,
       };
     }
     this.fetchMs = Date.now() - this.started;
@@ -459,18 +485,32 @@ class RenderAttempt {
     const res = this.mainResponse;
     const headers = new Headers(Object.entries(res?.headers() ?? {}));
     const render_ms = Date.now() - this.started - this.fetchMs;
-    const seen = classifyResponse({ status: res?.status() ?? 200, headers, html, final_url: p.url(), fetch_ms: this.fetchMs, render_ms });
+    const seen = classifyResponse({
+      status: res?.status() ?? 200,
+      headers,
+      html,
+      final_url: p.url(),
+      fetch_ms: this.fetchMs,
+      render_ms,
+    });
     if (seen.kind === "transient") return seen;
     return { ...seen, screenshot, evaluate_results: this.evaluateResults.length ? this.evaluateResults : null };
   }
 
   failure(e: unknown): AttemptResult {
-    if (e instanceof OutOfTime) return this.final({ status: "timeout", error: `the job's ${this.budgetMs} ms timeout ran out` });
+    if (e instanceof OutOfTime)
+      return this.final({ status: "timeout", error: `the job's ${this.budgetMs} ms timeout ran out` });
     const msg = e instanceof Error ? e.message : String(e);
     // The browser or its connection broke: worth another attempt with a fresh browser.
     return {
-      kind: "transient", error: `browser error: ${msg.split("\n")[0]}`, status_code: null, final_url: this.job.url,
-      html: null, retry_after_s: null, fetch_ms: Date.now() - this.started, render_ms: null,
+      kind: "transient",
+      error: `browser error: ${msg.split("\n")[0]}`,
+      status_code: null,
+      final_url: this.job.url,
+      html: null,
+      retry_after_s: null,
+      fetch_ms: Date.now() - this.started,
+      render_ms: null,
     };
   }
 
@@ -564,7 +604,9 @@ type Measured = { json: string; bytes?: undefined } | { json?: undefined; bytes:
  * Each action type's step. An action's own timeout, when shorter than what the job has left, fails
  * the action; the job's budget running out first is a timeout of the job.
  */
-const ACTIONS: { [K in Action["type"]]: (p: Page, a: Extract<Action, { type: K }>, ctx: ActionContext) => Promise<void> } = {
+const ACTIONS: {
+  [K in Action["type"]]: (p: Page, a: Extract<Action, { type: K }>, ctx: ActionContext) => Promise<void>;
+} = {
   "wait-for-timeout": async (_p, a, { left }) => {
     if (a.time > left()) {
       await sleep(Math.max(0, left()));

@@ -7,7 +7,8 @@ import { targetRefusal } from "./url-guard";
  * sites answer with a block page.
  */
 export const BROWSER_HEADERS: Record<string, string> = {
-  "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+  "user-agent":
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
   accept: "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
   "accept-language": "en-US,en;q=0.9",
 };
@@ -63,7 +64,10 @@ export function decodeHtml(bytes: Uint8Array, contentType: string | null): strin
  * most 10, each hop checked by the URL guard, loops detected), the whole attempt bounded by the
  * job's timeout.
  */
-export async function fetchPage(url: string, opts: { timeoutMs: number; allowLoopback: boolean }): Promise<AttemptResult> {
+export async function fetchPage(
+  url: string,
+  opts: { timeoutMs: number; allowLoopback: boolean },
+): Promise<AttemptResult> {
   const started = Date.now();
   const elapsed = () => Date.now() - started;
   const controller = new AbortController();
@@ -71,8 +75,17 @@ export async function fetchPage(url: string, opts: { timeoutMs: number; allowLoo
   const seen = new Set<string>();
   let current = url;
   const fail = (error: string, status_code: number | null = null): AttemptResult => ({
-    kind: "final", status: "failed", status_code, final_url: current, blocked_reason: null, error,
-    html: null, screenshot: null, evaluate_results: null, fetch_ms: elapsed(), render_ms: null,
+    kind: "final",
+    status: "failed",
+    status_code,
+    final_url: current,
+    blocked_reason: null,
+    error,
+    html: null,
+    screenshot: null,
+    evaluate_results: null,
+    fetch_ms: elapsed(),
+    render_ms: null,
   });
   try {
     for (let hop = 0; ; hop++) {
@@ -90,16 +103,42 @@ export async function fetchPage(url: string, opts: { timeoutMs: number; allowLoo
       }
       const bytes = await readCapped(res, LIMITS.maxResponseBytes);
       const html = decodeHtml(bytes, res.headers.get("content-type"));
-      return classifyResponse({ status: res.status, headers: res.headers, html, final_url: current, fetch_ms: elapsed() });
+      return classifyResponse({
+        status: res.status,
+        headers: res.headers,
+        html,
+        final_url: current,
+        fetch_ms: elapsed(),
+      });
     }
   } catch (e) {
     if (controller.signal.aborted) {
-      return { kind: "final", status: "timeout", status_code: null, final_url: current, blocked_reason: null,
-        error: `the job's ${opts.timeoutMs} ms timeout ran out`, html: null, screenshot: null, evaluate_results: null, fetch_ms: elapsed(), render_ms: null };
+      return {
+        kind: "final",
+        status: "timeout",
+        status_code: null,
+        final_url: current,
+        blocked_reason: null,
+        error: `the job's ${opts.timeoutMs} ms timeout ran out`,
+        html: null,
+        screenshot: null,
+        evaluate_results: null,
+        fetch_ms: elapsed(),
+        render_ms: null,
+      };
     }
     if (e instanceof BodyTooLarge) return fail(`the response body exceeds ${LIMITS.maxResponseBytes / 1024 / 1024} MB`);
     const message = e instanceof Error ? e.message : String(e);
-    return { kind: "transient", error: `network error: ${message}`, status_code: null, final_url: current, html: null, retry_after_s: null, fetch_ms: elapsed(), render_ms: null };
+    return {
+      kind: "transient",
+      error: `network error: ${message}`,
+      status_code: null,
+      final_url: current,
+      html: null,
+      retry_after_s: null,
+      fetch_ms: elapsed(),
+      render_ms: null,
+    };
   } finally {
     clearTimeout(timer);
   }

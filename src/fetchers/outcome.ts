@@ -53,8 +53,13 @@ export function classifyResponse(r: ResponseSeen, nowMs = Date.now()): AttemptRe
   const blocked = detectBlock({ status: r.status, headers: r.headers, body: r.html });
   if (!blocked && TRANSIENT_STATUSES.has(r.status)) {
     return {
-      kind: "transient", error: `the target answered HTTP ${r.status}`, status_code: r.status, final_url: r.final_url,
-      html: r.html, retry_after_s: retryAfterSeconds(r.headers.get("retry-after"), nowMs), fetch_ms: r.fetch_ms,
+      kind: "transient",
+      error: `the target answered HTTP ${r.status}`,
+      status_code: r.status,
+      final_url: r.final_url,
+      html: r.html,
+      retry_after_s: retryAfterSeconds(r.headers.get("retry-after"), nowMs),
+      fetch_ms: r.fetch_ms,
       render_ms: r.render_ms ?? null,
     };
   }

@@ -47,7 +47,8 @@ export function normalizeTargetUrl(raw: string): string {
   } catch {
     throw new UrlError(`"${s.length > 200 ? `${s.slice(0, 200)}…` : s}" is not a valid URL`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UrlError("only http and https URLs can be scraped");
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new UrlError("only http and https URLs can be scraped");
   if (!url.hostname) throw new UrlError("the URL has no host name");
   // The fragment never reaches the server, and keeping it would make "a#x" and "a#y" distinct jobs.
   url.hash = "";
@@ -267,7 +268,8 @@ export function targetRefusal(url: string | URL, opts: { allowLoopback: boolean 
   } else {
     u = url;
   }
-  if (u.protocol !== "http:" && u.protocol !== "https:") return `only http and https URLs can be scraped (not ${u.protocol})`;
+  if (u.protocol !== "http:" && u.protocol !== "https:")
+    return `only http and https URLs can be scraped (not ${u.protocol})`;
   if (u.username || u.password) return "credentials in URLs are not allowed; remove the user name and password";
 
   const host = canonicalHost(u);

@@ -13,7 +13,8 @@ export const OPENAPI_INFO = {
   info: {
     title: "Scrape API",
     version: "1.0.0",
-    description: "Asynchronous scraping: store a collection of page requests, start a run, poll its live counters, page through its jobs and results.",
+    description:
+      "Asynchronous scraping: store a collection of page requests, start a run, poll its live counters, page through its jobs and results.",
   },
 };
 
@@ -38,7 +39,14 @@ export function buildApp() {
 <body><h1>Scrape API</h1><p>The OpenAPI 3.1 document is at <a href="/v1/openapi.json">/v1/openapi.json</a>; load it in any OpenAPI viewer.</p></body></html>`),
   );
 
-  app.notFound((c) => problemResponse(new ApiError("not_found", `There is no route ${c.req.method} ${new URL(c.req.url).pathname}; see /v1/openapi.json.`)));
+  app.notFound((c) =>
+    problemResponse(
+      new ApiError(
+        "not_found",
+        `There is no route ${c.req.method} ${new URL(c.req.url).pathname}; see /v1/openapi.json.`,
+      ),
+    ),
+  );
   app.onError(onError);
   return app;
 }

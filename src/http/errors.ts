@@ -90,9 +90,19 @@ export function toProblem(err: unknown): Response {
   if (err instanceof HTTPException) {
     // Hono raises these for malformed JSON bodies (400) and unsupported content types (415).
     const code: ProblemCode =
-      err.status === 415 ? "unsupported_media_type" : err.status === 413 ? "payload_too_large" : err.status === 401 ? "unauthorized" : "bad_request";
+      err.status === 415
+        ? "unsupported_media_type"
+        : err.status === 413
+          ? "payload_too_large"
+          : err.status === 401
+            ? "unauthorized"
+            : "bad_request";
     const detail =
-      code === "bad_request" ? "The request body is not valid JSON." : code === "unsupported_media_type" ? "Send the body as JSON with `Content-Type: application/json`." : err.message;
+      code === "bad_request"
+        ? "The request body is not valid JSON."
+        : code === "unsupported_media_type"
+          ? "Send the body as JSON with `Content-Type: application/json`."
+          : err.message;
     return problemResponse(new ApiError(code, detail));
   }
   console.error("unhandled error", err);

@@ -13,8 +13,19 @@ export interface ExportItem {
 }
 
 export const CSV_BASE_COLUMNS = [
-  "job_id", "custom_id", "url", "status", "status_code", "final_url", "blocked_reason", "error", "attempts",
-  "created_at", "started_at", "completed_at", "total_ms",
+  "job_id",
+  "custom_id",
+  "url",
+  "status",
+  "status_code",
+  "final_url",
+  "blocked_reason",
+  "error",
+  "attempts",
+  "created_at",
+  "started_at",
+  "completed_at",
+  "total_ms",
 ] as const;
 
 export function csvField(v: string | number | null | undefined): string {
@@ -39,8 +50,19 @@ export function csvRow(item: ExportItem, include: readonly ExportInclude[], fiel
   const extracted = j.extracted ?? {};
   const value = (v: string | string[] | null | undefined) => (Array.isArray(v) ? v.join("\n") : v);
   return csvLine([
-    j.job_id, j.custom_id, j.url, j.status, j.status_code, j.final_url, j.blocked_reason, j.error, j.attempts,
-    j.created_at, j.started_at, j.completed_at, j.timings.total_ms,
+    j.job_id,
+    j.custom_id,
+    j.url,
+    j.status,
+    j.status_code,
+    j.final_url,
+    j.blocked_reason,
+    j.error,
+    j.attempts,
+    j.created_at,
+    j.started_at,
+    j.completed_at,
+    j.timings.total_ms,
     ...(include.includes("metadata") ? [j.metadata?.title] : []),
     ...(include.includes("extracted") ? fieldNames.map((n) => value(extracted[n])) : []),
     ...(include.includes("markdown") ? [item.markdown] : []),

@@ -97,13 +97,21 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, browse
       }
     }
   } else {
-    const fetchOne: Attempt = (j) => fetchPage(j.url, { timeoutMs: j.spec.timeout, allowLoopback: settings(env).LOCAL_DEV });
+    const fetchOne: Attempt = (j) =>
+      fetchPage(j.url, { timeoutMs: j.spec.timeout, allowLoopback: settings(env).LOCAL_DEV });
     await runJobs(env, jobs, fates, fetchOne, FETCH_PARALLELISM, FETCH_FLUSH);
   }
   await fates.settle(env);
 }
 
-async function runJobs(env: Env, jobs: JobMessage[], fates: BatchFates, attempt: Attempt, parallelism: number, policy: FlushPolicy) {
+async function runJobs(
+  env: Env,
+  jobs: JobMessage[],
+  fates: BatchFates,
+  attempt: Attempt,
+  parallelism: number,
+  policy: FlushPolicy,
+) {
   const batchStart = Date.now();
   const recorder = new Recorder(env, policy, (id) => fates.ack(id));
   await mapLimit(fairOrder(jobs), parallelism, async (job) => {
@@ -116,11 +124,16 @@ async function runJobs(env: Env, jobs: JobMessage[], fates: BatchFates, attempt:
     const final: Final = r.kind === "final" ? r : exhausted(r, job.attempt);
     const screenshot_key = await storeScreenshot(env, job, final);
     // A page can make its URL (and so an error naming it) any length: both are capped here, once.
-    const outcome = pageOutcome(job.job_id, job.attempt, { ...final, ...keptText(final) }, {
-      queue_wait_ms: Math.max(0, startedMs - job.released_ms),
-      screenshot_key,
-      result_meta: keptResults(job, final),
-    });
+    const outcome = pageOutcome(
+      job.job_id,
+      job.attempt,
+      { ...final, ...keptText(final) },
+      {
+        queue_wait_ms: Math.max(0, startedMs - job.released_ms),
+        screenshot_key,
+        result_meta: keptResults(job, final),
+      },
+    );
     await recorder.add(job, outcome, final.html).catch(() => undefined);
   });
   // A failed flush leaves its jobs undecided: settle() hands them back to the queue.

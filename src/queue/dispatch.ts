@@ -25,7 +25,11 @@ export function buildJobMessage(fields: Omit<JobMessage, "kind" | "spec">, specJ
   try {
     spec = JSON.parse(specJson);
   } catch {
-    return { ok: false, job_id: fields.job_id, error: "the job could not be queued: its stored options are not valid JSON" };
+    return {
+      ok: false,
+      job_id: fields.job_id,
+      error: "the job could not be queued: its stored options are not valid JSON",
+    };
   }
   const body: JobMessage = { kind: "job", ...fields, spec };
   const bytes = jsonBytes(body);
@@ -53,8 +57,14 @@ export async function sendJobs(env: Env, msgs: (JobMessage | Outgoing)[]): Promi
     return { body: o, bytes: jsonBytes(o.body) };
   });
   await Promise.all([
-    send(env.JOBS as Queue<JobMessage>, out.filter((m) => !m.body.body.browser)),
-    send(env.BROWSER_JOBS as Queue<JobMessage>, out.filter((m) => m.body.body.browser)),
+    send(
+      env.JOBS as Queue<JobMessage>,
+      out.filter((m) => !m.body.body.browser),
+    ),
+    send(
+      env.BROWSER_JOBS as Queue<JobMessage>,
+      out.filter((m) => m.body.body.browser),
+    ),
   ]);
 }
 

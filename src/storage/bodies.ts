@@ -10,7 +10,8 @@ import type { Budget } from "./budget";
  * are never reused, so a late duplicate attempt cannot overwrite the body of the attempt that won.
  */
 const prefixOf = (atMs: number, tenant: string, runId: string) => `bodies/${hourOf(atMs)}/${tenant}/${runId}/`;
-export const packKey = (atMs: number, tenant: string, runId: string) => `${prefixOf(atMs, tenant, runId)}${crypto.randomUUID()}.pack`;
+export const packKey = (atMs: number, tenant: string, runId: string) =>
+  `${prefixOf(atMs, tenant, runId)}${crypto.randomUUID()}.pack`;
 export const screenshotKey = (atMs: number, tenant: string, runId: string, jobId: string, attempt: number) =>
   `${prefixOf(atMs, tenant, runId)}${jobId}-a${attempt}.png`;
 

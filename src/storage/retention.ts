@@ -57,7 +57,9 @@ export async function sweep(env: Env, nowMs: number, budget = new Budget(SWEEP_B
 async function resumeQuiet(env: Env, nowMs: number, budget: Budget): Promise<number> {
   if (!budget.take(1)) return 0;
   const quiet = await quietRuns(env.DB, iso(nowMs - QUIET_MS), budget.left);
-  const results = await Promise.allSettled(quiet.filter(() => budget.take()).map((r) => runObject(env, r.id).resume(startOf(r))));
+  const results = await Promise.allSettled(
+    quiet.filter(() => budget.take()).map((r) => runObject(env, r.id).resume(startOf(r))),
+  );
   for (const r of results) {
     if (r.status === "rejected") console.error("backstop: resuming a quiet run failed", r.reason);
   }

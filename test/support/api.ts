@@ -12,21 +12,34 @@ export async function api(path: string, init: RequestInit & { key?: string; json
     headers.set("content-type", "application/json");
     body = JSON.stringify(init.json);
   }
-  return (exports as unknown as { default: Fetcher }).default.fetch(new Request(`http://api.test${path}`, { ...init, headers, body }));
+  return (exports as unknown as { default: Fetcher }).default.fetch(
+    new Request(`http://api.test${path}`, { ...init, headers, body }),
+  );
 }
 
 export const ADMIN = "test-admin-token";
 export const target = (path: string) => `${(env as unknown as { TARGET_ORIGIN: string }).TARGET_ORIGIN}${path}`;
 
 /** A fresh tenant with its own API key. */
-export async function newTenant(name = `t-${crypto.randomUUID().slice(0, 8)}`): Promise<{ tenant: string; key: string; key_id: string }> {
+export async function newTenant(
+  name = `t-${crypto.randomUUID().slice(0, 8)}`,
+): Promise<{ tenant: string; key: string; key_id: string }> {
   const res = await api("/v1/admin/keys", { method: "POST", key: ADMIN, json: { tenant: name } });
   expect(res.status).toBe(201);
   return (await res.json()) as { tenant: string; key: string; key_id: string };
 }
 
-export async function createCollection(key: string, requests: unknown[], extra: { name?: string; headers?: HeadersInit } = {}) {
-  const res = await api("/v1/async/collections", { method: "POST", key, json: { name: extra.name ?? "c", requests }, headers: extra.headers });
+export async function createCollection(
+  key: string,
+  requests: unknown[],
+  extra: { name?: string; headers?: HeadersInit } = {},
+) {
+  const res = await api("/v1/async/collections", {
+    method: "POST",
+    key,
+    json: { name: extra.name ?? "c", requests },
+    headers: extra.headers,
+  });
   const body = (await res.json()) as { id: string; total_requests: number; duplicates_skipped: number };
   if (res.status !== 201) throw new Error(`create failed ${res.status} ${JSON.stringify(body)}`);
   return body;
@@ -50,7 +63,12 @@ export async function getRun(key: string, collectionId: string, runId: string): 
 }
 
 /** Polls the run until it is no longer in progress, as the seed's client does. */
-export async function waitForRun(key: string, collectionId: string, runId: string, timeoutMs = 45_000): Promise<RunSummary> {
+export async function waitForRun(
+  key: string,
+  collectionId: string,
+  runId: string,
+  timeoutMs = 45_000,
+): Promise<RunSummary> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const run = await getRun(key, collectionId, runId);
@@ -60,13 +78,20 @@ export async function waitForRun(key: string, collectionId: string, runId: strin
   }
 }
 
-
 /** Every job of a run, through the listing with cursors. */
-export async function allJobs(key: string, collectionId: string, runId: string, query = "limit=500"): Promise<JobView[]> {
+export async function allJobs(
+  key: string,
+  collectionId: string,
+  runId: string,
+  query = "limit=500",
+): Promise<JobView[]> {
   const out: JobView[] = [];
   let cursor: string | null = null;
   do {
-    const res = await api(`/v1/async/collections/${collectionId}/runs/${runId}/jobs?${query}${cursor ? `&cursor=${cursor}` : ""}`, { key });
+    const res = await api(
+      `/v1/async/collections/${collectionId}/runs/${runId}/jobs?${query}${cursor ? `&cursor=${cursor}` : ""}`,
+      { key },
+    );
     expect(res.status).toBe(200);
     const page = (await res.json()) as { items: JobView[]; has_more: boolean; cursor_next: string | null };
     out.push(...page.items);

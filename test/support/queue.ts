@@ -46,8 +46,15 @@ export async function messagesOf(runId: string, tenant: string): Promise<JobMess
       )
       .toArray()
       .map((r) => ({
-        kind: "job" as const, job_id: `${r.prefix}${r.seq.toString(16).padStart(12, "0")}`, run_id: runId, tenant,
-        url: r.url, browser: r.browser === 1, spec: JSON.parse(r.spec), attempt: 1, released_ms: Date.now(),
+        kind: "job" as const,
+        job_id: `${r.prefix}${r.seq.toString(16).padStart(12, "0")}`,
+        run_id: runId,
+        tenant,
+        url: r.url,
+        browser: r.browser === 1,
+        spec: JSON.parse(r.spec),
+        attempt: 1,
+        released_ms: Date.now(),
       })),
   );
 }
@@ -63,7 +70,13 @@ export async function pendingRun(key: string, tenant: string, paths: string[]) {
   );
   const run_id = crypto.randomUUID();
   const created_at = new Date().toISOString();
-  const inserted = await insertRun(env.DB, { id: run_id, tenant, collection_id: col.id, created_at, cap: Number.MAX_SAFE_INTEGER });
+  const inserted = await insertRun(env.DB, {
+    id: run_id,
+    tenant,
+    collection_id: col.id,
+    created_at,
+    cap: Number.MAX_SAFE_INTEGER,
+  });
   if (inserted.kind === "over_cap") throw new Error("over the cap");
   await runInDurableObject(env.RUNS.get(env.RUNS.idFromName(run_id)), async (instance: RunCoordinator) => {
     const holder = instance as unknown as { env: Env };
@@ -72,8 +85,15 @@ export async function pendingRun(key: string, tenant: string, paths: string[]) {
     holder.env = { ...real, JOBS: dropped as unknown as Queue, BROWSER_JOBS: dropped as unknown as Queue };
     try {
       await instance.start({
-        run_id, tenant, collection_id: col.id, job_prefix: run_id.slice(0, 24), requests_version: 1,
-        total: paths.length, browser_total: 0, created_ms: Date.parse(created_at), tenant_runs: 1,
+        run_id,
+        tenant,
+        collection_id: col.id,
+        job_prefix: run_id.slice(0, 24),
+        requests_version: 1,
+        total: paths.length,
+        browser_total: 0,
+        created_ms: Date.parse(created_at),
+        tenant_runs: 1,
       });
     } finally {
       holder.env = real;

@@ -15,48 +15,78 @@ export const BLOCK_PAGES: Record<string, { status: number; headers?: Record<stri
   cloudflare_challenge: {
     status: 403,
     headers: { "cf-mitigated": "challenge", server: "cloudflare" },
-    body: html("Just a moment...", `<div id="challenge-running">Checking your browser</div><script>window._cf_chl_opt={cvId:'3'};</script><script src="/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1"></script>`),
+    body: html(
+      "Just a moment...",
+      `<div id="challenge-running">Checking your browser</div><script>window._cf_chl_opt={cvId:'3'};</script><script src="/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1"></script>`,
+    ),
   },
   cloudflare_block: {
     status: 403,
     headers: { server: "cloudflare" },
-    body: html("Attention Required! | Cloudflare", `<div id="cf-wrapper"><div id="cf-error-details"><h1>Sorry, you have been blocked</h1><h2>You are unable to access example.com</h2></div></div>`),
+    body: html(
+      "Attention Required! | Cloudflare",
+      `<div id="cf-wrapper"><div id="cf-error-details"><h1>Sorry, you have been blocked</h1><h2>You are unable to access example.com</h2></div></div>`,
+    ),
   },
   google_unusual_traffic: {
     status: 429,
-    body: html("https://www.google.com/search", `<div>Our systems have detected unusual traffic from your computer network. This page checks to see if it's really you sending the requests, and not a robot.</div><form action="/sorry/index"><div class="g-recaptcha" data-sitekey="x"></div></form>`),
+    body: html(
+      "https://www.google.com/search",
+      `<div>Our systems have detected unusual traffic from your computer network. This page checks to see if it's really you sending the requests, and not a robot.</div><form action="/sorry/index"><div class="g-recaptcha" data-sitekey="x"></div></form>`,
+    ),
   },
   recaptcha: {
     status: 200,
-    body: html("Verify you are human", `<form><div class="g-recaptcha" data-sitekey="6Lc"></div></form><script src="https://www.google.com/recaptcha/api.js" async defer></script>`),
+    body: html(
+      "Verify you are human",
+      `<form><div class="g-recaptcha" data-sitekey="6Lc"></div></form><script src="https://www.google.com/recaptcha/api.js" async defer></script>`,
+    ),
   },
   hcaptcha: {
     status: 200,
-    body: html("Verify you are human", `<form><div class="h-captcha" data-sitekey="10000000"></div></form><script src="https://hcaptcha.com/1/api.js" async defer></script>`),
+    body: html(
+      "Verify you are human",
+      `<form><div class="h-captcha" data-sitekey="10000000"></div></form><script src="https://hcaptcha.com/1/api.js" async defer></script>`,
+    ),
   },
   datadome: {
     status: 403,
     headers: { "x-datadome": "protected", "x-dd-b": "1" },
-    body: html("", `<script>var dd={'rt':'c','cid':'AHrlqAAA','hsh':'2211F522','t':'fe','s':17434,'host':'geo.captcha-delivery.com'}</script><script src="https://ct.captcha-delivery.com/c.js"></script>`),
+    body: html(
+      "",
+      `<script>var dd={'rt':'c','cid':'AHrlqAAA','hsh':'2211F522','t':'fe','s':17434,'host':'geo.captcha-delivery.com'}</script><script src="https://ct.captcha-delivery.com/c.js"></script>`,
+    ),
   },
   perimeterx: {
     status: 403,
-    body: html("Access to this page has been denied", `<div id="px-captcha"></div><p>Press &amp; Hold to confirm you are a human (and not a bot).</p><script>window._pxAppId='PXabc123';</script><script src="https://captcha.px-cdn.net/PXabc123/captcha.js"></script>`),
+    body: html(
+      "Access to this page has been denied",
+      `<div id="px-captcha"></div><p>Press &amp; Hold to confirm you are a human (and not a bot).</p><script>window._pxAppId='PXabc123';</script><script src="https://captcha.px-cdn.net/PXabc123/captcha.js"></script>`,
+    ),
   },
   akamai: {
     status: 403,
     headers: { server: "AkamaiGHost" },
-    body: html("Access Denied", `<h1>Access Denied</h1>You don't have permission to access "http&#58;&#47;&#47;www&#46;example&#46;com&#47;" on this server.<p>Reference&#32;&#35;18&#46;2f1b2c17&#46;1732800000&#46;1a2b3c4d</p>`),
+    body: html(
+      "Access Denied",
+      `<h1>Access Denied</h1>You don't have permission to access "http&#58;&#47;&#47;www&#46;example&#46;com&#47;" on this server.<p>Reference&#32;&#35;18&#46;2f1b2c17&#46;1732800000&#46;1a2b3c4d</p>`,
+    ),
   },
   imperva: {
     status: 200,
     headers: { "x-cdn": "Incapsula", "x-iinfo": "10-12345678-0 0NNN RT(1732800000000 0) q(0 -1 -1 -1) r(0 -1)" },
-    body: html("", `<iframe id="main-iframe" src="/_Incapsula_Resource?CWUDNSAI=9&xinfo=10-12345678-0" frameborder=0>Request unsuccessful. Incapsula incident ID: 123000050123456789-12345678901234567</iframe>`),
+    body: html(
+      "",
+      `<iframe id="main-iframe" src="/_Incapsula_Resource?CWUDNSAI=9&xinfo=10-12345678-0" frameborder=0>Request unsuccessful. Incapsula incident ID: 123000050123456789-12345678901234567</iframe>`,
+    ),
   },
   aws_waf: {
     status: 202,
     headers: { "x-amzn-waf-action": "challenge" },
-    body: html("", `<script src="https://abcdef.token.awswaf.com/abcdef/challenge.js"></script><script>AwsWafIntegration.checkForceRefresh()</script>`),
+    body: html(
+      "",
+      `<script src="https://abcdef.token.awswaf.com/abcdef/challenge.js"></script><script>AwsWafIntegration.checkForceRefresh()</script>`,
+    ),
   },
 };
 
@@ -99,8 +129,10 @@ function route(req: http.IncomingMessage, res: http.ServerResponse) {
   };
   let m: RegExpMatchArray | null;
   if (p === "/ok" || p === "/") return send(200, html("OK", "<h1>Hello from the target site</h1>"));
-  if ((m = p.match(/^\/page\/(\d+)$/))) return send(200, html(`Page ${m[1]}`, `<h1>Page ${m[1]}</h1><p>${"lorem ipsum ".repeat(50)}</p>`));
-  if ((m = p.match(/^\/status\/(\d{3})$/))) return send(Number(m[1]), html(`Status ${m[1]}`, `<h1>Status ${m[1]}</h1>`));
+  if ((m = p.match(/^\/page\/(\d+)$/)))
+    return send(200, html(`Page ${m[1]}`, `<h1>Page ${m[1]}</h1><p>${"lorem ipsum ".repeat(50)}</p>`));
+  if ((m = p.match(/^\/status\/(\d{3})$/)))
+    return send(Number(m[1]), html(`Status ${m[1]}`, `<h1>Status ${m[1]}</h1>`));
   if ((m = p.match(/^\/redirect\/(\d+)$/))) {
     const n = Number(m[1]);
     res.writeHead(302, { location: n > 1 ? `/redirect/${n - 1}` : "/ok" });
@@ -178,15 +210,40 @@ function route(req: http.IncomingMessage, res: http.ServerResponse) {
 
   // ── Browser pages ─────────────────────────────────────────────────────────────
   if (p === "/js") {
-    return send(200, html("JS", `<div id="app">Loading…</div><script>setTimeout(() => { document.getElementById('app').textContent = 'Rendered by JavaScript'; }, 50);</script>`));
+    return send(
+      200,
+      html(
+        "JS",
+        `<div id="app">Loading…</div><script>setTimeout(() => { document.getElementById('app').textContent = 'Rendered by JavaScript'; }, 50);</script>`,
+      ),
+    );
   }
   if (p === "/click") {
-    return send(200, html("Click", `<button id="reveal" onclick="document.getElementById('secret').textContent='Revealed by click'">Show</button><div id="secret"></div>`));
+    return send(
+      200,
+      html(
+        "Click",
+        `<button id="reveal" onclick="document.getElementById('secret').textContent='Revealed by click'">Show</button><div id="secret"></div>`,
+      ),
+    );
   }
   if (p === "/form") {
-    return send(200, html("Form", `<form action="/submitted" method="get"><input id="q" name="q"><button type="submit">Go</button></form>`));
+    return send(
+      200,
+      html(
+        "Form",
+        `<form action="/submitted" method="get"><input id="q" name="q"><button type="submit">Go</button></form>`,
+      ),
+    );
   }
-  if (p === "/submitted") return send(200, html("Submitted", `<h1 id="result">You searched for ${(url.searchParams.get("q") ?? "").replace(/[<>&"]/g, "")}</h1>`));
+  if (p === "/submitted")
+    return send(
+      200,
+      html(
+        "Submitted",
+        `<h1 id="result">You searched for ${(url.searchParams.get("q") ?? "").replace(/[<>&"]/g, "")}</h1>`,
+      ),
+    );
   if (p === "/scroll") {
     return send(
       200,
@@ -202,15 +259,28 @@ window.addEventListener('scroll', () => { if (n < 50 && window.innerHeight + win
     );
   }
   if (p === "/late") {
-    return send(200, html("Late", `<div id="root"></div><script>setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.textContent = 'Arrived late'; document.getElementById('root').appendChild(d); }, 700);</script>`));
+    return send(
+      200,
+      html(
+        "Late",
+        `<div id="root"></div><script>setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.textContent = 'Arrived late'; document.getElementById('root').appendChild(d); }, 700);</script>`,
+      ),
+    );
   }
   if (p === "/nav") return send(200, html("Nav", `<a id="next" href="/nav-target">next</a>`));
   if (p === "/nav-target") return send(200, html("Nav target", `<h1 id="arrived">Arrived after navigation</h1>`));
   if (p === "/js-block") {
     // Looks harmless until its script swaps in a challenge.
-    return send(200, html("Welcome", `<div id="c">Welcome</div><script>setTimeout(() => { document.title = 'Just a moment...'; document.body.innerHTML = '<div id="challenge-running"></div>'; const s = document.createElement('script'); s.textContent = 'window._cf_chl_opt={cvId:"3"}'; document.body.appendChild(s); const t = document.createElement('script'); t.src = '/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1'; document.body.appendChild(t); }, 50);</script>`));
+    return send(
+      200,
+      html(
+        "Welcome",
+        `<div id="c">Welcome</div><script>setTimeout(() => { document.title = 'Just a moment...'; document.body.innerHTML = '<div id="challenge-running"></div>'; const s = document.createElement('script'); s.textContent = 'window._cf_chl_opt={cvId:"3"}'; document.body.appendChild(s); const t = document.createElement('script'); t.src = '/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1'; document.body.appendChild(t); }, 50);</script>`,
+      ),
+    );
   }
-  if (p === "/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1") return send(200, "", { "content-type": "application/javascript" });
+  if (p === "/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1")
+    return send(200, "", { "content-type": "application/javascript" });
   if (p === "/never-loads") {
     // The document arrives but a subresource never does, so the load event never fires.
     return send(200, html("Never loads", `<h1>Almost</h1><img src="/hang">`));
@@ -224,12 +294,18 @@ window.addEventListener('scroll', () => { if (n < 50 && window.innerHeight + win
   if (p === "/evaluate") return send(200, html("Eval", `<ul><li>a</li><li>b</li><li>c</li></ul>`));
   if (p === "/state") {
     // Shows the cookie and localStorage this origin had before the page ran, then sets both.
-    return send(200, html("State", `<div id="seen"></div><script>
+    return send(
+      200,
+      html(
+        "State",
+        `<div id="seen"></div><script>
 const seen = 'cookie=[' + document.cookie + '] storage=[' + localStorage.getItem('k') + ']';
 document.getElementById('seen').textContent = seen;
 document.cookie = 'tenant=secret; max-age=3600; path=/';
 localStorage.setItem('k', 'secret');
-</script>`));
+</script>`,
+      ),
+    );
   }
   if (p === "/tall") return send(200, html("Tall", `<div style="height:100000px;background:#36c"></div>`));
   if (p === "/long-url") {
@@ -298,8 +374,12 @@ function escape(p: string, send: (status: number, body: string, headers?: Record
   new WebSocket('${ws}${path}'); ${say}('websocket created');
 } catch (e) { ${say}('websocket threw ' + e.name); }`;
   if (p === "/escape-worker.js") {
-    return send(200, `${tryWebSocket("/worker-ws", "postMessage")}
-fetch('${to}/worker-fetch').then(() => postMessage('fetch answered'), () => postMessage('fetch failed'));`, js);
+    return send(
+      200,
+      `${tryWebSocket("/worker-ws", "postMessage")}
+fetch('${to}/worker-fetch').then(() => postMessage('fetch answered'), () => postMessage('fetch failed'));`,
+      js,
+    );
   }
   if (p === "/escape-shared-worker.js") {
     const onConnect = `const say = (m) => e.ports[0].postMessage(m); ${tryWebSocket("/shared-worker-ws", "say")}`;
@@ -314,7 +394,11 @@ fetch('${to}/worker-fetch').then(() => postMessage('fetch answered'), () => post
     return send(200, html("Popup", `<script>${script}</script>`));
   }
   const stun = `stun:${to.slice("http://".length)}`;
-  return send(200, html("Escape", `<a id="popup-refused" target="_blank" href="${to}/link-popup">refused</a>
+  return send(
+    200,
+    html(
+      "Escape",
+      `<a id="popup-refused" target="_blank" href="${to}/link-popup">refused</a>
 <a id="popup-allowed" target="_blank" href="/escape-popup">allowed, then phones out</a><ul id="log"></ul><script>
 const log = (k, v) => {
   const li = document.createElement('li');
@@ -347,7 +431,9 @@ attempt('shared-worker', () => {
 navigator.serviceWorker.register('/escape-sw.js')
   .then(() => log('service-worker', 'registered'), (e) => log('service-worker', 'refused ' + e.name));
 fetch('${to}/fetch').then(() => log('fetch', 'answered'), () => log('fetch', 'failed'));
-</script>`));
+</script>`,
+    ),
+  );
 }
 
 export async function startTargetSite(port = 0): Promise<{ origin: string; close: () => Promise<void> }> {

@@ -2,11 +2,17 @@
 import { describe, expect, it } from "vitest";
 import { backoffSeconds } from "../../src/queue/consume";
 
-const sample = (attempt: number, retryAfter: number | null) => Array.from({ length: 500 }, () => backoffSeconds(attempt, retryAfter));
+const sample = (attempt: number, retryAfter: number | null) =>
+  Array.from({ length: 500 }, () => backoffSeconds(attempt, retryAfter));
 
 describe("backoffSeconds", () => {
   it("grows exponentially with jitter around 1 s, 2 s, 4 s …", () => {
-    for (const [attempt, base] of [[1, 1], [2, 2], [3, 4], [4, 8]] as const) {
+    for (const [attempt, base] of [
+      [1, 1],
+      [2, 2],
+      [3, 4],
+      [4, 8],
+    ] as const) {
       const s = sample(attempt, null);
       expect(Math.min(...s)).toBeGreaterThanOrEqual(Math.max(1, Math.round(base * 0.5)));
       expect(Math.max(...s)).toBeLessThanOrEqual(Math.round(base * 1.5));

@@ -27,7 +27,13 @@ const row = (resource: string) => capacityRows(measured, settings).find((r) => r
 
 describe("capacity", () => {
   it("rounds to three significant digits with k / M / G", () => {
-    const cases = [[0.0375, "0.0375"], [999, "999"], [1_234, "1.23 k"], [2e7, "20 M"], [2.88e9, "2.88 G"]] as const;
+    const cases = [
+      [0.0375, "0.0375"],
+      [999, "999"],
+      [1_234, "1.23 k"],
+      [2e7, "20 M"],
+      [2.88e9, "2.88 G"],
+    ] as const;
     for (const [n, text] of cases) expect(human(n)).toBe(text);
     expect(human(Infinity)).toBe("unbounded");
     expect(ceiling(1_000, 0)).toBe(Infinity);

@@ -63,10 +63,7 @@ const BASE = [
 
 describe("export lines", () => {
   it.each([
-    [
-      [],
-      "…,total_ms",
-    ],
+    [[], "…,total_ms"],
     [["metadata"], "…,total_ms,title"],
     [["extracted"], "…,total_ms,extracted.one,extracted.many,extracted.none,extracted.absent"],
     [

@@ -215,7 +215,15 @@ describe("queue messages", () => {
   it("refuses to build a message over the limit in bytes, though its UTF-16 length is under it", () => {
     const s = spec([{ type: "evaluate", script: "é".repeat(65_000) }]);
     const built = buildJobMessage(
-      { job_id: uuid, run_id: uuid, tenant: "t", url: "https://example.com/", browser: true, attempt: 1, released_ms: 0 },
+      {
+        job_id: uuid,
+        run_id: uuid,
+        tenant: "t",
+        url: "https://example.com/",
+        browser: true,
+        attempt: 1,
+        released_ms: 0,
+      },
       JSON.stringify(s),
     );
     expect(JSON.stringify(s).length).toBeLessThan(MAX_MESSAGE_BODY_BYTES);
@@ -228,7 +236,15 @@ describe("queue messages", () => {
 
   it("refuses a job whose stored options are not JSON", () => {
     const built = buildJobMessage(
-      { job_id: uuid, run_id: uuid, tenant: "t", url: "https://example.com/", browser: false, attempt: 1, released_ms: 0 },
+      {
+        job_id: uuid,
+        run_id: uuid,
+        tenant: "t",
+        url: "https://example.com/",
+        browser: false,
+        attempt: 1,
+        released_ms: 0,
+      },
       "{",
     );
     expect(built).toMatchObject({ ok: false, error: expect.stringMatching(/not valid JSON/) });
@@ -250,7 +266,11 @@ describe("parseQueueMessage", () => {
 
   it.each<[string, unknown, RegExp | null]>([
     ["a job", job, null],
-    ["a dispatch (an older deploy's fan-out step)", { kind: "dispatch", run_id: uuid }, /unknown message kind "dispatch"/],
+    [
+      "a dispatch (an older deploy's fan-out step)",
+      { kind: "dispatch", run_id: uuid },
+      /unknown message kind "dispatch"/,
+    ],
     ["null", null, /not a JSON object/],
     ["a string", "job", /not a JSON object/],
     ["an array", [job], /not a JSON object/],

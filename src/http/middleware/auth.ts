@@ -34,7 +34,10 @@ export function clientBucket(connectingIp: string | undefined): string {
   const t = tail ? tail.split(":") : [];
   const zeros = new Array<string>(Math.max(0, 8 - h.length - t.length)).fill("0");
   const groups = tail === undefined ? h : [...h, ...zeros, ...t];
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(":")}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(":")}::/64`;
 }
 
 /**
@@ -89,7 +92,10 @@ export const requireTenant = createMiddleware<AppEnv>(async (c, next) => {
   const row = await findActiveKeyByHash(c.env.DB, await sha256Hex(key));
   if (!row) throw await failure(c.env, bucket, "The API key is unknown or revoked.");
   const { success } = await c.env.TENANT_RATE_LIMIT.limit({ key: row.tenant });
-  if (!success) throw new ApiError("rate_limited", "Too many requests for this tenant; retry after the time in Retry-After.", { headers: { "retry-after": "10" } });
+  if (!success)
+    throw new ApiError("rate_limited", "Too many requests for this tenant; retry after the time in Retry-After.", {
+      headers: { "retry-after": "10" },
+    });
   c.set("tenant", row.tenant);
   await next();
 });

@@ -42,17 +42,24 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   const begun = await record.begin(fingerprint, now(), crypto.randomUUID());
   switch (begun.state) {
     case "replay":
-      return new Response(begun.body, { status: begun.status, headers: { ...begun.headers, "idempotent-replayed": "true" } });
+      return new Response(begun.body, {
+        status: begun.status,
+        headers: { ...begun.headers, "idempotent-replayed": "true" },
+      });
     case "in_flight":
       throw new ApiError("conflict", "A request with this Idempotency-Key is still being processed; retry shortly.", {
         headers: { "retry-after": String(begun.retryAfterSeconds) },
       });
     case "mismatch":
-      throw new ApiError("validation_failed", "This Idempotency-Key was already used with a different request; use a new key for a new request.");
+      throw new ApiError(
+        "validation_failed",
+        "This Idempotency-Key was already used with a different request; use a new key for a new request.",
+      );
   }
   c.set("reservedId", begun.resourceId);
   // Ending the lease early only lets a retry run sooner; if that fails, the lease runs out by itself.
-  const release = () => record.release(begun.attempt).catch((e: unknown) => console.error("idempotency release failed", e));
+  const release = () =>
+    record.release(begun.attempt).catch((e: unknown) => console.error("idempotency release failed", e));
   try {
     await next();
   } catch (e) {

@@ -29,7 +29,13 @@ admin.openapi(create, async (c) => {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   const key = `sk_${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
   const key_id = crypto.randomUUID();
-  await insertKey(c.env.DB, { key_id, tenant: body.tenant, name: body.name ?? null, key_hash: await sha256Hex(key), created_at: nowIso() });
+  await insertKey(c.env.DB, {
+    key_id,
+    tenant: body.tenant,
+    name: body.name ?? null,
+    key_hash: await sha256Hex(key),
+    created_at: nowIso(),
+  });
   return c.json({ key_id, tenant: body.tenant, name: body.name ?? null, key }, 201);
 });
 
@@ -48,12 +54,16 @@ admin.openapi(revoke, async (c) => {
   return c.body(null, 204);
 });
 
-const UsageCounters = z
-  .object({ counters: z.record(z.string(), z.number()) })
-  .openapi("Usage", { description: "Operation counters of this isolate since start or the last reset (bench mode only)" });
+const UsageCounters = z.object({ counters: z.record(z.string(), z.number()) }).openapi("Usage", {
+  description: "Operation counters of this isolate since start or the last reset (bench mode only)",
+});
 
 const benchOnly = (env: Env) => {
-  if (!benchMode(env)) throw new ApiError("not_found", "Usage counters exist only when the Worker runs with BENCH_METRICS=true (npm run bench).");
+  if (!benchMode(env))
+    throw new ApiError(
+      "not_found",
+      "Usage counters exist only when the Worker runs with BENCH_METRICS=true (npm run bench).",
+    );
 };
 
 const getUsage = createRoute({

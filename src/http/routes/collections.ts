@@ -3,7 +3,14 @@ import { bodyLimit } from "hono/body-limit";
 import { nowIso } from "../../clock";
 import { LIMITS, settings } from "../../config";
 import { resultOptions } from "../../domain";
-import { getCollection, getRequests, insertCollection, listCollections, replaceCollection, type RequestRow } from "../../db/collections";
+import {
+  getCollection,
+  getRequests,
+  insertCollection,
+  listCollections,
+  replaceCollection,
+  type RequestRow,
+} from "../../db/collections";
 import { decodeCursor, encodeCursor } from "../cursor";
 import { ApiError, notFound, type FieldError } from "../errors";
 import { normalizeTargetUrl, targetRefusal } from "../../fetchers/url-guard";
@@ -29,10 +36,12 @@ export const collections = router();
 const limitBody = bodyLimit({
   maxSize: LIMITS.maxBodyBytes,
   onError: () => {
-    throw new ApiError("payload_too_large", `The request body is over ${LIMITS.maxBodyBytes / 1024 / 1024} MB; split the requests over several collections.`);
+    throw new ApiError(
+      "payload_too_large",
+      `The request body is over ${LIMITS.maxBodyBytes / 1024 / 1024} MB; split the requests over several collections.`,
+    );
   },
 });
-
 
 /**
  * Normalises URLs, refuses targets the URL guard forbids and requests over the size cap, applies
@@ -41,9 +50,13 @@ const limitBody = bodyLimit({
 function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRow[]; duplicates: number } {
   const limit = settings(env).MAX_REQUESTS_PER_COLLECTION;
   if (requests.length > limit) {
-    throw new ApiError("validation_failed", `A collection holds at most ${limit} requests; this one has ${requests.length}. Split it into several collections.`, {
-      errors: [{ path: "requests", message: `at most ${limit} requests` }],
-    });
+    throw new ApiError(
+      "validation_failed",
+      `A collection holds at most ${limit} requests; this one has ${requests.length}. Split it into several collections.`,
+      {
+        errors: [{ path: "requests", message: `at most ${limit} requests` }],
+      },
+    );
   }
   const seen = new Set<string>();
   const rows: RequestRow[] = [];
@@ -80,7 +93,9 @@ function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRo
     rows.push(row);
   });
   if (errors.length) {
-    throw new ApiError("validation_failed", `Invalid request body: ${errors[0].path}: ${errors[0].message}.`, { errors: errors.slice(0, 50) });
+    throw new ApiError("validation_failed", `Invalid request body: ${errors[0].path}: ${errors[0].message}.`, {
+      errors: errors.slice(0, 50),
+    });
   }
   return { rows, duplicates: requests.length - rows.length };
 }
@@ -92,7 +107,10 @@ const create = createRoute({
   middleware: [limitBody, idempotent] as const,
   summary: "Create a collection of page requests",
   security,
-  request: { headers: IdempotencyHeaders, body: { content: { "application/json": { schema: CreateCollectionBody } }, required: true } },
+  request: {
+    headers: IdempotencyHeaders,
+    body: { content: { "application/json": { schema: CreateCollectionBody } }, required: true },
+  },
   responses: {
     201: { content: { "application/json": { schema: CollectionCreated } }, description: "Created" },
     ...errorResponses,
@@ -109,7 +127,13 @@ collections.openapi(create, async (c) => {
   const id = resourceId(c);
   await insertCollection(c.env.DB, { id, tenant: c.get("tenant"), name: body.name, at: nowIso() }, rows);
   return c.json(
-    { id, name: body.name, message: "Collection created successfully.", total_requests: rows.length, duplicates_skipped: duplicates },
+    {
+      id,
+      name: body.name,
+      message: "Collection created successfully.",
+      total_requests: rows.length,
+      duplicates_skipped: duplicates,
+    },
     201,
     { location: `/v1/async/collections/${id}` },
   );
@@ -121,7 +145,10 @@ const list = createRoute({
   summary: "List collections, newest first",
   security,
   request: { query: z.object({ limit: Limit, cursor: Cursor }) },
-  responses: { 200: { content: { "application/json": { schema: CollectionList } }, description: "A page" }, ...errorResponses },
+  responses: {
+    200: { content: { "application/json": { schema: CollectionList } }, description: "A page" },
+    ...errorResponses,
+  },
 });
 
 collections.openapi(list, async (c) => {
@@ -139,7 +166,10 @@ const get = createRoute({
   summary: "Get a collection with its requests",
   security,
   request: { params: CollectionParams },
-  responses: { 200: { content: { "application/json": { schema: Collection } }, description: "The collection" }, ...errorResponses },
+  responses: {
+    200: { content: { "application/json": { schema: Collection } }, description: "The collection" },
+    ...errorResponses,
+  },
 });
 
 collections.openapi(get, async (c) => {
@@ -172,9 +202,15 @@ const replace = createRoute({
   middleware: [limitBody] as const,
   summary: "Replace a collection's requests (for future runs)",
   security,
-  request: { params: CollectionParams, body: { content: { "application/json": { schema: ReplaceCollectionBody } }, required: true } },
+  request: {
+    params: CollectionParams,
+    body: { content: { "application/json": { schema: ReplaceCollectionBody } }, required: true },
+  },
   responses: {
-    200: { content: { "application/json": { schema: CollectionSummary.extend({ duplicates_skipped: z.number().int() }) } }, description: "Replaced" },
+    200: {
+      content: { "application/json": { schema: CollectionSummary.extend({ duplicates_skipped: z.number().int() }) } },
+      description: "Replaced",
+    },
     ...errorResponses,
     ...tooLarge,
   },
@@ -187,5 +223,14 @@ collections.openapi(replace, async (c) => {
   if (!col) throw notFound("Collection");
   const { rows, duplicates } = prepareRequests(c.env, body.requests);
   await replaceCollection(c.env.DB, { id, name: body.name, at: nowIso() }, rows);
-  return c.json({ id, name: body.name ?? col.name, total_requests: rows.length, created_at: col.created_at, duplicates_skipped: duplicates }, 200);
+  return c.json(
+    {
+      id,
+      name: body.name ?? col.name,
+      total_requests: rows.length,
+      created_at: col.created_at,
+      duplicates_skipped: duplicates,
+    },
+    200,
+  );
 });

@@ -5,25 +5,37 @@ import { Problem } from "../../schemas";
 
 /** zod issue path → "requests[3].actions[1].selector" */
 export function issuePath(path: PropertyKey[]): string {
-  return path.reduce<string>((acc, p) => (typeof p === "number" ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), "");
+  return path.reduce<string>(
+    (acc, p) => (typeof p === "number" ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)),
+    "",
+  );
 }
 
 export function validationError(issues: z.core.$ZodIssue[], where: string): ApiError {
   const errors: FieldError[] = issues.slice(0, 50).map((i) => ({ path: issuePath(i.path), message: i.message }));
   const first = errors[0];
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? "s" : ""})` : "";
-  return new ApiError("validation_failed", `Invalid ${where}: ${first.path || "value"}: ${first.message}${more}.`, { errors });
+  return new ApiError("validation_failed", `Invalid ${where}: ${first.path || "value"}: ${first.message}${more}.`, {
+    errors,
+  });
 }
 
 /** A router whose validation failures are problem+json 422s naming the failing field. */
 export const router = () =>
   new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) throw validationError(result.error.issues, result.target === "json" ? "request body" : result.target === "query" ? "query" : "path");
+      if (!result.success)
+        throw validationError(
+          result.error.issues,
+          result.target === "json" ? "request body" : result.target === "query" ? "query" : "path",
+        );
     },
   });
 
-const problem = (description: string) => ({ content: { "application/problem+json": { schema: Problem } }, description });
+const problem = (description: string) => ({
+  content: { "application/problem+json": { schema: Problem } },
+  description,
+});
 
 /** Problem responses every authenticated route can give. */
 export const errorResponses = {
@@ -42,8 +54,8 @@ export const security = [{ Bearer: [] }];
 
 /** Documents the Idempotency-Key header; the `idempotent` middleware enforces it. */
 export const IdempotencyHeaders = z.object({
-  "idempotency-key": z
-    .string()
-    .optional()
-    .openapi({ description: "Idempotency-Key: 1..255 characters, kept 24 h per tenant; a retry with the same key and body replays the first response" }),
+  "idempotency-key": z.string().optional().openapi({
+    description:
+      "Idempotency-Key: 1..255 characters, kept 24 h per tenant; a retry with the same key and body replays the first response",
+  }),
 });

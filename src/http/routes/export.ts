@@ -50,7 +50,7 @@ const route = createRoute({
         "application/x-ndjson": { schema: z.string().openapi({ description: "One JSON object (a Job) per line" }) },
         "text/csv": { schema: z.string().openapi({ description: "RFC 4180 CSV with a header row" }) },
       },
-      description: "The export, as an attachment (content-disposition: attachment; filename=\"run-<run_id>.<ext>\")",
+      description: 'The export, as an attachment (content-disposition: attachment; filename="run-<run_id>.<ext>")',
     },
     ...errorResponses,
   },
@@ -110,10 +110,14 @@ type SpecRow = JobRow & { spec: string };
 async function exportItems(env: Env, run: RunState, rows: SpecRow[], include: readonly ExportInclude[]) {
   const t = now();
   if (!include.includes("markdown")) return rows.map((r): ExportItem => ({ job: jobView(run, r, t) }));
-  return mapLimit(rows, BODY_READS, async (r): Promise<ExportItem> => ({
-    job: jobView(run, r, t),
-    markdown: await markdownOf(env, r, t),
-  }));
+  return mapLimit(
+    rows,
+    BODY_READS,
+    async (r): Promise<ExportItem> => ({
+      job: jobView(run, r, t),
+      markdown: await markdownOf(env, r, t),
+    }),
+  );
 }
 
 /** A job's markdown from its stored page, one ranged read of its pack; null without a page or once it expired. */

@@ -5,6 +5,11 @@ import { router } from "./common";
 export const health = router();
 
 health.openapi(
-  createRoute({ method: "get", path: "/", summary: "Liveness (no auth)", responses: { 200: { content: { "application/json": { schema: Health } }, description: "OK" } } }),
+  createRoute({
+    method: "get",
+    path: "/",
+    summary: "Liveness (no auth)",
+    responses: { 200: { content: { "application/json": { schema: Health } }, description: "OK" } },
+  }),
   (c) => c.json({ status: "ok" as const }, 200),
 );

@@ -30,23 +30,36 @@ const list = createRoute({
     "Keyset pagination. `order_by=completed_at` lists finished jobs in completion order (ties by job_id); with `since_completed_at` only jobs completed strictly after that instant, so a client can stream completions.",
   security,
   request: { params: RunParams, query: JobListQuery },
-  responses: { 200: { content: { "application/json": { schema: JobList } }, description: "A page" }, ...errorResponses },
+  responses: {
+    200: { content: { "application/json": { schema: JobList } }, description: "A page" },
+    ...errorResponses,
+  },
 });
 
 jobs.openapi(list, async (c) => {
   const { id, run_id } = c.req.valid("param");
   const q = c.req.valid("query");
   if (q.order_by === "completed_at" && q.status_filter?.some((s) => !isTerminal(s))) {
-    throw new ApiError("validation_failed", "order_by=completed_at lists finished jobs only; filter on completed, failed or timeout, or order by created_at.", {
-      errors: [{ path: "status_filter", message: "only completed, failed, timeout with order_by=completed_at" }],
-    });
+    throw new ApiError(
+      "validation_failed",
+      "order_by=completed_at lists finished jobs only; filter on completed, failed or timeout, or order by created_at.",
+      {
+        errors: [{ path: "status_filter", message: "only completed, failed, timeout with order_by=completed_at" }],
+      },
+    );
   }
   if (q.since_completed_at && q.order_by !== "completed_at") {
-    throw new ApiError("validation_failed", "since_completed_at needs order_by=completed_at.", { errors: [{ path: "since_completed_at", message: "needs order_by=completed_at" }] });
+    throw new ApiError("validation_failed", "since_completed_at needs order_by=completed_at.", {
+      errors: [{ path: "since_completed_at", message: "needs order_by=completed_at" }],
+    });
   }
   const kind = `jobs:${q.order_by}`;
   const key = decodeCursor(kind, q.cursor, q.order_by === "created_at" ? ["position"] : ["position", "position"]);
-  const after = key && (q.order_by === "created_at" ? { seq: key[0] as number } : { completed_ms: key[0] as number, seq: key[1] as number });
+  const after =
+    key &&
+    (q.order_by === "created_at"
+      ? { seq: key[0] as number }
+      : { completed_ms: key[0] as number, seq: key[1] as number });
   const page = await runObject(c.env, run_id).listJobs({
     tenant: c.get("tenant"),
     collection_id: id,
@@ -60,8 +73,13 @@ jobs.openapi(list, async (c) => {
   const t = now();
   const last = page.rows.at(-1);
   const cursor_next =
-    page.has_more && last ? encodeCursor(kind, q.order_by === "created_at" ? [last.seq] : [last.completed_ms!, last.seq]) : null;
-  return c.json({ items: page.rows.map((r: JobRow) => jobView(page.run, r, t)), has_more: page.has_more, cursor_next }, 200);
+    page.has_more && last
+      ? encodeCursor(kind, q.order_by === "created_at" ? [last.seq] : [last.completed_ms!, last.seq])
+      : null;
+  return c.json(
+    { items: page.rows.map((r: JobRow) => jobView(page.run, r, t)), has_more: page.has_more, cursor_next },
+    200,
+  );
 });
 
 async function ownedJob(env: Env, tenant: string, collectionId: string, runId: string, jobId: string) {
@@ -137,7 +155,9 @@ jobs.openapi(result, async (c) => {
   const { format } = c.req.valid("query");
   const { run, row: job, spec } = await ownedJob(c.env, c.get("tenant"), p.id, p.run_id, p.job_id);
   if (!isTerminal(job.status)) {
-    throw new ApiError("conflict", `The job is ${job.status}; its result is available once it has finished.`, { headers: { "retry-after": "2" } });
+    throw new ApiError("conflict", `The job is ${job.status}; its result is available once it has finished.`, {
+      headers: { "retry-after": "2" },
+    });
   }
   const opts = storedResultOptions(spec);
   const raw = rawFormat(format, c.req.header("accept") ?? "");
@@ -198,7 +218,10 @@ const screenshot = createRoute({
   security,
   request: { params: JobParams },
   responses: {
-    200: { content: { "image/png": { schema: z.string().openapi({ format: "binary" }) } }, description: "The screenshot" },
+    200: {
+      content: { "image/png": { schema: z.string().openapi({ format: "binary" }) } },
+      description: "The screenshot",
+    },
     ...errorResponses,
     ...gone,
   },
@@ -207,10 +230,17 @@ const screenshot = createRoute({
 jobs.openapi(screenshot, async (c) => {
   const p = c.req.valid("param");
   const { row: job } = await ownedJob(c.env, c.get("tenant"), p.id, p.run_id, p.job_id);
-  if (!job.screenshot_key) throw new ApiError("not_found", "No screenshot was taken for this job (it needs browser: true and screenshot: true, and a page that loaded).");
+  if (!job.screenshot_key)
+    throw new ApiError(
+      "not_found",
+      "No screenshot was taken for this job (it needs browser: true and screenshot: true, and a page that loaded).",
+    );
   const expired = "The screenshot expired (kept 48 hours after completion).";
   if (bodiesExpired(job.completed_ms, now())) throw new ApiError("gone", expired);
   const obj = await c.env.BODIES.get(job.screenshot_key);
   if (!obj) throw new ApiError("gone", expired);
-  return new Response(obj.body, { status: 200, headers: { "content-type": "image/png", "x-content-type-options": "nosniff" } }) as never;
+  return new Response(obj.body, {
+    status: 200,
+    headers: { "content-type": "image/png", "x-content-type-options": "nosniff" },
+  }) as never;
 });

@@ -21,7 +21,11 @@ const start = createRoute({
   description: "Each call starts a new run; pass an Idempotency-Key to make a retry safe.",
   security,
   request: { params: CollectionParams, headers: IdempotencyHeaders },
-  responses: { 201: { content: { "application/json": { schema: RunSummary } }, description: "Started" }, ...errorResponses, ...conflict },
+  responses: {
+    201: { content: { "application/json": { schema: RunSummary } }, description: "Started" },
+    ...errorResponses,
+    ...conflict,
+  },
 });
 
 /**
@@ -46,8 +50,14 @@ runs.openapi(start, async (c) => {
   const object = runObject(c.env, run_id);
   try {
     await object.start({
-      run_id, tenant, collection_id: id, job_prefix: run_id.slice(0, 24), requests_version: run.requests_version,
-      total: run.total_requests, browser_total: col.browser_requests, created_ms: Date.parse(run.created_at),
+      run_id,
+      tenant,
+      collection_id: id,
+      job_prefix: run_id.slice(0, 24),
+      requests_version: run.requests_version,
+      total: run.total_requests,
+      browser_total: col.browser_requests,
+      created_ms: Date.parse(run.created_at),
       tenant_runs: inserted.tenant_runs,
     });
   } catch (e) {
@@ -56,7 +66,9 @@ runs.openapi(start, async (c) => {
     throw e;
   }
   const live = inserted.kind === "existed" ? await object.snapshot(tenant) : null;
-  return c.json(live ? runSummary(live) : runSummaryOfRow(run), 201, { location: `/v1/async/collections/${id}/runs/${run_id}` });
+  return c.json(live ? runSummary(live) : runSummaryOfRow(run), 201, {
+    location: `/v1/async/collections/${id}/runs/${run_id}`,
+  });
 });
 
 /**
@@ -84,7 +96,10 @@ const list = createRoute({
   description: "`status_filter=in_progress` finds the run to reattach to when the response to POST /run was lost.",
   security,
   request: { params: CollectionParams, query: RunListQuery },
-  responses: { 200: { content: { "application/json": { schema: RunList } }, description: "A page" }, ...errorResponses },
+  responses: {
+    200: { content: { "application/json": { schema: RunList } }, description: "A page" },
+    ...errorResponses,
+  },
 });
 
 runs.openapi(list, async (c) => {
@@ -118,7 +133,10 @@ const get = createRoute({
   summary: "A run's status with live counters",
   security,
   request: { params: RunParams },
-  responses: { 200: { content: { "application/json": { schema: RunSummary } }, description: "The run" }, ...errorResponses },
+  responses: {
+    200: { content: { "application/json": { schema: RunSummary } }, description: "The run" },
+    ...errorResponses,
+  },
 });
 
 runs.openapi(get, async (c) => {
@@ -130,10 +148,14 @@ const cancel = createRoute({
   method: "post",
   path: "/{id}/runs/{run_id}/cancel",
   summary: "Cancel a run",
-  description: "Unfinished jobs are not run and end as failed with error \"cancelled\"; the counters still add up to the total. Cancelling a finished run changes nothing.",
+  description:
+    'Unfinished jobs are not run and end as failed with error "cancelled"; the counters still add up to the total. Cancelling a finished run changes nothing.',
   security,
   request: { params: RunParams },
-  responses: { 200: { content: { "application/json": { schema: RunSummary } }, description: "The run after cancelling" }, ...errorResponses },
+  responses: {
+    200: { content: { "application/json": { schema: RunSummary } }, description: "The run after cancelling" },
+    ...errorResponses,
+  },
 });
 
 runs.openapi(cancel, async (c) => {
@@ -144,4 +166,3 @@ runs.openapi(cancel, async (c) => {
   if (!after) throw notFound("Run");
   return c.json(runSummary(after), 200);
 });
-

@@ -9,25 +9,46 @@ const forge = (value: unknown) =>
 const TS = "2026-11-28T12:00:00.123Z";
 const ID = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
-/** Cursors with the listing's own tag and every wrong kind of element, plus a few malformed ones. */
-const forgeries = (tag: string, otherTag: string): [string, string][] => [
-  ["an object timestamp", forge([tag, {}, ID])],
-  ["an array id", forge([tag, TS, []])],
-  ["arrays", forge([tag, [TS], [ID]])],
-  ["a boolean timestamp", forge([tag, true, ID])],
-  ["a boolean id", forge([tag, TS, false])],
-  ["a number timestamp", forge([tag, 1_764_331_200_123, ID])],
-  ["null elements", forge([tag, null, null])],
-  ["an object id", forge([tag, TS, { id: ID }])],
-  ["a text timestamp", forge([tag, "yesterday", ID])],
-  ["an impossible date", forge([tag, "2026-02-31T12:00:00.000Z", ID])],
-  ["a non-uuid id", forge([tag, TS, "../../etc"])],
-  ["too few elements", forge([tag, TS])],
-  ["too many elements", forge([tag, TS, ID, "x"])],
-  ["another listing's tag", forge([otherTag, TS, ID])],
-  ["an object cursor", forge({ tag, key: [TS, ID] })],
-  ["not base64url JSON", "bm90IGpzb24"],
-];
+/**
+ * Cursors with the listing's own tag and every wrong kind of element in place of each element of a
+ * good key, plus a few malformed ones. Timestamps and ids are strings of a shape; a job's position
+ * and completion instant are non-negative integers.
+ */
+function forgeries(tag: string, otherTag: string, good: unknown[]): [string, string][] {
+  const wrong = (v: unknown): [string, unknown][] =>
+    typeof v === "number"
+      ? [
+          ["a string", String(v)],
+          ["a negative number", -1],
+          ["a fraction", 1.5],
+          ["a huge number", 2 ** 60],
+        ]
+      : [
+          ["a number", 1_764_331_200_123],
+          ["a free text", "yesterday"],
+          ["an impossible date or id", v === TS ? "2026-02-31T12:00:00.000Z" : "../../etc"],
+        ];
+  const out: [string, string][] = [];
+  good.forEach((v, i) => {
+    const shapes: [string, unknown][] = [
+      ["an object", {}],
+      ["an array", [v]],
+      ["a boolean", true],
+      ["null", null],
+      ...wrong(v),
+    ];
+    for (const [what, bad] of shapes)
+      out.push([`${what} as element ${i + 1}`, forge([tag, ...good.map((g, j) => (j === i ? bad : g))])]);
+  });
+  out.push(
+    ["too few elements", forge([tag, ...good.slice(1)])],
+    ["too many elements", forge([tag, ...good, "x"])],
+    ["another listing's tag", forge([otherTag, ...good])],
+    ["an object cursor", forge({ tag, key: good })],
+    ["not base64url JSON", "bm90IGpzb24"],
+  );
+  return out;
+}
 
 async function expect400(path: string, key: string, what: string) {
   const res = await api(path, { key });
@@ -42,18 +63,18 @@ describe("forged cursors", () => {
     const col = await createCollection(key, [{ url: target("/ok") }]);
     const run = await startRun(key, col.id);
     const jobs = `/v1/async/collections/${col.id}/runs/${run.run_id}/jobs?limit=1`;
-    const listings: [string, string, string][] = [
-      ["/v1/async/collections?limit=1", "collections", "runs"],
-      [`/v1/async/collections/${col.id}/runs?limit=1`, "runs", "collections"],
-      [jobs, "jobs:created_at", "jobs:completed_at"],
-      [`${jobs}&order_by=completed_at`, "jobs:completed_at", "jobs:created_at"],
+    const listings: [string, string, string, unknown[]][] = [
+      ["/v1/async/collections?limit=1", "collections", "runs", [TS, ID]],
+      [`/v1/async/collections/${col.id}/runs?limit=1`, "runs", "collections", [TS, ID]],
+      [jobs, "jobs:created_at", "jobs:completed_at", [0]],
+      [`${jobs}&order_by=completed_at`, "jobs:completed_at", "jobs:created_at", [1_764_331_200_123, 0]],
     ];
-    for (const [path, tag, otherTag] of listings) {
-      for (const [what, cursor] of forgeries(tag, otherTag)) {
+    for (const [path, tag, otherTag, good] of listings) {
+      for (const [what, cursor] of forgeries(tag, otherTag, good)) {
         await expect400(`${path}&cursor=${cursor}`, key, what);
       }
       // The same construction with a well-formed key is a cursor the listing reads.
-      const res = await api(`${path}&cursor=${forge([tag, TS, ID])}`, { key });
+      const res = await api(`${path}&cursor=${forge([tag, ...good])}`, { key });
       expect(res.status, path).toBe(200);
     }
   });

@@ -41,7 +41,15 @@ function requestOfBytes(bytes: number, custom_id: string) {
     requestBytes({
       url: normalizeTargetUrl(url),
       custom_id,
-      spec: { screenshot: false, full_page: false, actions: actions(a, b), timeout: 30_000 },
+      // The spec as stored: the result options' defaults travel with it.
+      spec: {
+        screenshot: false,
+        full_page: false,
+        actions: actions(a, b),
+        timeout: 30_000,
+        formats: ["html"],
+        only_main_content: false,
+      },
     });
   const room = bytes - size("", "");
   const pad = "é".repeat(Math.floor(room / 2)) + (room % 2 ? "x" : "");

@@ -37,6 +37,10 @@ const MIGRATIONS: string[] = [
   // The run's extract field names (the export's CSV columns), in order of first appearance:
   // collected as jobs are created, so the export never reads every job's spec to find them.
   `CREATE TABLE extract_fields (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, pos INTEGER NOT NULL);`,
+  // When the D1 row was last written and with how many ended jobs: kept in storage, because an
+  // object evicted between two batches would otherwise sync at once every time it wakes.
+  `ALTER TABLE run ADD COLUMN synced_ms INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE run ADD COLUMN synced_count INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export function migrate(sql: SqlStorage): void {
@@ -75,6 +79,9 @@ export interface RunState {
   rate: number | null;
   /** Moving average of a job's own time in a worker (fetch + render), in ms. */
   service_ms: number | null;
+  /** When the D1 row was last written (Date.now()), and the ended jobs it then counted. */
+  synced_ms: number;
+  synced_count: number;
   rate_mark_ms: number;
   rate_mark_count: number;
 }
@@ -303,8 +310,15 @@ export const setServiceMs = (sql: SqlStorage, serviceMs: number) =>
 export const addRateCount = (sql: SqlStorage, n: number) =>
   sql.exec("UPDATE run SET rate_mark_count = rate_mark_count + ? WHERE id = 1", n);
 
-export const markSynced = (sql: SqlStorage, tenantRuns: number) =>
-  sql.exec("UPDATE run SET d1_dirty = 0, tenant_runs = ? WHERE id = 1", tenantRuns);
+/** After a sync: counters that moved while it was in flight (`dirty`) stay due for the next one. */
+export const markSynced = (sql: SqlStorage, r: { tenantRuns: number; dirty: boolean; at: number; count: number }) =>
+  sql.exec(
+    "UPDATE run SET d1_dirty = ?, tenant_runs = ?, synced_ms = ?, synced_count = ? WHERE id = 1",
+    r.dirty ? 1 : 0,
+    r.tenantRuns,
+    r.at,
+    r.count,
+  );
 
 /** A job row as the listing and the result read it (the request's spec stays in the store). */
 export interface JobRow {

@@ -84,9 +84,6 @@ const TERMINAL_ORDER: TerminalStatus[] = ["completed", "failed", "timeout"];
  */
 export class RunCoordinator extends DurableObject<Env> {
   private sql: SqlStorage;
-  private lastSync = 0;
-  /** Jobs ended as of the last sync (in memory: an evicted object simply syncs sooner). */
-  private syncedCount = 0;
   private syncing: Promise<void> | null = null;
   private creating: Promise<void> | null = null;
 
@@ -431,30 +428,27 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /**
    * Copies the counters (absolute values) to the D1 run row, which serves the list of runs and
-   * tells this object how many runs its tenant has in progress. While the run is in progress at
-   * most every SYNC_EVERY_MS; a change of status at once.
+   * tells this object how many runs its tenant has in progress, on the schedule of SYNC_EVERY_MS.
    */
   private syncD1(force = false): Promise<void> {
     const s = this.run();
     if (!s?.d1_dirty) return Promise.resolve();
     const statusChanged = s.status !== "in_progress";
-    const since = Date.now() - this.lastSync;
-    const ended = s.success + s.failed + s.timeout - this.syncedCount;
+    const since = Date.now() - s.synced_ms;
+    const ended = s.success + s.failed + s.timeout - s.synced_count;
     const due = since >= SYNC_AT_LEAST_MS || (since >= SYNC_EVERY_MS && ended >= SYNC_EVERY_OUTCOMES);
     if (!force && !statusChanged && !due) return this.armAlarm();
     this.syncing ??= (async () => {
       try {
         const tenantRuns = await syncRunRow(this.env.DB, s, new Date(now()).toISOString());
-        this.lastSync = Date.now();
-        this.syncedCount = s.success + s.failed + s.timeout;
-        // Counters that moved while the sync was in flight stay dirty for the next one.
         const after = this.run()!;
         const same =
           after.success === s.success &&
           after.failed === s.failed &&
           after.timeout === s.timeout &&
           after.status === s.status;
-        this.sql.exec("UPDATE run SET tenant_runs = ?, d1_dirty = ? WHERE id = 1", tenantRuns, same ? 0 : 1);
+        const count = s.success + s.failed + s.timeout;
+        store.markSynced(this.sql, { tenantRuns, dirty: !same, at: Date.now(), count });
       } catch (e) {
         console.error("run counter sync failed; retrying from the alarm", e);
       } finally {
@@ -472,7 +466,7 @@ export class RunCoordinator extends DurableObject<Env> {
     const t = now();
     const due: number[] = [];
     if (s.created_jobs < s.total) due.push(t);
-    if (s.d1_dirty) due.push(s.status === "in_progress" ? this.lastSync + SYNC_AT_LEAST_MS : t);
+    if (s.d1_dirty) due.push(s.status === "in_progress" ? s.synced_ms + SYNC_AT_LEAST_MS : t);
     if (s.status === "in_progress") {
       const lease = store.nextLease(this.sql);
       if (lease !== null) due.push(lease);

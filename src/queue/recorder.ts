@@ -17,8 +17,11 @@ export interface FlushPolicy {
 
 /** Fetch jobs finish in milliseconds: flush often enough that results stream. */
 export const FETCH_FLUSH: FlushPolicy = { size: 25, ms: 500 };
-/** Browser pages take seconds: flush about once per browser batch. */
-export const BROWSER_FLUSH: FlushPolicy = { size: 12, ms: 5_000 };
+/**
+ * Browser pages take seconds: flush once per browser batch (12 jobs, within its 15 s start grace
+ * and their timeouts), so a browser job costs a twelfth of a record() call.
+ */
+export const BROWSER_FLUSH: FlushPolicy = { size: 12, ms: 30_000 };
 
 interface Pending {
   job: JobMessage;

@@ -20,10 +20,17 @@ describe("job store upgrade", () => {
       // An object started by the previous version: the first migration only.
       store.migrate(sql);
       sql.exec("DROP TABLE extract_fields");
+      sql.exec("ALTER TABLE run DROP COLUMN synced_ms");
+      sql.exec("ALTER TABLE run DROP COLUMN synced_count");
       sql.exec("UPDATE schema_version SET version = 1");
       store.upgrade(sql);
       expect(tables(sql)).toContain("extract_fields");
-      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(2);
+      const columns = sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('run')")
+        .toArray()
+        .map((c) => c.name);
+      expect(columns).toEqual(expect.arrayContaining(["synced_ms", "synced_count"]));
+      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(3);
       const spec = (extract?: object) => JSON.stringify({ timeout: 30_000, extract });
       store.insertJobs(
         sql,

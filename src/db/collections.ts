@@ -46,7 +46,8 @@ function requestInserts(db: D1Database, collectionId: string, requests: RequestR
   const stmt = db.prepare(
     `INSERT INTO requests (collection_id, version, seq, url, custom_id, browser, spec)
      SELECT ?1, (SELECT requests_version FROM collections WHERE id = ?1), ?2 + CAST(key AS INTEGER),
-            json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]')
+            json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+            json_extract(value, '$[2]'), json_extract(value, '$[3]')
      FROM json_each(?3)`,
   );
   return requestChunks(requests).map((c) => stmt.bind(collectionId, c.start, c.json));
@@ -101,7 +102,8 @@ export async function replaceCollection(
   await db.batch([
     db
       .prepare(
-        `UPDATE collections SET name = COALESCE(?2, name), total_requests = ?3, browser_requests = ?4, max_timeout_ms = ?5,
+        `UPDATE collections SET name = COALESCE(?2, name), total_requests = ?3, browser_requests = ?4,
+           max_timeout_ms = ?5,
            updated_at = ?6, requests_version = requests_version + 1
          WHERE id = ?1`,
       )
@@ -152,7 +154,8 @@ export async function listCollections(
         .bind(tenant, after[0], after[1], limit + 1)
     : db
         .prepare(
-          "SELECT id, name, total_requests, created_at FROM collections WHERE tenant = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
+          `SELECT id, name, total_requests, created_at FROM collections
+           WHERE tenant = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2`,
         )
         .bind(tenant, limit + 1);
   const [rows, count] = await db.batch([

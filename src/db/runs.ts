@@ -53,7 +53,8 @@ export async function insertRun(
   r: { id: string; tenant: string; collection_id: string; created_at: string; cap: number },
 ): Promise<RunInsert> {
   const tenantRuns = db
-    .prepare(`SELECT (${IN_FLIGHT}) AS in_flight, (SELECT count(*) FROM runs WHERE tenant = ?2 AND status = 'in_progress') AS runs,
+    .prepare(`SELECT (${IN_FLIGHT}) AS in_flight,
+        (SELECT count(*) FROM runs WHERE tenant = ?2 AND status = 'in_progress') AS runs,
         (SELECT total_requests FROM collections WHERE id = ?1) AS total`)
     .bind(r.collection_id, r.tenant);
   let inserted: D1Result;
@@ -65,7 +66,8 @@ export async function insertRun(
           `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at)
            SELECT ?1, ?2, c.id, 'in_progress', c.total_requests, ?4, c.requests_version, ?4
            FROM collections c
-           WHERE c.id = ?3 AND c.tenant = ?2 AND (c.total_requests + (${IN_FLIGHT}) <= ?5 OR EXISTS (SELECT 1 FROM runs WHERE id = ?1))
+           WHERE c.id = ?3 AND c.tenant = ?2
+             AND (c.total_requests + (${IN_FLIGHT}) <= ?5 OR EXISTS (SELECT 1 FROM runs WHERE id = ?1))
            RETURNING *`,
         )
         .bind(r.id, r.tenant, r.collection_id, r.created_at, r.cap),
@@ -113,7 +115,8 @@ export async function listRuns(
     .bind(q.collectionId, statusParam, q.limit + 1, q.after?.[0] ?? null, q.after?.[1] ?? null, q.tenant, since);
   const count = db
     .prepare(
-      `SELECT count(*) AS n FROM runs WHERE collection_id = ?1 AND tenant = ?3 ${filter} AND ${retained("completed_at", "?4")}`,
+      `SELECT count(*) AS n FROM runs
+       WHERE collection_id = ?1 AND tenant = ?3 ${filter} AND ${retained("completed_at", "?4")}`,
     )
     .bind(q.collectionId, statusParam, q.tenant, since);
   const [rows, n] = await db.batch([page, count]);
@@ -160,7 +163,8 @@ export async function syncRunRow(
         .prepare(
           `DELETE FROM requests WHERE collection_id = ?1 AND version = ?2
              AND version < (SELECT requests_version FROM collections WHERE id = ?1)
-             AND NOT EXISTS (SELECT 1 FROM runs WHERE collection_id = ?1 AND requests_version = ?2 AND status = 'in_progress')`,
+             AND NOT EXISTS (SELECT 1 FROM runs
+                             WHERE collection_id = ?1 AND requests_version = ?2 AND status = 'in_progress')`,
         )
         .bind(s.collection_id, s.requests_version),
     );

@@ -189,9 +189,15 @@ function readAttributes(page: Page, name: string, rest: string): void {
   }
 }
 
-/** Titles interstitials use, whole (optionally with a short " | Site" suffix), so an article titled "Captcha explained" is not one. */
-const WALL_TITLE =
-  /^(?:verify you are (?:a )?human|are you (?:a )?(?:robot|human)\??|human verification|security check|captcha|bot check|access denied|access to this page has been denied\.?|one more step|please verify you are a human|just a moment(?:\.\.\.|…)?)(?:\s*[|\-–—:]\s*.{0,40})?$/;
+/**
+ * Titles interstitials use, whole (optionally with a short " | Site" suffix), so an article titled
+ * "Captcha explained" is not one.
+ */
+const WALL_TITLE = new RegExp(
+  "^(?:verify you are (?:a )?human|are you (?:a )?(?:robot|human)\\??|human verification|security check|captcha|" +
+    "bot check|access denied|access to this page has been denied\\.?|one more step|please verify you are a human|" +
+    "just a moment(?:\\.\\.\\.|…)?)(?:\\s*[|\\-–—:]\\s*.{0,40})?$",
+);
 
 // Quantifiers between literals are bounded so a page repeating the first literal cannot make a scan quadratic.
 const CF_CHALLENGE_ORCHESTRATE = /\/cdn-cgi\/challenge-platform\/[^"'\s<>]{0,100}orchestrate\//;
@@ -203,8 +209,13 @@ const RECAPTCHA_HOSTS = /(?:google\.com|recaptcha\.net|gstatic\.com)\/recaptcha\
 const HCAPTCHA_SCRIPT = /hcaptcha\.com\/1\/api\.js/;
 const HCAPTCHA_HOSTS = /hcaptcha\.com\//;
 /** Scripts of the other captcha widgets: Turnstile, GeeTest, Arkose / FunCaptcha. */
-const OTHER_CAPTCHA_SCRIPT =
-  /challenges\.cloudflare\.com\/turnstile\/|(?:static|gcaptcha4)\.geetest\.com\/|(?:client-api\.arkoselabs|api\.funcaptcha)\.com\//;
+const OTHER_CAPTCHA_SCRIPT = new RegExp(
+  [
+    "challenges\\.cloudflare\\.com/turnstile/",
+    "(?:static|gcaptcha4)\\.geetest\\.com/",
+    "(?:client-api\\.arkoselabs|api\\.funcaptcha)\\.com/",
+  ].join("|"),
+);
 
 const anySrc = (c: Ctx, test: (src: string) => boolean) => c.scriptSrcs.some(test) || c.frameSrcs.some(test);
 
@@ -241,7 +252,8 @@ const DETECTORS: [reason: string, test: (c: Ctx) => boolean][] = [
     (c) =>
       (c.title === "attention required! | cloudflare" &&
         (c.ids.has("cf-error-details") || c.text.includes("you have been blocked"))) ||
-      // cf-error-details is on Cloudflare's 5xx pages too (521 "web server is down"): only the 10xx firewall codes are blocks.
+      // cf-error-details is on Cloudflare's 5xx pages too (521 "web server is down"): only the 10xx
+      // firewall codes are blocks.
       (c.ids.has("cf-error-details") &&
         (c.text.includes("sorry, you have been blocked") ||
           /\berror (?:code )?10(?:0[5-9]|1[0-2]|15|20)\b/.test(c.text))) ||
@@ -285,7 +297,8 @@ const DETECTORS: [reason: string, test: (c: Ctx) => boolean][] = [
       (c.short &&
         c.text.includes("this request was blocked by our security service") &&
         /imperva|incapsula/.test(c.text + c.code)) ||
-      // The JS challenge is Imperva's script and nothing else; ordinary pages get the same script injected next to their own.
+      // The JS challenge is Imperva's script and nothing else; ordinary pages get the same script
+      // injected next to their own.
       (c.code.includes("_incapsula_resource") &&
         c.text.length < BARE_TEXT_CHARS &&
         onlyScriptsFrom(c, /_incapsula_resource/)),
@@ -294,7 +307,8 @@ const DETECTORS: [reason: string, test: (c: Ctx) => boolean][] = [
     "aws_waf",
     (c) =>
       c.has("x-amzn-waf-action") ||
-      // gokuProps configures the challenge and captcha interstitials; the SDK script alone is also used by ordinary pages.
+      // gokuProps configures the challenge and captcha interstitials; the SDK script alone is also
+      // used by ordinary pages.
       c.scripts.includes("gokuprops") ||
       (c.wall &&
         c.scriptSrcs.some((s) => s.includes(".awswaf.com/") && /(?:challenge|captcha)\.js(?:\?|$)/.test(s)) &&
@@ -336,7 +350,10 @@ const DETECTORS: [reason: string, test: (c: Ctx) => boolean][] = [
   ],
 ];
 
-/** Returns a short vendor reason (e.g. "cloudflare_challenge") when the response is a bot-wall / captcha / block page, else null. Pure, no I/O. */
+/**
+ * Returns a short vendor reason (e.g. "cloudflare_challenge") when the response is a bot-wall /
+ * captcha / block page, else null. Pure, no I/O.
+ */
 export function detectBlock(input: BlockInput): string | null {
   const { status, headers, body } = input;
   const lower = (body.length > SCAN_CHARS ? body.slice(0, SCAN_CHARS) : body).toLowerCase();

@@ -14,7 +14,8 @@ export const OPENAPI_INFO = {
     title: "Scrape API",
     version: "1.0.0",
     description:
-      "Asynchronous scraping: store a collection of page requests, start a run, poll its live counters, page through its jobs and results.",
+      "Asynchronous scraping: store a collection of page requests, start a run, poll its live counters, " +
+      "page through its jobs and results.",
   },
 };
 
@@ -36,7 +37,8 @@ export function buildApp() {
   app.doc31("/v1/openapi.json", OPENAPI_INFO);
   app.get("/v1/docs", (c) =>
     c.html(`<!doctype html><html><head><title>Scrape API</title><meta charset="utf-8"></head>
-<body><h1>Scrape API</h1><p>The OpenAPI 3.1 document is at <a href="/v1/openapi.json">/v1/openapi.json</a>; load it in any OpenAPI viewer.</p></body></html>`),
+<body><h1>Scrape API</h1><p>The OpenAPI 3.1 document is at <a href="/v1/openapi.json">/v1/openapi.json</a>;
+load it in any OpenAPI viewer.</p></body></html>`),
   );
 
   app.notFound((c) =>

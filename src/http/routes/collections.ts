@@ -52,7 +52,8 @@ function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRo
   if (requests.length > limit) {
     throw new ApiError(
       "validation_failed",
-      `A collection holds at most ${limit} requests; this one has ${requests.length}. Split it into several collections.`,
+      `A collection holds at most ${limit} requests; this one has ${requests.length}. ` +
+        "Split it into several collections.",
       {
         errors: [{ path: "requests", message: `at most ${limit} requests` }],
       },

@@ -54,8 +54,12 @@ export const security = [{ Bearer: [] }];
 
 /** Documents the Idempotency-Key header; the `idempotent` middleware enforces it. */
 export const IdempotencyHeaders = z.object({
-  "idempotency-key": z.string().optional().openapi({
-    description:
-      "Idempotency-Key: 1..255 characters, kept 24 h per tenant; a retry with the same key and body replays the first response",
-  }),
+  "idempotency-key": z
+    .string()
+    .optional()
+    .openapi({
+      description:
+        "Idempotency-Key: 1..255 characters, kept 24 h per tenant; " +
+        "a retry with the same key and body replays the first response",
+    }),
 });

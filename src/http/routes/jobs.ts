@@ -27,7 +27,8 @@ const list = createRoute({
   path: "/{id}/runs/{run_id}/jobs",
   summary: "Page through a run's jobs",
   description:
-    "Keyset pagination. `order_by=completed_at` lists finished jobs in completion order (ties by job_id); with `since_completed_at` only jobs completed strictly after that instant, so a client can stream completions.",
+    "Keyset pagination. `order_by=completed_at` lists finished jobs in completion order (ties by job_id); " +
+    "with `since_completed_at` only jobs completed strictly after that instant, so a client can stream completions.",
   security,
   request: { params: RunParams, query: JobListQuery },
   responses: {

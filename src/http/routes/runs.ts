@@ -43,7 +43,9 @@ runs.openapi(start, async (c) => {
   const cap = settings(c.env).MAX_JOBS_IN_FLIGHT;
   const inserted = await insertRun(c.env.DB, { id: run_id, tenant, collection_id: id, created_at: iso(now()), cap });
   if (inserted.kind === "over_cap") {
-    const detail = `This tenant already has ${inserted.in_flight} jobs in flight; a run of ${inserted.total} would pass the cap of ${cap}`;
+    const detail =
+      `This tenant already has ${inserted.in_flight} jobs in flight; ` +
+      `a run of ${inserted.total} would pass the cap of ${cap}`;
     throw new ApiError("rate_limited", `${detail}. Retry when runs complete.`, { headers: { "retry-after": "60" } });
   }
   const { run } = inserted;
@@ -149,7 +151,8 @@ const cancel = createRoute({
   path: "/{id}/runs/{run_id}/cancel",
   summary: "Cancel a run",
   description:
-    'Unfinished jobs are not run and end as failed with error "cancelled"; the counters still add up to the total. Cancelling a finished run changes nothing.',
+    'Unfinished jobs end as failed with error "cancelled"; the counters still add up to the total. ' +
+    "Cancelling a finished run changes nothing.",
   security,
   request: { params: RunParams },
   responses: {

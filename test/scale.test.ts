@@ -77,4 +77,45 @@ describe("a 100,000-job run", () => {
     ).json()) as Record<string, number>;
     expect(cancelled.failed_requests + cancelled.success_requests + cancelled.timeout_requests).toBe(N);
   }, 120_000);
+
+  it("creates the jobs of a run cancelled mid-creation as cancelled, each after the cancel's instant", async () => {
+    const { key } = await newTenant();
+    const col = await bigCollection(key);
+    const run = await startRun(key, col.id);
+    const stub = env.RUNS.get(env.RUNS.idFromName(run.run_id));
+    const res = await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/cancel`, { method: "POST", key });
+    const cancelled = (await res.json()) as { completed_at: string; failed_requests: number; status: string };
+    expect(cancelled).toMatchObject({ status: "cancelled", failed_requests: N });
+    const created = () =>
+      runInDurableObject(
+        stub,
+        (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT created_jobs AS n FROM run").one().n,
+      );
+    const before = await created();
+    expect(before).toBeLessThan(N);
+    for (let i = 0; i < 20 && (await created()) < N; i++) await runDurableObjectAlarm(stub);
+    // A client streaming completions from the cancel's instant sees every job created after it.
+    const after = await runInDurableObject(stub, (_i, state) =>
+      state.storage.sql
+        .exec<{ n: number; cancelled: number }>(
+          "SELECT count(*) AS n, sum(error = 'cancelled') AS cancelled FROM jobs WHERE completed_ms > ?",
+          Date.parse(cancelled.completed_at),
+        )
+        .one(),
+    );
+    expect(after).toEqual({ n: N - before, cancelled: N - before });
+    const page = await api(
+      `/v1/async/collections/${col.id}/runs/${run.run_id}/jobs?order_by=completed_at&limit=5` +
+        `&since_completed_at=${encodeURIComponent(cancelled.completed_at)}`,
+      { key },
+    );
+    expect(((await page.json()) as { items: { error: string }[] }).items.map((j) => j.error)).toEqual(
+      Array(5).fill("cancelled"),
+    );
+    // Counted once, at the cancel: the run's counters did not move.
+    const now = (await (await api(`/v1/async/collections/${col.id}/runs/${run.run_id}`, { key })).json()) as {
+      failed_requests: number;
+    };
+    expect(now.failed_requests).toBe(N);
+  }, 120_000);
 });

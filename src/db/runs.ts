@@ -144,6 +144,8 @@ export async function syncRunRow(
     failed: number;
     timeout: number;
     completed_ms: number | null;
+    created_jobs: number;
+    total: number;
   },
   syncedAt: string,
 ): Promise<number> {
@@ -157,7 +159,8 @@ export async function syncRunRow(
       .bind(s.run_id, s.status, s.success, s.failed, s.timeout, completedAt, syncedAt),
     db.prepare("SELECT count(*) AS n FROM runs WHERE tenant = ?1 AND status = 'in_progress'").bind(s.tenant),
   ];
-  if (s.status !== "in_progress") {
+  // A cancelled run may still be copying its pinned list (its remaining jobs are created ended).
+  if (s.status !== "in_progress" && s.created_jobs >= s.total) {
     statements.push(
       db
         .prepare(

@@ -86,6 +86,8 @@ export class RunCoordinator extends DurableObject<Env> {
   private sql: SqlStorage;
   private syncing: Promise<void> | null = null;
   private creating: Promise<void> | null = null;
+  /** After a failed D1 sync, the next is not tried before this (so an outage is not hammered). */
+  private syncRetryAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, instrument(env));
@@ -233,8 +235,23 @@ export class RunCoordinator extends DurableObject<Env> {
   /** For the cron backstop: a run whose D1 row stopped moving. Starts it if its object never did. */
   async resume(r: StartRun): Promise<void> {
     if (!store.readRun(this.sql)) return this.start(r);
+    // The row is written even when nothing changed, so its synced_at says this object is alive and
+    // the backstop moves on to the next quiet run.
+    this.sql.exec("UPDATE run SET d1_dirty = 1 WHERE id = 1");
     await this.syncD1(true);
     await this.armAlarm();
+  }
+
+  /**
+   * Jobs released to a consumer whose send of them failed: pending again, their attempt not spent,
+   * so the window refills them at once instead of after their lease.
+   */
+  async unrelease(input: { job_ids: string[] }): Promise<void> {
+    const s = this.run();
+    if (!s || s.status !== "in_progress") return;
+    const seqs = input.job_ids.map((id) => seqOf(s.job_prefix, id)).filter((q): q is number => q !== null);
+    this.ctx.storage.transactionSync(() => store.unrelease(this.sql, seqs));
+    await this.ctx.storage.setAlarm(Date.now() + RETRY_SOON_MS);
   }
 
   /** Retention, or the deletion of a collection: forget everything. */
@@ -306,16 +323,19 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   private createPage(s: RunState, rows: store.RequestRow[]) {
-    const cancelled = s.status === "cancelled" ? { error: "cancelled", at: s.completed_ms ?? now() } : null;
+    // Jobs of a cancelled run are created already ended, at an instant after every earlier batch,
+    // so a client streaming completions (since_completed_at) sees them too.
+    const ts = Math.max(now(), s.last_ts + 1);
+    const cancelled = s.status === "cancelled" ? { error: "cancelled", at: ts } : null;
     store.insertJobs(this.sql, rows, cancelled);
     if (rows.length > 0) {
       store.setCreated(this.sql, rows.at(-1)!.seq + 1);
+      if (cancelled) store.addCounts(this.sql, { success: 0, failed: 0, timeout: 0 }, ts);
       return;
     }
     // The pinned list ended early: it was deleted under the run (its collection was deleted). The
     // jobs it no longer has cannot run; they end as failed so the counters still add up.
     const missing = s.total - s.created_jobs;
-    const ts = Math.max(now(), s.last_ts + 1);
     if (s.status === "in_progress") store.addCounts(this.sql, { success: 0, failed: missing, timeout: 0 }, ts);
     store.setCreated(this.sql, s.total);
     store.completeIfDone(this.sql, ts);
@@ -449,8 +469,10 @@ export class RunCoordinator extends DurableObject<Env> {
           after.status === s.status;
         const count = s.success + s.failed + s.timeout;
         store.markSynced(this.sql, { tenantRuns, dirty: !same, at: Date.now(), count });
+        this.syncRetryAt = 0;
       } catch (e) {
         console.error("run counter sync failed; retrying from the alarm", e);
+        this.syncRetryAt = Date.now() + RETRY_SOON_MS;
       } finally {
         this.syncing = null;
       }
@@ -466,7 +488,10 @@ export class RunCoordinator extends DurableObject<Env> {
     const t = now();
     const due: number[] = [];
     if (s.created_jobs < s.total) due.push(t);
-    if (s.d1_dirty) due.push(s.status === "in_progress" ? s.synced_ms + SYNC_AT_LEAST_MS : t);
+    if (s.d1_dirty) {
+      const sync = s.status === "in_progress" ? s.synced_ms + SYNC_AT_LEAST_MS : t;
+      due.push(Math.max(sync, this.syncRetryAt - Date.now() + t));
+    }
     if (s.status === "in_progress") {
       const lease = store.nextLease(this.sql);
       if (lease !== null) due.push(lease);

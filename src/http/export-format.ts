@@ -28,9 +28,14 @@ export const CSV_BASE_COLUMNS = [
   "total_ms",
 ] as const;
 
+/**
+ * One RFC 4180 field. Text that a spreadsheet would run as a formula (it starts with =, +, -, @,
+ * a tab or a carriage return: page-controlled titles and extracted values can) gets a leading
+ * apostrophe, the usual neutraliser; numbers are written as they are.
+ */
 export function csvField(v: string | number | null | undefined): string {
   if (v === null || v === undefined) return "";
-  const s = String(v);
+  const s = typeof v === "string" && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 

@@ -1,6 +1,6 @@
 import { pagelessOutcome } from "../domain";
 import { runObject } from "../do/objects";
-import { sendJobs } from "./dispatch";
+import { sendReleased } from "./dispatch";
 import { parseQueueMessage } from "./messages";
 import { pushTo } from "./pool";
 
@@ -30,7 +30,7 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env)
         const outcomes = items.map((i) => pagelessOutcome(i.jobId, "failed", i.attempt, WORKER_FAILURE));
         const { release } = await runObject(env, runId).record({ outcomes });
         for (const i of items) i.msg.ack();
-        await sendJobs(env, release).catch((e) => console.error("sending released jobs failed; leases cover them", e));
+        await sendReleased(env, runId, release);
       } catch (e) {
         console.error(`recording dead letters of run ${runId} failed; retrying them`, e);
         for (const i of items) i.msg.retry();

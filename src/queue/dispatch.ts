@@ -1,3 +1,4 @@
+import { runObject } from "../do/objects";
 import type { JobMessage } from "../domain";
 import { chunkBySize, jsonBytes, MAX_MESSAGE_BODY_BYTES, PLATFORM } from "../sizes";
 
@@ -71,5 +72,22 @@ export async function sendJobs(env: Env, msgs: (JobMessage | Outgoing)[]): Promi
 async function send(queue: Queue<JobMessage>, msgs: Sized<Outgoing>[]) {
   for (const batch of sendBatches(msgs)) {
     await queue.sendBatch(batch.map((m) => ({ body: m.body, contentType: "json", delaySeconds: m.delaySeconds })));
+  }
+}
+
+/**
+ * Sends the jobs a run's object released in place of recorded outcomes. When the queue refuses
+ * them they are handed back to the object (pending again, unspent) so its window refills them at
+ * once; should that fail too, their leases bring them back. The outcomes stay counted either way.
+ */
+export async function sendReleased(env: Env, runId: string, release: JobMessage[]): Promise<void> {
+  if (release.length === 0) return;
+  try {
+    await sendJobs(env, release);
+  } catch (e) {
+    console.error(`sending ${release.length} released jobs of run ${runId} failed; handing them back`, e);
+    await runObject(env, runId)
+      .unrelease({ job_ids: release.map((j) => j.job_id) })
+      .catch((err: unknown) => console.error("handing released jobs back failed; their leases cover them", err));
   }
 }

@@ -2,7 +2,7 @@ import { now } from "../clock";
 import type { JobMessage, Outcome } from "../domain";
 import { runObject } from "../do/objects";
 import { pack, packKey } from "../storage/bodies";
-import { sendJobs } from "./dispatch";
+import { sendReleased } from "./dispatch";
 import { pushTo } from "./pool";
 
 /** Flush once this much HTML waits, whatever the count. */
@@ -82,13 +82,7 @@ export class Recorder {
     await this.storePages(runId, items);
     const { release } = await runObject(this.env, runId).record({ outcomes: items.map((p) => p.outcome) });
     for (const p of items) this.onRecorded(p.job.job_id);
-    if (release.length === 0) return;
-    try {
-      await sendJobs(this.env, release);
-    } catch (e) {
-      // Their leases run out and the run's object releases them again; the outcomes stay counted.
-      console.error(`sending ${release.length} released jobs of run ${runId} failed`, e);
-    }
+    await sendReleased(this.env, runId, release);
   }
 
   /** One R2 object for the pages of this run's outcomes in this flush. Empty pages need no bytes. */

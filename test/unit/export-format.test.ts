@@ -17,6 +17,13 @@ describe("csvField (RFC 4180)", () => {
     ['"', '""""'],
     ["café 漢 😀", "café 漢 😀"],
     [" spaces kept ", " spaces kept "],
+    // Page-controlled text a spreadsheet would run as a formula is neutralised; numbers are not.
+    ['=HYPERLINK("http://x")', '"\'=HYPERLINK(""http://x"")"'],
+    ["+1", "'+1"],
+    ["-2+3", "'-2+3"],
+    ["@SUM(A1)", "'@SUM(A1)"],
+    ["\tcmd", "'\tcmd"],
+    [-5, "-5"],
   ])("%j → %j", (value, written) => {
     expect(csvField(value)).toBe(written);
   });

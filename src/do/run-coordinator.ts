@@ -115,8 +115,9 @@ export class RunCoordinator extends DurableObject<Env> {
    * Records outcomes of this run and returns the jobs now released in their place, for the caller
    * to send once this returns (no outbound call happens inside the commit).
    */
-  async record(input: { outcomes: Outcome[] }): Promise<{ release: JobMessage[] }> {
-    if (!store.readRun(this.sql)) return { release: [] }; // deleted by retention: nothing to count
+  async record(input: { outcomes: Outcome[] }): Promise<{ release: JobMessage[]; ended: boolean }> {
+    // Deleted by retention (or never started): nothing to count, and nothing of it is worth running.
+    if (!store.readRun(this.sql)) return { release: [], ended: true };
     const release = this.ctx.storage.transactionSync(() => {
       const s = this.run()!;
       const ts = Math.max(now(), s.last_ts + 1);
@@ -136,7 +137,9 @@ export class RunCoordinator extends DurableObject<Env> {
       return this.refill(this.run()!);
     });
     await this.syncD1();
-    return { release };
+    // `ended` tells the consumer the run's unfinished jobs no longer count (cancelled or done), so
+    // copies of them still in the queue are dropped instead of fetched.
+    return { release, ended: this.run()!.status !== "in_progress" };
   }
 
   /** Cancels the run: unfinished jobs end as failed ("cancelled"); the counters still add up. */

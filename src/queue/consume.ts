@@ -9,7 +9,7 @@ import { type Outgoing, sendJobs } from "./dispatch";
 import { parseQueueMessage } from "./messages";
 import { mapLimit, pushTo } from "./pool";
 import { resultMetaJson } from "../kept-results";
-import { BROWSER_FLUSH, FETCH_FLUSH, type FlushPolicy, Recorder } from "./recorder";
+import { BROWSER_FLUSH, endedRuns, FETCH_FLUSH, type FlushPolicy, Recorder } from "./recorder";
 
 /**
  * Fetch requests in flight per batch. Workers allow 6 simultaneous outgoing connections per
@@ -115,6 +115,7 @@ async function runJobs(
   const batchStart = Date.now();
   const recorder = new Recorder(env, policy, (id) => fates.ack(id));
   await mapLimit(fairOrder(jobs), parallelism, async (job) => {
+    if (endedRuns.has(job.run_id)) return fates.ack(job.job_id);
     if (Date.now() - batchStart > START_GRACE_MS) return fates.resend(job, 0);
     const startedMs = now();
     const r = await attempt(job, job.spec.timeout);

@@ -5,6 +5,18 @@ import { pack, packKey } from "../storage/bodies";
 import { sendReleased } from "./dispatch";
 import { pushTo } from "./pool";
 
+/**
+ * Runs this isolate learned have ended (cancelled, completed, deleted): a job of one still in the
+ * queue (a cancelled run's released window, a duplicate) is acked without being fetched. Bounded:
+ * the oldest are forgotten, which only means a stray job is fetched and its outcome ignored.
+ */
+export const endedRuns = new (class extends Set<string> {
+  override add(runId: string) {
+    if (this.size >= 10_000) this.delete(this.values().next().value as string);
+    return super.add(runId);
+  }
+})();
+
 /** Flush once this much HTML waits, whatever the count. */
 const FLUSH_BYTES = 8 * 1024 * 1024;
 
@@ -80,8 +92,9 @@ export class Recorder {
 
   private async recordRun(runId: string, items: Pending[]) {
     await this.storePages(runId, items);
-    const { release } = await runObject(this.env, runId).record({ outcomes: items.map((p) => p.outcome) });
+    const { release, ended } = await runObject(this.env, runId).record({ outcomes: items.map((p) => p.outcome) });
     for (const p of items) this.onRecorded(p.job.job_id);
+    if (ended) endedRuns.add(runId);
     await sendReleased(this.env, runId, release);
   }
 

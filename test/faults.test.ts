@@ -15,35 +15,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { setNow, now } from "../src/clock";
 import type { RunCoordinator } from "../src/do/run-coordinator";
 import { pagelessOutcome } from "../src/domain";
-import type { JobMessage } from "../src/domain";
 import worker from "../src/worker";
 import { allJobs, api, createCollection, getRun, newTenant, startRun, target, waitForRun } from "./support/api";
+import { messagesOf } from "./support/queue";
 
 afterEach(() => setNow(null));
 
 const runStub = (runId: string) => env.RUNS.get(env.RUNS.idFromName(runId));
-
-/** The job messages of a run, rebuilt from its object's job store as a release sends them. */
-async function messagesOf(runId: string, tenant: string): Promise<JobMessage[]> {
-  return runInDurableObject(runStub(runId), (_instance, state) =>
-    state.storage.sql
-      .exec<{ seq: number; url: string; browser: number; spec: string; prefix: string }>(
-        "SELECT seq, url, browser, spec, (SELECT job_prefix FROM run) AS prefix FROM jobs ORDER BY seq",
-      )
-      .toArray()
-      .map((r) => ({
-        kind: "job" as const,
-        job_id: `${r.prefix}${r.seq.toString(16).padStart(12, "0")}`,
-        run_id: runId,
-        tenant,
-        url: r.url,
-        browser: r.browser === 1,
-        spec: JSON.parse(r.spec),
-        attempt: 1,
-        released_ms: Date.now(),
-      })),
-  );
-}
 
 /** A job's column as the run's object stores it. */
 const jobColumn = (runId: string, jobId: string, column: string) =>

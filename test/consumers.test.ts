@@ -4,6 +4,7 @@
  * holds back, re-runs or fails the other messages delivered with it. The handler itself never throws:
  * the local queue broker ignores explicit acks when it does, and redelivers the whole batch.
  */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { allJobs, getRun, newTenant } from "./support/api";
@@ -58,6 +59,43 @@ describe("the jobs consumer", () => {
     expect(await getRun(key, a.collection_id, a.run_id)).toMatchObject({ status: "completed", success_requests: 2 });
     // Our own failure to record spends no attempt of the job's.
     for (const j of await allJobs(key, a.collection_id, a.run_id)) expect(j.attempts).toBe(1);
+  });
+});
+
+describe("jobs released in place of recorded outcomes", () => {
+  it("go back to the run's object, pending and unspent, when the queue refuses them", async () => {
+    const { key, tenant } = await newTenant();
+    // 60 pages: the start released the first window of 50 (to a queue that dropped them).
+    const run = await pendingRun(
+      key,
+      tenant,
+      Array.from({ length: 60 }, (_, i) => `/page/${i}`),
+    );
+    const stub = env.RUNS.get(env.RUNS.idFromName(run.run_id));
+    const byStatus = () =>
+      runInDurableObject(stub, (_i, state) =>
+        state.storage.sql
+          .exec<{ status: string; n: number; attempts: number }>(
+            "SELECT status, count(*) AS n, max(attempts) AS attempts FROM jobs GROUP BY status ORDER BY status",
+          )
+          .toArray(),
+      );
+    expect(await byStatus()).toEqual([
+      { status: "in_progress", n: 50, attempts: 1 },
+      { status: "pending", n: 10, attempts: 0 },
+    ]);
+    // Recording 25 outcomes releases the last 10 jobs in their place; the queue refuses them.
+    const refusing = withFault("JOBS", { sendBatch: async () => Promise.reject(new Error("injected queue failure")) });
+    const r = await deliver(run.messages.slice(0, 25), refusing);
+    expect(r).toMatchObject({ error: null, retried: [] });
+    expect(r.acked).toHaveLength(25);
+    // Handed back at once (not left to their lease): pending again, their attempt not spent.
+    expect(await byStatus()).toEqual([
+      { status: "completed", n: 25, attempts: 1 },
+      { status: "in_progress", n: 25, attempts: 1 },
+      { status: "pending", n: 10, attempts: 0 },
+    ]);
+    expect(await getRun(key, run.collection_id, run.run_id)).toMatchObject({ success_requests: 25 });
   });
 });
 

@@ -17,7 +17,7 @@ import type { RunCoordinator } from "../src/do/run-coordinator";
 import { pagelessOutcome } from "../src/domain";
 import worker from "../src/worker";
 import { allJobs, api, createCollection, getRun, newTenant, startRun, target, waitForRun } from "./support/api";
-import { messagesOf } from "./support/queue";
+import { messagesOf, withObjectEnv } from "./support/queue";
 
 afterEach(() => setNow(null));
 
@@ -147,22 +147,18 @@ describe("exactly one outcome per job", () => {
     const [msg] = await messagesOf(started.run_id, tenant);
     const outcome = pagelessOutcome(msg.job_id, "failed", 1, "injected");
     // The outcome commits in the object; the D1 sync after it fails (a failure between two writes).
-    await runInDurableObject(runStub(started.run_id), async (instance: RunCoordinator) => {
-      const holder = instance as unknown as { env: Env };
-      const real = holder.env;
-      const failing = () => {
-        throw new Error("injected D1 failure");
-      };
-      holder.env = {
-        ...real,
-        DB: new Proxy(real.DB, { get: (t, prop) => (prop === "batch" ? failing : Reflect.get(t, prop)) }),
-      };
-      try {
-        await instance.record({ outcomes: [outcome] });
-      } finally {
-        holder.env = real;
-      }
-    });
+    const failing = () => {
+      throw new Error("injected D1 failure");
+    };
+    await runInDurableObject(runStub(started.run_id), (instance: RunCoordinator) =>
+      withObjectEnv(
+        instance,
+        (real) => ({
+          DB: new Proxy(real.DB, { get: (t, prop) => (prop === "batch" ? failing : Reflect.get(t, prop)) }),
+        }),
+        () => instance.record({ outcomes: [outcome] }),
+      ),
+    );
     expect(await getRun(key, col.id, started.run_id)).toMatchObject({ status: "completed", failed_requests: 1 });
     const row = () =>
       env.DB.prepare("SELECT status, failed_requests FROM runs WHERE id = ?1").bind(started.run_id).first();

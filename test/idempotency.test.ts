@@ -16,9 +16,10 @@ import { sha256Hex } from "../src/http/middleware/auth";
 import { iso, now, setNow } from "../src/clock";
 import { LIMITS } from "../src/config";
 import { insertRun } from "../src/db/runs";
-import type { RunCoordinator } from "../src/do/run-coordinator";
+import { type RunCoordinator, startOf } from "../src/do/run-coordinator";
 import { idempotencyObject } from "../src/do/objects";
 import worker from "../src/worker";
+import { withObjectEnv } from "./support/queue";
 import { allJobs, api, createCollection, newTenant, target, waitForRun, type RunSummary } from "./support/api";
 
 afterEach(() => setNow(null));
@@ -225,30 +226,15 @@ describe("POST /run starts a run fully or leaves nothing behind", () => {
     const created_at = iso(now());
     const inserted = await insertRun(env.DB, { id: run_id, tenant, collection_id: col.id, created_at, cap: 1e9 });
     expect(inserted.kind).toBe("created");
+    if (inserted.kind === "over_cap") return;
     const stub = env.RUNS.get(env.RUNS.idFromName(run_id));
     await runInDurableObject(stub, async (instance: RunCoordinator, state) => {
-      const holder = instance as unknown as { env: Env };
-      const real = holder.env;
       const refuse = () => Promise.reject(new Error("injected queue failure"));
-      holder.env = {
-        ...real,
-        JOBS: new Proxy(real.JOBS, { get: (q, p) => (p === "sendBatch" ? refuse : bound(q, p)) }),
-      };
-      try {
-        await instance.start({
-          run_id,
-          tenant,
-          collection_id: col.id,
-          job_prefix: run_id.slice(0, 24),
-          requests_version: 1,
-          total: 4,
-          browser_total: 0,
-          created_ms: Date.parse(created_at),
-          tenant_runs: 1,
-        });
-      } finally {
-        holder.env = real;
-      }
+      await withObjectEnv(
+        instance,
+        (real) => ({ JOBS: new Proxy(real.JOBS, { get: (q, p) => (p === "sendBatch" ? refuse : bound(q, p)) }) }),
+        () => instance.start(startOf(inserted.run, { browser_total: 0, tenant_runs: 1 })),
+      );
       const jobs = state.storage.sql
         .exec<{ status: string; attempts: number }>("SELECT status, attempts FROM jobs")
         .toArray();

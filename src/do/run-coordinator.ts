@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { now } from "../clock";
 import { LIMITS } from "../config";
 import { requestsPage } from "../db/requests";
-import { metadataExpired, syncRunRow } from "../db/runs";
+import { metadataExpired, type RunRow, syncRunRow } from "../db/runs";
 import { type JobMessage, type JobStatus, type Outcome, pagelessOutcome, type TerminalStatus } from "../domain";
 import { instrument } from "../metrics";
 import { buildJobMessage, sendJobs } from "../queue/dispatch";
@@ -52,6 +52,22 @@ export interface ExportPage {
   up_to: number;
   has_more: boolean;
 }
+
+/**
+ * How a run's object is started from its D1 row: by POST /run, and by the cron's backstop for a run
+ * whose object never started. Job ids take the run id's first 24 characters, so both agree.
+ */
+export const startOf = (r: RunRow, o: { browser_total: number; tenant_runs: number }): StartRun => ({
+  run_id: r.id,
+  tenant: r.tenant,
+  collection_id: r.collection_id,
+  job_prefix: r.id.slice(0, 24),
+  requests_version: r.requests_version,
+  total: r.total_requests,
+  browser_total: o.browser_total,
+  created_ms: Date.parse(r.created_at),
+  tenant_runs: o.tenant_runs,
+});
 
 export const jobIdOf = (prefix: string, seq: number) => `${prefix}${seq.toString(16).padStart(12, "0")}`;
 

@@ -1,6 +1,6 @@
 import { iso } from "../clock";
-import { deleteRuns, expiredRuns, quietRuns, type RunRow } from "../db/runs";
-import type { StartRun } from "../do/run-coordinator";
+import { deleteRuns, expiredRuns, quietRuns } from "../db/runs";
+import { startOf } from "../do/run-coordinator";
 import { runObject } from "../do/objects";
 import { sweepBodies } from "./bodies";
 import { Budget } from "./budget";
@@ -58,7 +58,9 @@ async function resumeQuiet(env: Env, nowMs: number, budget: Budget): Promise<num
   if (!budget.take(1)) return 0;
   const quiet = await quietRuns(env.DB, iso(nowMs - QUIET_MS), budget.left);
   const results = await Promise.allSettled(
-    quiet.filter(() => budget.take()).map((r) => runObject(env, r.id).resume(startOf(r))),
+    quiet
+      .filter(() => budget.take())
+      .map((r) => runObject(env, r.id).resume(startOf(r, { browser_total: 0, tenant_runs: 1 }))),
   );
   for (const r of results) {
     if (r.status === "rejected") console.error("backstop: resuming a quiet run failed", r.reason);
@@ -100,16 +102,3 @@ async function deleteExpiredRuns(env: Env, nowMs: number, budget: Budget) {
   }
   return { runs, complete: false };
 }
-
-/** What a run's object needs to start from its D1 row (it then reads the pinned request list). */
-const startOf = (r: RunRow): StartRun => ({
-  run_id: r.id,
-  tenant: r.tenant,
-  collection_id: r.collection_id,
-  job_prefix: r.id.slice(0, 24),
-  requests_version: r.requests_version,
-  total: r.total_requests,
-  browser_total: 0,
-  created_ms: Date.parse(r.created_at),
-  tenant_runs: 1,
-});

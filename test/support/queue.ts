@@ -6,7 +6,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult, runInDurabl
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { insertRun } from "../../src/db/runs";
-import type { RunCoordinator } from "../../src/do/run-coordinator";
+import { type RunCoordinator, startOf } from "../../src/do/run-coordinator";
 import type { JobMessage } from "../../src/domain";
 import worker from "../../src/worker";
 import { createCollection, target } from "./api";
@@ -78,27 +78,14 @@ export async function pendingRun(key: string, tenant: string, paths: string[]) {
     cap: Number.MAX_SAFE_INTEGER,
   });
   if (inserted.kind === "over_cap") throw new Error("over the cap");
-  await runInDurableObject(env.RUNS.get(env.RUNS.idFromName(run_id)), async (instance: RunCoordinator) => {
-    const holder = instance as unknown as { env: Env };
-    const real = holder.env;
-    const dropped = { sendBatch: async () => undefined, send: async () => undefined };
-    holder.env = { ...real, JOBS: dropped as unknown as Queue, BROWSER_JOBS: dropped as unknown as Queue };
-    try {
-      await instance.start({
-        run_id,
-        tenant,
-        collection_id: col.id,
-        job_prefix: run_id.slice(0, 24),
-        requests_version: 1,
-        total: paths.length,
-        browser_total: 0,
-        created_ms: Date.parse(created_at),
-        tenant_runs: 1,
-      });
-    } finally {
-      holder.env = real;
-    }
-  });
+  const dropped = { sendBatch: async () => undefined, send: async () => undefined } as unknown as Queue;
+  await runInDurableObject(env.RUNS.get(env.RUNS.idFromName(run_id)), (instance: RunCoordinator) =>
+    withObjectEnv(
+      instance,
+      () => ({ JOBS: dropped, BROWSER_JOBS: dropped }),
+      () => instance.start(startOf(inserted.run, { browser_total: 0, tenant_runs: 1 })),
+    ),
+  );
   return { collection_id: col.id, run_id, created_at, messages: await messagesOf(run_id, tenant) };
 }
 
@@ -113,4 +100,23 @@ export function withFault<K extends keyof Env>(key: K, override: Record<string, 
     },
   });
   return { ...(env as Env), [key]: proxy } as Env;
+}
+
+/**
+ * Runs `fn` while the run object's env has some bindings replaced (one that fails, or drops what it
+ * is given), then puts the real ones back: a fault injected at the object's own binding boundary.
+ */
+export async function withObjectEnv<T>(
+  instance: RunCoordinator,
+  patch: (real: Env) => Partial<Env>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const holder = instance as unknown as { env: Env };
+  const real = holder.env;
+  holder.env = { ...real, ...patch(real) } as Env;
+  try {
+    return await fn();
+  } finally {
+    holder.env = real;
+  }
 }

@@ -5,6 +5,7 @@ import { getCollection } from "../../db/collections";
 import { decodeCursor, encodeCursor } from "../cursor";
 import { deleteRun, insertRun, listRuns } from "../../db/runs";
 import { runObject } from "../../do/objects";
+import { startOf } from "../../do/run-coordinator";
 import { ApiError, notFound } from "../errors";
 import { runSummary, runSummaryOfRow } from "../views";
 import { idempotent, resourceId } from "../middleware/idempotency";
@@ -51,17 +52,7 @@ runs.openapi(start, async (c) => {
   const { run } = inserted;
   const object = runObject(c.env, run_id);
   try {
-    await object.start({
-      run_id,
-      tenant,
-      collection_id: id,
-      job_prefix: run_id.slice(0, 24),
-      requests_version: run.requests_version,
-      total: run.total_requests,
-      browser_total: col.browser_requests,
-      created_ms: Date.parse(run.created_at),
-      tenant_runs: inserted.tenant_runs,
-    });
+    await object.start(startOf(run, { browser_total: col.browser_requests, tenant_runs: inserted.tenant_runs }));
   } catch (e) {
     // Only a run this attempt created: one an earlier attempt created may already have been answered.
     if (inserted.kind === "created") await undoStart(c.env, tenant, run_id);

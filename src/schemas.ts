@@ -5,7 +5,7 @@
 import { z } from "@hono/zod-openapi";
 import { LIMITS } from "./config";
 import { JOB_STATUSES, RUN_STATUSES } from "./domain";
-import { RESULT_FORMATS, resultOptionsShape } from "./extract/schema";
+import { MAX_EXTRACT_NAMES_PER_COLLECTION, RESULT_FORMATS, resultOptionsShape } from "./extract/schema";
 import { normalizeTargetUrl, UrlError } from "./fetchers/url-guard";
 import { utf8Bytes } from "./sizes";
 
@@ -61,7 +61,9 @@ export type Action = z.infer<typeof Action>;
 
 const REQUEST_SIZE_RULE =
   `A request serialised as JSON (url, custom_id and its options) is at most ${LIMITS.maxRequestBytes / 1024} KB ` +
-  `(${LIMITS.maxRequestBytes} bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]).`;
+  `(${LIMITS.maxRequestBytes} bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]). ` +
+  `The requests of a collection use at most ${MAX_EXTRACT_NAMES_PER_COLLECTION} distinct extract field names ` +
+  "(the export's CSV has a column for each); the first past it is refused with 422 naming it.";
 
 export const ScrapeRequest = z
   .object({

@@ -158,6 +158,11 @@ describe("result formats (fetch mode)", () => {
         { extract: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`f${i}`, { selector: "p" }])) },
         "requests[0].extract",
       ],
+      [{ extract: { t: { selector: `p${".c".repeat(300)}` } } }, "requests[0].extract.t.selector"],
+      [
+        { extract: { t: { selector: Array.from({ length: 33 }, () => "p").join(",") } } },
+        "requests[0].extract.t.selector",
+      ],
     ];
     for (const [extra, path] of cases) {
       const res = await api("/v1/async/collections", {
@@ -172,18 +177,34 @@ describe("result formats (fetch mode)", () => {
         paths: expect.arrayContaining([path]),
       });
     }
-    // The request size cap covers the extract fields.
-    const field = (i: number) => ({ selector: `p.${"x".repeat(990)}${i}`, attribute: `data-${"y".repeat(240)}` });
+    // The request size cap covers the extract fields (with a script, as selectors are capped at 512 characters).
+    const field = (i: number) => ({ selector: `p.${"x".repeat(500)}${i}`, attribute: `data-${"y".repeat(240)}` });
     const big = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}`, field(i)]));
+    const script = { type: "evaluate", script: `1//${"s".repeat(30_000)}` };
     const res = await api("/v1/async/collections", {
       method: "POST",
       key,
-      json: { name: "x", requests: [{ url: target(`/ok?${"q".repeat(6000)}`), extract: big }] },
+      json: {
+        name: "x",
+        requests: [{ url: target(`/ok?${"q".repeat(6000)}`), browser: true, actions: [script], extract: big }],
+      },
     });
     expect(res.status).toBe(422);
     expect(((await res.json()) as { errors: { path: string }[] }).errors[0].path).toBe("requests[0]");
+    // Distinct extract names across the collection are capped (one CSV column each), at the name past the cap.
+    const names = (from: number) =>
+      Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`n${from + i}`, { selector: "p" }]));
+    const wide = [names(0), names(50), { n0: { selector: "p" }, extra: { selector: "p" } }].map((extract, i) => ({
+      url: target(`/ok?${i}`),
+      extract,
+    }));
+    const tooWide = await api("/v1/async/collections", { method: "POST", key, json: { name: "x", requests: wide } });
+    expect(tooWide.status).toBe(422);
+    expect(((await tooWide.json()) as { errors: { path: string }[] }).errors[0].path).toBe("requests[2].extract.extra");
     const listed = (await (await api("/v1/async/collections", { key })).json()) as { total: number };
     expect(listed.total).toBe(0);
+    // 100 distinct names are within it.
+    await createCollection(key, wide.slice(0, 2));
     await createCollection(key, [
       { url: target("/ok"), extract: { t: { selector: "h1:contains('x')" } }, formats: [] },
     ]);

@@ -99,6 +99,7 @@ const STATEFUL = new Set(
  * unknown pseudo-class) with its message. What passes here compiles in extract().
  */
 export function selectorProblem(selector: string): string | null {
+  if (selector.length > MAX_SELECTOR_LENGTH) return `a selector is at most ${MAX_SELECTOR_LENGTH} characters`;
   let parsed: Selector[][];
   try {
     parsed = parseSelector(selector);
@@ -108,12 +109,41 @@ export function selectorProblem(selector: string): string | null {
   if (parsed.length === 0) return "not a valid CSS selector: an empty selector";
   const refused = findRefused(parsed);
   if (refused) return refused;
+  const compounds = compoundCount(parsed);
+  if (compounds > MAX_SELECTOR_COMPOUNDS)
+    return (
+      `${compounds} compound selectors; a selector has at most ${MAX_SELECTOR_COMPOUNDS} ` +
+      "(list entries and :is()/:not()/:has() arguments included)"
+    );
   try {
     compile(selector, SELECT_OPTIONS);
   } catch (e) {
     return `unsupported CSS selector: ${message(e)}`;
   }
   return null;
+}
+
+/**
+ * Caps that bound what one field costs a consumer: matching is about (compound selectors × the
+ * page's elements), and every field of every job runs on the consumer's CPU before its outcome is
+ * recorded. Compounds are counted across a selector list and inside :is()/:not()/:has()/:where(),
+ * so nesting cannot hide them.
+ */
+export const MAX_SELECTOR_LENGTH = 512;
+export const MAX_SELECTOR_COMPOUNDS = 32;
+
+/** Compound selectors (runs of simple selectors between combinators) in a parsed selector, nested ones included. */
+export function compoundCount(groups: Selector[][]): number {
+  let n = 0;
+  for (const group of groups) {
+    n += 1;
+    for (const [i, token] of group.entries()) {
+      // A leading combinator (`:has(> p)`) starts the first compound rather than separating two.
+      if (COMBINATORS.has(token.type)) n += i > 0 ? 1 : 0;
+      else if (token.type === "pseudo" && Array.isArray(token.data)) n += compoundCount(token.data);
+    }
+  }
+  return n;
 }
 
 const COMBINATORS = new Set(["child", "descendant", "sibling", "adjacent", "parent", "column-combinator"]);

@@ -3,11 +3,16 @@
  * A bad selector is refused here (422, with the field's path) so no job is ever created with it.
  */
 import { z } from "@hono/zod-openapi";
-import { selectorProblem } from "./fields";
+import { MAX_SELECTOR_COMPOUNDS, MAX_SELECTOR_LENGTH, selectorProblem } from "./fields";
 
 export const RESULT_FORMATS = ["html", "markdown", "text", "links", "metadata"] as const;
 export type ResultFormat = (typeof RESULT_FORMATS)[number];
 export const MAX_EXTRACT_FIELDS = 50;
+/**
+ * Distinct extract field names across one collection's requests: the export's CSV has a column
+ * per name, so this bounds its width (and every row's) whatever the collection holds.
+ */
+export const MAX_EXTRACT_NAMES_PER_COLLECTION = 100;
 export const EXTRACT_FIELD_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** What an attribute name may be in HTML (no space, quote, `>`, `/`, `=` or control character). */
 const ATTRIBUTE_NAME = /^[^\s"'>/=\u0000-\u001f\u007f]{1,256}$/;
@@ -15,7 +20,6 @@ const ATTRIBUTE_NAME = /^[^\s"'>/=\u0000-\u001f\u007f]{1,256}$/;
 export const CssSelector = z
   .string()
   .min(1)
-  .max(1_000)
   .superRefine((selector, ctx) => {
     const problem = selectorProblem(selector);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
@@ -24,7 +28,9 @@ export const CssSelector = z
     example: "article h1",
     description:
       "CSS selector (Selectors Level 4 as css-select implements it, plus :contains() and :icontains()); " +
-      "pseudo-elements and state pseudo-classes such as :hover are refused",
+      "pseudo-elements and state pseudo-classes such as :hover are refused. At most " +
+      `${MAX_SELECTOR_LENGTH} characters and ${MAX_SELECTOR_COMPOUNDS} compound selectors (each entry of a list ` +
+      "and each run between combinators, :is()/:not()/:has() arguments included)",
   });
 
 export const ResultFormats = z
@@ -76,3 +82,20 @@ export const resultOptionsShape = {
 };
 export const ResultOptions = z.object(resultOptionsShape);
 export type ResultOptions = z.infer<typeof ResultOptions>;
+
+/**
+ * Where a collection's requests first go past MAX_EXTRACT_NAMES_PER_COLLECTION distinct extract
+ * field names (the request's index and the name that did), or null when they stay within it.
+ */
+export function extractNamesOverflow(
+  requests: readonly { extract?: Record<string, unknown> }[],
+): { index: number; name: string } | null {
+  const names = new Set<string>();
+  for (const [index, r] of requests.entries()) {
+    for (const name of Object.keys(r.extract ?? {})) {
+      names.add(name);
+      if (names.size > MAX_EXTRACT_NAMES_PER_COLLECTION) return { index, name };
+    }
+  }
+  return null;
+}

@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { capKeptResults, jsonBytes, type KeptResults, type Metadata, ResultOptions } from "../../src/extract";
+import { parse } from "css-what";
+import {
+  capKeptResults,
+  extractNamesOverflow,
+  jsonBytes,
+  type KeptResults,
+  MAX_EXTRACT_NAMES_PER_COLLECTION,
+  type Metadata,
+  ResultOptions,
+} from "../../src/extract";
+import { compoundCount, MAX_SELECTOR_COMPOUNDS, MAX_SELECTOR_LENGTH } from "../../src/extract/fields";
 
 const issues = (input: unknown) => {
   const r = ResultOptions.safeParse(input);
@@ -61,6 +71,56 @@ describe("request fields", () => {
     const found = issues(input);
     expect(found.map((i) => i.path)).toContain(path);
     expect(found.find((i) => i.path === path)!.message).toMatch(message);
+  });
+});
+
+describe("selector caps", () => {
+  it.each<[string, number]>([
+    ["p", 1],
+    ["article > h1.title", 2],
+    ["main p a[href]", 3],
+    ["h1, h2, h3", 3],
+    ["li:not(.ad, .promo) a", 4],
+    ["div:has(> p:is(.a, .b .c))", 5],
+    ["a ~ b + c", 3],
+  ])("counts the compounds of %j as %i", (selector, n) => {
+    expect(compoundCount(parse(selector))).toBe(n);
+  });
+
+  const selectorIssue = (selector: string) => issues({ extract: { f: { selector } } });
+  const list = (n: number) => Array.from({ length: n }, (_, i) => `p.c${i}`).join(", ");
+  const long = (n: number) => `p${".x".repeat((n - 1) / 2)}`;
+
+  it.each<[string, string, RegExp | null]>([
+    [list(MAX_SELECTOR_COMPOUNDS), "a list at the compound cap", null],
+    [list(MAX_SELECTOR_COMPOUNDS + 1), "one compound over", /33 compound selectors; a selector has at most 32/],
+    [`p:not(${list(MAX_SELECTOR_COMPOUNDS)})`, "compounds nested in :not()", /33 compound selectors/],
+    [long(MAX_SELECTOR_LENGTH - 1), "one under the length cap", null],
+    [`${long(MAX_SELECTOR_LENGTH - 1)}y`, "at the length cap", null],
+    [`${long(MAX_SELECTOR_LENGTH - 1)}yy`, "one character over", /at most 512 characters/],
+  ])("%s (%s)", (selector, _why, problem) => {
+    const found = selectorIssue(selector);
+    if (problem === null) expect(found).toEqual([]);
+    else expect(found).toEqual([{ path: "extract.f.selector", message: expect.stringMatching(problem) }]);
+  });
+});
+
+describe("distinct extract names per collection", () => {
+  const fields = (names: string[]) => ({ extract: Object.fromEntries(names.map((n) => [n, {}])) });
+  const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => `f${from + i}`);
+
+  it.each<[string, { extract?: Record<string, unknown> }[], { index: number; name: string } | null]>([
+    ["none", [{}, {}], null],
+    ["the same names repeated", [fields(range(0, 50)), fields(range(0, 50)), fields(range(0, 50))], null],
+    ["exactly the cap", [fields(range(0, 50)), fields(range(50, 50))], null],
+    [
+      "one past it",
+      [fields(range(0, 50)), fields(range(50, 50)), {}, fields(["f3", "f100"])],
+      { index: 3, name: "f100" },
+    ],
+  ])("%s", (_why, requests, overflow) => {
+    expect(MAX_EXTRACT_NAMES_PER_COLLECTION).toBe(100);
+    expect(extractNamesOverflow(requests)).toEqual(overflow);
   });
 });
 

@@ -15,6 +15,7 @@ import { decodeCursor, encodeCursor } from "../cursor";
 import { ApiError, notFound, type FieldError } from "../errors";
 import { normalizeTargetUrl, targetRefusal } from "../../fetchers/url-guard";
 import { idempotent, resourceId } from "../middleware/idempotency";
+import { extractNamesOverflow, MAX_EXTRACT_NAMES_PER_COLLECTION } from "../../extract";
 import { requestBytes } from "../../sizes";
 import {
   Collection,
@@ -93,6 +94,14 @@ function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRo
     seen.add(key);
     rows.push(row);
   });
+  const overflow = extractNamesOverflow(requests);
+  if (overflow) {
+    const cap = MAX_EXTRACT_NAMES_PER_COLLECTION;
+    errors.push({
+      path: `requests[${overflow.index}].extract.${overflow.name}`,
+      message: `more than ${cap} distinct extract field names in the collection (one export CSV column each)`,
+    });
+  }
   if (errors.length) {
     throw new ApiError("validation_failed", `Invalid request body: ${errors[0].path}: ${errors[0].message}.`, {
       errors: errors.slice(0, 50),

@@ -76,6 +76,9 @@ export interface Outcome {
   body_length: number | null;
   screenshot_key: string | null;
   result_meta: string | null;
+  /** The job's Markdown, made when its request asked for it: a range of the same pack, after every page of it. */
+  markdown_offset: number | null;
+  markdown_length: number | null;
 }
 
 const noResult = {
@@ -90,6 +93,8 @@ const noResult = {
   body_length: null,
   screenshot_key: null,
   result_meta: null,
+  markdown_offset: null,
+  markdown_length: null,
 } as const;
 
 /** A job that ended without any page: a worker failure, a lease that ran out, a message never built. */
@@ -132,5 +137,7 @@ export function pageOutcome(
     body_key: null,
     body_offset: null,
     body_length: null,
+    markdown_offset: null,
+    markdown_length: null,
   };
 }

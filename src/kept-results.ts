@@ -1,5 +1,5 @@
 import { type JobSpec, resultOptions } from "./domain";
-import { capKeptResults, extract, type Link, makeResults, metadata, parseHtml } from "./extract";
+import { capKeptResults, extract, type Link, makeResults, markdown, metadata, parseHtml } from "./extract";
 
 /**
  * What a job keeps in its `result_meta` (90 days, with the job's metadata): the return values of
@@ -14,14 +14,28 @@ export interface ResultMeta {
 }
 
 /**
- * The JSON to store, or null when there is nothing to keep. A job that asked for metadata or
- * extraction but has no page (a network error) keeps null for them, so "requested but nothing
+ * What the consumer keeps of a page, from one parse: the `result_meta` JSON (null when there is
+ * nothing to keep) and, when the request asked for markdown, the page's Markdown, which goes into
+ * the run's pack beside the HTML so an export never converts pages. A job that asked for metadata
+ * or extraction but has no page (a network error) keeps null for them, so "requested but nothing
  * found" stays distinct from "not requested". `baseUrl` is where the page ended up (after
  * redirects), which relative URLs resolve against.
  */
-export function resultMetaJson(
+export function keptFromPage(
   spec: JobSpec,
   page: { html: string | null; baseUrl: string; evaluate_results: unknown[] | null },
+): { result_meta: string | null; markdown: string | null } {
+  const opts = resultOptions(spec);
+  const wantMetadata = opts.formats.includes("metadata");
+  const wantMarkdown = opts.formats.includes("markdown") && page.html !== null;
+  const doc = page.html !== null && (wantMetadata || opts.extract || wantMarkdown) ? parseHtml(page.html) : null;
+  const md = doc && wantMarkdown ? markdown(doc, page.baseUrl, { onlyMainContent: opts.only_main_content }) : null;
+  return { result_meta: resultMetaJson(spec, { ...page, doc }), markdown: md };
+}
+
+function resultMetaJson(
+  spec: JobSpec,
+  page: { doc: ReturnType<typeof parseHtml> | null; baseUrl: string; evaluate_results: unknown[] | null },
 ): string | null {
   const opts = resultOptions(spec);
   const wantMetadata = opts.formats.includes("metadata");
@@ -30,10 +44,9 @@ export function resultMetaJson(
   if (wantMetadata || opts.extract) {
     let md: ResultMeta["metadata"] = null;
     let ex: ResultMeta["extracted"] = null;
-    if (page.html !== null) {
-      const doc = parseHtml(page.html);
-      md = wantMetadata ? metadata(doc, page.baseUrl) : null;
-      ex = opts.extract ? extract(doc, page.baseUrl, opts.extract) : null;
+    if (page.doc !== null) {
+      md = wantMetadata ? metadata(page.doc, page.baseUrl) : null;
+      ex = opts.extract ? extract(page.doc, page.baseUrl, opts.extract) : null;
     }
     const capped = capKeptResults({ metadata: md, extracted: ex });
     if (wantMetadata) out.metadata = capped.metadata;

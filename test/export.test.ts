@@ -2,8 +2,11 @@
  * GET …/runs/{run_id}/export: every finished job in submission order, as NDJSON or RFC 4180 CSV,
  * parsed back here and compared with the jobs listing; and what outlives the page (48 h).
  */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { setNow } from "../src/clock";
+import { RunCoordinator } from "../src/do/run-coordinator";
 import {
   allJobs,
   api,
@@ -15,8 +18,53 @@ import {
   waitForRun,
   type JobView,
 } from "./support/api";
+import { withObjectEnv } from "./support/queue";
 
 afterEach(() => setNow(null));
+
+/**
+ * Counts, while `fn` runs, the run objects' export page reads (each one a subrequest of the export
+ * response) and R2 GETs anywhere in this isolate (the Worker, its consumers and the run objects
+ * share it in the tests).
+ */
+async function countCalls<T>(fn: () => Promise<T>) {
+  const bucketProto = Object.getPrototypeOf(env.BODIES) as { get: (...a: unknown[]) => unknown };
+  const objectProto = RunCoordinator.prototype as unknown as { exportPage: (...a: unknown[]) => unknown };
+  const realGet = bucketProto.get;
+  const realPage = objectProto.exportPage;
+  const counts = { r2Gets: 0, exportPages: 0 };
+  bucketProto.get = function (this: unknown, ...a: unknown[]) {
+    counts.r2Gets++;
+    return realGet.apply(this, a);
+  };
+  objectProto.exportPage = function (this: unknown, ...a: unknown[]) {
+    counts.exportPages++;
+    return realPage.apply(this, a);
+  };
+  try {
+    const result = await fn();
+    return { ...counts, result };
+  } finally {
+    bucketProto.get = realGet;
+    objectProto.exportPage = realPage;
+  }
+}
+
+/** The body as far as it goes, and the error that ended it, if one did. */
+async function readUntilError(res: Response): Promise<{ text: string; error: unknown }> {
+  const reader = res.body!.getReader();
+  const dec = new TextDecoder();
+  let text = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { text, error: null };
+      text += dec.decode(value, { stream: true });
+    }
+  } catch (e) {
+    return { text, error: e };
+  }
+}
 
 /** NDJSON is UTF-8 text; read as bytes so the runtime does not warn about a non-text type. */
 const body = async (res: Response) => new TextDecoder().decode(await res.arrayBuffer());
@@ -176,12 +224,14 @@ describe("export", () => {
     expect((await api(`${base}/export?include=screenshots`, { key })).status).toBe(422);
   });
 
-  it("pages through a run larger than one page in submission order, with markdown read from the packs", async () => {
+  it("exports the kept markdown of a run past 1,000 jobs with a few R2 reads and run-object calls", async () => {
     const { key } = await newTenant();
-    const requests = Array.from({ length: 230 }, (_, i) => ({
+    // More jobs than the 1,000 subrequests one invocation may make: one read per job cannot export them.
+    const n = 1_050;
+    const requests = Array.from({ length: n }, (_, i) => ({
       custom_id: `p${i}`,
       url: target(`/page/${i}`),
-      formats: ["markdown"],
+      formats: i % 7 === 3 ? ["html"] : ["markdown"],
     }));
     const { col, run, jobs } = await runToCompletion(key, requests);
     const base = `/v1/async/collections/${col.id}/runs/${run.run_id}`;
@@ -192,13 +242,90 @@ describe("export", () => {
       .map((l) => JSON.parse(l) as JobView);
     expect(lines.map((l) => l.custom_id)).toEqual(requests.map((r) => r.custom_id));
     expect(lines).toEqual(jobs);
-    const md = await body(await api(`${base}/export?include=markdown&status_filter=completed`, { key }));
-    const withMd = md
+
+    // Read to the end inside the count: the pages after the first are read as the body streams.
+    const counted = await countCalls(async () =>
+      body(await api(`${base}/export?include=markdown&status_filter=completed`, { key })),
+    );
+    const withMd = counted.result
       .trimEnd()
       .split("\n")
-      .map((l) => JSON.parse(l) as { custom_id: string; markdown: string });
-    expect(withMd).toHaveLength(230);
-    withMd.forEach((l, i) => expect(l.markdown.startsWith(`# Page ${i}\n`)).toBe(true));
+      .map((l) => JSON.parse(l) as { custom_id: string; markdown: string | null });
+    expect(withMd).toHaveLength(n);
+    withMd.forEach((l, i) => {
+      // Markdown is kept for the jobs that asked for it, made when they ran.
+      if (i % 7 === 3) expect(l.markdown).toBeNull();
+      else expect(l.markdown?.startsWith(`# Page ${i}\n\nlorem ipsum`)).toBe(true);
+    });
+    // 500 jobs a read of the run's object; R2 reads by pack (a consumer flush of up to 25 jobs), not by job.
+    expect(counted.exportPages).toBe(3);
+    expect(counted.r2Gets).toBeGreaterThan(0);
+    expect(counted.r2Gets).toBeLessThanOrEqual(n / 10);
+  });
+
+  it("ends an export that fails mid-stream with an error record and a broken transfer", async () => {
+    const { key } = await newTenant();
+    const requests = Array.from({ length: 520 }, (_, i) => ({
+      custom_id: `p${i}`,
+      url: target(`/page/${i}`),
+      formats: ["markdown"],
+    }));
+    const { col, run, jobs } = await runToCompletion(key, requests);
+    const base = `/v1/async/collections/${col.id}/runs/${run.run_id}`;
+    // The run object's bucket fails every read that starts at the Markdown of a job of the second page.
+    const stub = env.RUNS.get(env.RUNS.idFromName(run.run_id));
+    const secondPage = await runInDurableObject(stub, (_i, state) =>
+      state.storage.sql
+        .exec<{ body_key: string; markdown_offset: number }>(
+          "SELECT body_key, markdown_offset FROM jobs WHERE seq >= 500 AND markdown_offset IS NOT NULL",
+        )
+        .toArray()
+        .map((r) => `${r.body_key}@${r.markdown_offset}`),
+    );
+    expect(secondPage).toHaveLength(20);
+    const failing = new Set(secondPage);
+    for (const format of ["ndjson", "csv"] as const) {
+      const read = await runInDurableObject(stub, (instance: RunCoordinator) =>
+        withObjectEnv(
+          instance,
+          (real) => ({
+            BODIES: new Proxy(real.BODIES, {
+              get(t, prop) {
+                if (prop !== "get") return (Reflect.get(t, prop) as (...a: unknown[]) => unknown).bind(t);
+                return (k: string, o?: { range?: { offset: number } }) =>
+                  failing.has(`${k}@${o?.range?.offset}`) ? Promise.reject(new Error("R2 is down")) : t.get(k, o);
+              },
+            }),
+          }),
+          async () => {
+            const res = await api(`${base}/export?format=${format}&include=markdown`, { key });
+            expect(res.status).toBe(200);
+            return readUntilError(res);
+          },
+        ),
+      );
+      // The transfer ends in error, so a client cannot take the file for complete.
+      expect(read.error).not.toBeNull();
+      if (format === "ndjson") {
+        const lines = read.text
+          .trimEnd()
+          .split("\n")
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        expect(lines).toHaveLength(501);
+        expect(lines.slice(0, 500).map((l) => l.job_id)).toEqual(jobs.slice(0, 500).map((j) => j.job_id));
+        expect(lines[500]).toEqual({
+          error: expect.objectContaining({ status: 503, detail: expect.stringMatching(/after 500 jobs.*incomplete/) }),
+        });
+      } else {
+        const rows = parseCsv(read.text);
+        expect(rows).toHaveLength(1 + 500 + 1);
+        const last = rows.at(-1)!;
+        expect(last).toHaveLength(rows[0].length);
+        expect(last[0]).toBe("#error");
+        expect(JSON.parse(last[1])).toMatchObject({ status: 503, title: "Service unavailable" });
+        expect(last.slice(2).every((f) => f === "")).toBe(true);
+      }
+    }
   });
 
   it("keeps metadata and extracted after the page expired: 410 for markdown, nulls in the export", async () => {

@@ -41,6 +41,10 @@ const MIGRATIONS: string[] = [
   // object evicted between two batches would otherwise sync at once every time it wakes.
   `ALTER TABLE run ADD COLUMN synced_ms INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE run ADD COLUMN synced_count INTEGER NOT NULL DEFAULT 0;`,
+  // Where a job's Markdown lies in its pack (body_key), when its request asked for markdown: made
+  // once by the consumer, so an export reads it instead of converting every page again.
+  `ALTER TABLE jobs ADD COLUMN markdown_offset INTEGER;
+   ALTER TABLE jobs ADD COLUMN markdown_length INTEGER;`,
 ];
 
 export function migrate(sql: SqlStorage): void {
@@ -235,7 +239,7 @@ export function finishJob(sql: SqlStorage, seq: number, o: Outcome, completedMs:
     `UPDATE jobs SET status = ?, status_code = ?, final_url = ?, blocked_reason = ?, error = ?,
        attempts = MAX(attempts, ?), queue_wait_ms = COALESCE(?, queue_wait_ms), fetch_ms = ?, render_ms = ?,
        body_key = ?, body_offset = ?, body_length = ?, screenshot_key = ?, result_meta = ?,
-       completed_ms = ?, total_ms = ? - COALESCE(released_ms, ?), lease_ms = NULL
+       markdown_offset = ?, markdown_length = ?, completed_ms = ?, total_ms = ? - COALESCE(released_ms, ?), lease_ms = NULL
      WHERE seq = ? AND status IN ('pending', 'in_progress')`,
     o.status,
     o.status_code,
@@ -251,6 +255,8 @@ export function finishJob(sql: SqlStorage, seq: number, o: Outcome, completedMs:
     o.body_length,
     o.screenshot_key,
     o.result_meta,
+    o.markdown_offset,
+    o.markdown_length,
     completedMs,
     completedMs,
     completedMs,
@@ -349,6 +355,12 @@ const COLUMNS = `seq, url, custom_id, browser, status, attempts, released_ms, co
   blocked_reason, error, queue_wait_ms, fetch_ms, render_ms, total_ms, body_key, body_offset, body_length,
   screenshot_key, result_meta`;
 
+/** A job row as the export reads it: the listing's columns and where its kept Markdown lies. */
+export interface ExportRow extends JobRow {
+  markdown_offset: number | null;
+  markdown_length: number | null;
+}
+
 /** The extract field names of the jobs created so far, in order of first appearance. */
 export const extractFieldNames = (sql: SqlStorage): string[] =>
   sql
@@ -359,16 +371,30 @@ export const extractFieldNames = (sql: SqlStorage): string[] =>
 export const specBySeq = (sql: SqlStorage, seq: number): string | null =>
   sql.exec<{ spec: string }>("SELECT spec FROM jobs WHERE seq = ?", seq).toArray()[0]?.spec ?? null;
 
-/** The specs of some jobs, by seq (the export reads them one page at a time). */
-export function specsBySeq(sql: SqlStorage, seqs: number[]): Map<number, string> {
-  const out = new Map<number, string>();
-  if (seqs.length === 0) return out;
-  const rows = sql.exec<{ seq: number; spec: string }>(
-    `SELECT seq, spec FROM jobs WHERE seq IN (SELECT value FROM json_each(?))`,
-    JSON.stringify(seqs),
-  );
-  for (const r of rows) out.set(r.seq, r.spec);
-  return out;
+/**
+ * Submission order in (afterSeq, beforeSeq), optionally one status, with where each job's kept
+ * Markdown lies: the export's read. The request's spec (up to 64 KB a job) is not read.
+ */
+export function exportPageBySeq(
+  sql: SqlStorage,
+  r: { afterSeq: number; beforeSeq: number; limit: number; status?: JobStatus },
+): ExportRow[] {
+  const cols = `${COLUMNS}, markdown_offset, markdown_length`;
+  const rows = r.status
+    ? sql.exec(
+        `SELECT ${cols} FROM jobs WHERE status = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
+        r.status,
+        r.afterSeq,
+        r.beforeSeq,
+        r.limit,
+      )
+    : sql.exec(
+        `SELECT ${cols} FROM jobs WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
+        r.afterSeq,
+        r.beforeSeq,
+        r.limit,
+      );
+  return rows.toArray() as unknown as ExportRow[];
 }
 
 export const jobBySeq = (sql: SqlStorage, seq: number): JobRow | null =>

@@ -6,8 +6,9 @@ import { metadataExpired, type RunRow, syncRunRow } from "../db/runs";
 import { type JobMessage, type JobStatus, type Outcome, pagelessOutcome, type TerminalStatus } from "../domain";
 import { instrument } from "../metrics";
 import { buildJobMessage, sendJobs } from "../queue/dispatch";
+import { bodiesExpired, readMarkdown } from "../storage/bodies";
 import * as store from "./job-store";
-import type { JobRow, RunState } from "./job-store";
+import type { ExportRow, JobRow, RunState } from "./job-store";
 import { isBrowserHeavy, leaseMs, nextRate, nextServiceMs, PACING, windowFor } from "./pacing";
 
 /** Jobs copied from the pinned request list per D1 read, and pages per alarm. */
@@ -44,14 +45,36 @@ export interface JobQuery {
   limit: number;
 }
 
-/** A page of a run's export: jobs with their specs, and (on the first page) the run's extract field names. */
+/**
+ * A page of a run's export: its jobs, their kept Markdown when asked for (aligned with `rows`, null
+ * for a job without any or whose page expired), and (on the first page) the run's extract field names.
+ */
 export interface ExportPage {
   run: RunState;
-  rows: (JobRow & { spec: string })[];
+  rows: ExportRow[];
+  markdown: (string | null)[] | null;
   fields: string[];
   up_to: number;
   has_more: boolean;
 }
+
+/**
+ * What one export page may carry across to the Worker, as the rows' text and Markdown in bytes:
+ * a page holds one page's worth of memory on each side, whatever the jobs hold (a result_meta is
+ * up to 64 KB, a Markdown up to megabytes). A page always carries at least one job.
+ */
+export const EXPORT_PAGE_BYTES = 4 * 1024 * 1024;
+/** What a row costs beyond its variable text: its numbers, ids and the JSON around them. */
+const EXPORT_ROW_BYTES = 512;
+
+const exportRowBytes = (r: ExportRow, markdown: boolean) =>
+  EXPORT_ROW_BYTES +
+  r.url.length +
+  (r.custom_id?.length ?? 0) +
+  (r.final_url?.length ?? 0) +
+  (r.error?.length ?? 0) +
+  (r.result_meta?.length ?? 0) +
+  (markdown ? (r.markdown_length ?? 0) : 0);
 
 /**
  * How a run's object is started from its D1 row: by POST /run, and by the cron's backstop for a run
@@ -199,9 +222,10 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /**
    * One page of an export: finished jobs (or those of `statuses`) in submission order among the
-   * first `upTo` jobs, each with its spec, and the run's extract field names. `upTo` is the number
-   * of jobs created when the export began, so every page's jobs are covered by the first page's
-   * field names.
+   * first `upTo` jobs, at most `limit` and EXPORT_PAGE_BYTES, with their kept Markdown when
+   * `markdown` (read here, so the R2 GETs of a page are this call's subrequests, not the export
+   * response's), and the run's extract field names. `upTo` is the number of jobs created when the
+   * export began, so every page's jobs are covered by the first page's field names.
    */
   async exportPage(q: {
     tenant: string;
@@ -210,24 +234,39 @@ export class RunCoordinator extends DurableObject<Env> {
     after_seq: number;
     up_to: number | null;
     limit: number;
+    markdown: boolean;
   }): Promise<ExportPage | null> {
     const run = this.visible(q.tenant);
     if (!run || run.collection_id !== q.collection_id) return null;
     const upTo = q.up_to ?? run.created_jobs;
-    const listed = this.bySeq({ ...q, order: "created_at", after: { seq: q.after_seq } }, q.limit + 1);
-    const page = listed.filter((r) => r.seq < upTo);
-    const has_more = page.length > q.limit;
-    const rows = has_more ? page.slice(0, q.limit) : page;
-    const specs = store.specsBySeq(
-      this.sql,
-      rows.map((r) => r.seq),
-    );
+    const want = { afterSeq: q.after_seq, beforeSeq: upTo, limit: q.limit + 1 };
+    const listed = q.statuses.length
+      ? q.statuses
+          .flatMap((status) => store.exportPageBySeq(this.sql, { ...want, status }))
+          .sort((a, b) => a.seq - b.seq)
+          .slice(0, want.limit)
+      : store.exportPageBySeq(this.sql, want);
+    const rows: ExportRow[] = [];
+    let bytes = 0;
+    for (const r of listed.slice(0, q.limit)) {
+      bytes += exportRowBytes(r, q.markdown);
+      if (rows.length > 0 && bytes > EXPORT_PAGE_BYTES) break;
+      rows.push(r);
+    }
+    const t = now();
+    const markdown = q.markdown
+      ? await readMarkdown(
+          this.env.BODIES,
+          rows.map((r) => (bodiesExpired(r.completed_ms, t) ? { ...r, markdown_offset: null } : r)),
+        )
+      : null;
     return {
       run,
-      rows: rows.map((r) => ({ ...r, spec: specs.get(r.seq)! })),
+      rows,
+      markdown,
       fields: q.up_to === null ? store.extractFieldNames(this.sql) : [],
       up_to: upTo,
-      has_more,
+      has_more: listed.length > rows.length,
     };
   }
 

@@ -66,7 +66,8 @@ export class ApiError extends Error {
 
 export const notFound = (what: string) => new ApiError("not_found", `${what} was not found.`);
 
-export function problemResponse(err: ApiError): Response {
+/** The problem details object of an error (also written inside a stream that fails after its headers went out). */
+export function problemBody(err: ApiError): Record<string, unknown> {
   const body: Record<string, unknown> = {
     type: `https://scrape-api.dev/problems/${err.code.replaceAll("_", "-")}`,
     title: TITLE[err.code],
@@ -74,6 +75,11 @@ export function problemResponse(err: ApiError): Response {
     detail: err.detail,
   };
   if (err.options.errors?.length) body.errors = err.options.errors;
+  return body;
+}
+
+export function problemResponse(err: ApiError): Response {
+  const body = problemBody(err);
   return new Response(JSON.stringify(body), {
     status: err.status,
     headers: { "content-type": "application/problem+json", ...err.options.headers },

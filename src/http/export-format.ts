@@ -82,3 +82,25 @@ export function ndjsonLine(item: ExportItem, include: readonly ExportInclude[]):
   if (include.includes("markdown")) out.markdown = item.markdown ?? null;
   return `${JSON.stringify(out)}\n`;
 }
+
+/**
+ * The last record of an export that failed after its headers went out, so a reader of the file
+ * alone knows it is incomplete (the stream is also ended with an error, which a client sees as a
+ * truncated transfer). NDJSON: a line `{"error": <problem details>}` and nothing else (a Job line
+ * has a job_id, and its own `error` is a string or null). CSV: a record whose job_id is `#error` (job ids are hexadecimal, so no
+ * job's row starts with `#`), the problem details as JSON in the next field, the others empty, so
+ * it has the header's column count and parses as CSV.
+ */
+export function ndjsonError(problem: Record<string, unknown>): string {
+  return `${JSON.stringify({ error: problem })}\n`;
+}
+
+export function csvError(problem: Record<string, unknown>, columns: number): string {
+  return csvLine(["#error", JSON.stringify(problem), ...Array.from({ length: Math.max(0, columns - 2) }, () => "")]);
+}
+
+export const csvColumnCount = (include: readonly ExportInclude[], fieldNames: readonly string[]) =>
+  CSV_BASE_COLUMNS.length +
+  (include.includes("metadata") ? 1 : 0) +
+  (include.includes("extracted") ? fieldNames.length : 0) +
+  (include.includes("markdown") ? 1 : 0);

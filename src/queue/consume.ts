@@ -8,7 +8,7 @@ import { screenshotKey } from "../storage/bodies";
 import { type Outgoing, sendJobs } from "./dispatch";
 import { parseQueueMessage } from "./messages";
 import { mapLimit, pushTo } from "./pool";
-import { resultMetaJson } from "../kept-results";
+import { keptFromPage } from "../kept-results";
 import { BROWSER_FLUSH, endedRuns, FETCH_FLUSH, type FlushPolicy, Recorder } from "./recorder";
 
 /**
@@ -124,6 +124,7 @@ async function runJobs(
     }
     const final: Final = r.kind === "final" ? r : exhausted(r, job.attempt);
     const screenshot_key = await storeScreenshot(env, job, final);
+    const kept = keptResults(job, final);
     // A page can make its URL (and so an error naming it) any length: both are capped here, once.
     const outcome = pageOutcome(
       job.job_id,
@@ -132,26 +133,27 @@ async function runJobs(
       {
         queue_wait_ms: Math.max(0, startedMs - job.released_ms),
         screenshot_key,
-        result_meta: keptResults(job, final),
+        result_meta: kept.result_meta,
       },
     );
-    await recorder.add(job, outcome, final.html).catch(() => undefined);
+    await recorder.add(job, outcome, final.html, kept.markdown).catch(() => undefined);
   });
   // A failed flush leaves its jobs undecided: settle() hands them back to the queue.
   await recorder.flush().catch((e) => console.error("recording outcomes failed; their messages are retried", e));
 }
 
 /**
- * Made here, where the page is in memory, so they outlive the HTML (48 h). A page the extractor
- * cannot handle must not lose the job's outcome: it keeps its evaluate results and nulls instead.
+ * Made here, where the page is in memory: metadata and extracted so they outlive the HTML (48 h),
+ * Markdown so the export reads it rather than converting pages. A page the extractor cannot handle
+ * must not lose the job's outcome: it keeps its evaluate results and nulls instead.
  */
-function keptResults(job: JobMessage, final: Final): string | null {
+function keptResults(job: JobMessage, final: Final): { result_meta: string | null; markdown: string | null } {
   const page = { html: final.html, baseUrl: final.final_url ?? job.url, evaluate_results: final.evaluate_results };
   try {
-    return resultMetaJson(job.spec, page);
+    return keptFromPage(job.spec, page);
   } catch (e) {
     console.error(`extracting from job ${job.job_id} failed`, e);
-    return resultMetaJson(job.spec, { ...page, html: null });
+    return keptFromPage(job.spec, { ...page, html: null });
   }
 }
 

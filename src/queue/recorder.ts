@@ -39,6 +39,7 @@ interface Pending {
   job: JobMessage;
   outcome: Outcome;
   html: string | null;
+  markdown: string | null;
 }
 
 /**
@@ -62,9 +63,9 @@ export class Recorder {
     private onRecorded: (jobId: string) => void,
   ) {}
 
-  add(job: JobMessage, outcome: Outcome, html: string | null): Promise<void> {
-    this.pending.push({ job, outcome, html });
-    this.bytes += html?.length ?? 0;
+  add(job: JobMessage, outcome: Outcome, html: string | null, markdown: string | null = null): Promise<void> {
+    this.pending.push({ job, outcome, html, markdown });
+    this.bytes += (html?.length ?? 0) + (markdown?.length ?? 0);
     if (this.pending.length >= this.policy.size || this.bytes >= FLUSH_BYTES) return this.flush();
     this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.policy.ms);
     return Promise.resolve();
@@ -98,17 +99,26 @@ export class Recorder {
     await sendReleased(this.env, runId, release);
   }
 
-  /** One R2 object for the pages of this run's outcomes in this flush. Empty pages need no bytes. */
+  /**
+   * One R2 object for the pages of this run's outcomes in this flush: their HTML, then the Markdown
+   * of those that have it (made from the same page, so only a job with HTML has one), each block
+   * contiguous. Empty pages need no bytes.
+   */
   private async storePages(runId: string, items: Pending[]) {
     const withHtml = items.filter((p) => p.html !== null);
     if (withHtml.length === 0) return;
+    const withMarkdown = withHtml.filter((p) => p.markdown !== null);
     const key = packKey(now(), withHtml[0].job.tenant, runId);
-    const { bytes, ranges } = pack(withHtml.map((p) => p.html!));
+    const { bytes, ranges } = pack([...withHtml.map((p) => p.html!), ...withMarkdown.map((p) => p.markdown!)]);
     await this.env.BODIES.put(key, bytes, { httpMetadata: { contentType: "application/octet-stream" } });
     withHtml.forEach((p, i) => {
       p.outcome.body_key = key;
       p.outcome.body_offset = ranges[i].offset;
       p.outcome.body_length = ranges[i].length;
+    });
+    withMarkdown.forEach((p, i) => {
+      p.outcome.markdown_offset = ranges[withHtml.length + i].offset;
+      p.outcome.markdown_length = ranges[withHtml.length + i].length;
     });
   }
 }

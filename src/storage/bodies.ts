@@ -3,8 +3,9 @@ import type { Budget } from "./budget";
 
 /**
  * R2 key scheme, under `bodies/<UTC hour of completion>/<tenant>/<run_id>/`:
- * - `<uuid>.pack`: the HTML of one recorded batch of jobs, concatenated; each job keeps its byte
- *   range, read back with a ranged GET;
+ * - `<uuid>.pack`: the HTML of one recorded batch of jobs, concatenated, then the Markdown of those
+ *   that asked for it, concatenated; each job keeps its byte ranges, read back with ranged GETs. The
+ *   Markdown of a pack lies together so an export reads a pack's share of it with one GET;
  * - `<job_id>-a<attempt>.png`: a screenshot.
  * The hour prefix lets the retention sweep delete whole expired hours by listing only them. Keys
  * are never reused, so a late duplicate attempt cannot overwrite the body of the attempt that won.
@@ -51,6 +52,79 @@ export async function readBody(
   if (job.body_offset === null || job.body_length === null) return bucket.get(job.body_key);
   if (job.body_length === 0) return emptyPage();
   return bucket.get(job.body_key, { range: { offset: job.body_offset, length: job.body_length } });
+}
+
+/** Where one job's kept Markdown lies. */
+export interface MarkdownAt {
+  body_key: string | null;
+  markdown_offset: number | null;
+  markdown_length: number | null;
+}
+
+/**
+ * Ranges of one pack closer than this are read as one GET: reading a few other jobs' Markdown
+ * costs less than another request. MAX_READ_BYTES bounds what one GET holds in memory.
+ */
+const MERGE_GAP_BYTES = 256 * 1024;
+const MAX_READ_BYTES = 16 * 1024 * 1024;
+const MARKDOWN_READS = 4;
+
+/**
+ * The kept Markdown of some jobs, in their order (null for a job without any). Ranges of the same
+ * pack are merged into one GET (see MERGE_GAP_BYTES), so the GETs are about the packs the jobs
+ * came from, not the jobs: a pack holds a consumer flush (up to 25 fetch or 12 browser jobs).
+ */
+export async function readMarkdown(bucket: R2Bucket, jobs: readonly MarkdownAt[]): Promise<(string | null)[]> {
+  const out: (string | null)[] = jobs.map((j) => (j.markdown_offset !== null && j.markdown_length === 0 ? "" : null));
+  const reads = markdownReads(jobs);
+  const dec = new TextDecoder();
+  let next = 0;
+  const worker = async () => {
+    while (next < reads.length) {
+      const read = reads[next++];
+      const obj = await bucket.get(read.key, { range: { offset: read.offset, length: read.length } });
+      if (!obj) continue;
+      const bytes = new Uint8Array(await obj.arrayBuffer());
+      for (const i of read.jobs) {
+        const j = jobs[i];
+        const at = j.markdown_offset! - read.offset;
+        out[i] = dec.decode(bytes.subarray(at, at + j.markdown_length!));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(MARKDOWN_READS, reads.length) }, worker));
+  return out;
+}
+
+/** The GETs readMarkdown makes: per pack, its jobs' ranges sorted and merged across small gaps. */
+export function markdownReads(
+  jobs: readonly MarkdownAt[],
+): { key: string; offset: number; length: number; jobs: number[] }[] {
+  const byKey = new Map<string, number[]>();
+  jobs.forEach((j, i) => {
+    if (j.body_key === null || j.markdown_offset === null || !j.markdown_length) return;
+    const list = byKey.get(j.body_key) ?? [];
+    list.push(i);
+    byKey.set(j.body_key, list);
+  });
+  const reads: { key: string; offset: number; length: number; jobs: number[] }[] = [];
+  for (const [key, idx] of byKey) {
+    idx.sort((a, b) => jobs[a].markdown_offset! - jobs[b].markdown_offset!);
+    let cur: (typeof reads)[number] | null = null;
+    for (const i of idx) {
+      const start = jobs[i].markdown_offset!;
+      const end = start + jobs[i].markdown_length!;
+      const curEnd = cur ? cur.offset + cur.length : 0;
+      if (cur && start - curEnd <= MERGE_GAP_BYTES && Math.max(end, curEnd) - cur.offset <= MAX_READ_BYTES) {
+        cur.length = Math.max(end, curEnd) - cur.offset;
+        cur.jobs.push(i);
+      } else {
+        cur = { key, offset: start, length: end - start, jobs: [i] };
+        reads.push(cur);
+      }
+    }
+  }
+  return reads;
 }
 
 /** "2026-11-28T13" */

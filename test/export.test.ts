@@ -252,15 +252,15 @@ describe("export", () => {
       .split("\n")
       .map((l) => JSON.parse(l) as { custom_id: string; markdown: string | null });
     expect(withMd).toHaveLength(n);
+    // 500 jobs a read of the run's object; R2 reads by pack (a consumer flush of up to 25 jobs), not by job.
+    expect(counted.exportPages).toBe(3);
+    expect(counted.r2Gets).toBeGreaterThan(0);
+    expect(counted.r2Gets).toBeLessThanOrEqual(n / 10);
     withMd.forEach((l, i) => {
       // Markdown is kept for the jobs that asked for it, made when they ran.
       if (i % 7 === 3) expect(l.markdown).toBeNull();
       else expect(l.markdown?.startsWith(`# Page ${i}\n\nlorem ipsum`)).toBe(true);
     });
-    // 500 jobs a read of the run's object; R2 reads by pack (a consumer flush of up to 25 jobs), not by job.
-    expect(counted.exportPages).toBe(3);
-    expect(counted.r2Gets).toBeGreaterThan(0);
-    expect(counted.r2Gets).toBeLessThanOrEqual(n / 10);
   });
 
   it("ends an export that fails mid-stream with an error record and a broken transfer", async () => {

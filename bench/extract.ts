@@ -8,6 +8,8 @@
  * `--main-content DIR`, given pages laid out as `DIR/<name>/{source,expected}.html` (the test pages
  * of mozilla/readability, whose expected.html is the article a person picked), scores
  * only_main_content: word precision and recall of text(source) against the text of expected.html.
+ * `--chosen-only`: only the chosen converter's CPU per page, ending with a `CONVERSION_JSON {…}`
+ * line (what `npm run bench` reads to print the conversion cost).
  *
  * Measured in Node, whose V8 is the engine workerd embeds: the numbers are CPU time of the same
  * JavaScript. Erasable-syntax TypeScript (Node 22 strips the types).
@@ -83,7 +85,9 @@ interface Candidate {
   maxKb?: number;
 }
 
-const candidates: Candidate[] = [
+const CHOSEN_ONLY = process.argv.includes("--chosen-only");
+
+const allCandidates: Candidate[] = [
   {
     name: "own renderer + htmlparser2 (chosen)",
     parse: (html) => parseHtml(html),
@@ -129,6 +133,8 @@ const candidates: Candidate[] = [
   },
 ];
 
+const candidates = CHOSEN_ONLY ? allCandidates.slice(0, 1) : allCandidates;
+
 // ── quality ──────────────────────────────────────────────────────────────────────────────────
 
 /** Lines of `a` and `b` outside their longest common subsequence: 0 when equal. */
@@ -148,9 +154,10 @@ const goldens = fs
   .filter((f) => /^[\w-]+\.md$/.test(f) && f !== "latin1.md")
   .map((f) => f.slice(0, -3));
 const outDir = arg("--out");
-console.log(`\nQuality: lines differing from the golden Markdown (${goldens.length} pages; 0 = identical)\n`);
+if (!CHOSEN_ONLY)
+  console.log(`\nQuality: lines differing from the golden Markdown (${goldens.length} pages; 0 = identical)\n`);
 const qualityRows: string[][] = [];
-for (const c of candidates) {
+for (const c of CHOSEN_ONLY ? [] : candidates) {
   let exact = 0;
   let total = 0;
   const per: string[] = [];
@@ -174,7 +181,7 @@ for (const c of candidates) {
   }
   qualityRows.push([c.name, `${exact}/${goldens.length}`, String(total), per.join(", ")]);
 }
-printTable(["converter", "identical", "lines differing", "per page"], qualityRows);
+if (!CHOSEN_ONLY) printTable(["converter", "identical", "lines differing", "per page"], qualityRows);
 
 function slug(s: string): string {
   return s
@@ -323,6 +330,7 @@ if (pagesDir) {
 
 console.log("\nCPU per page (ms, median) and heap held by the parsed page (MB)\n");
 const cpuRows: string[][] = [];
+const chosenCost: { page: string; kb: number; cpu_ms: number; wall_ms: number; heap_mb: number | null }[] = [];
 for (const page of process.argv.includes("--no-cpu") ? [] : pages) {
   const kb = Buffer.byteLength(page.html) / 1024;
   for (const c of candidates) {
@@ -334,6 +342,7 @@ for (const page of process.argv.includes("--no-cpu") ? [] : pages) {
     try {
       const { median, cpu, rounds } = timePerCall(() => c.convert(page.html, PAGE_URL), kb > 500 ? 6_000 : 3_000);
       cell = `${cpu.toFixed(1)} ms CPU, ${median.toFixed(1)} ms wall (${rounds} runs)`;
+      if (c === allCandidates[0]) chosenCost.push({ page: page.name, kb, cpu_ms: cpu, wall_ms: median, heap_mb: null });
     } catch (e) {
       cell = `threw: ${e instanceof Error ? e.message.slice(0, 40) : String(e)}`;
     }
@@ -343,6 +352,8 @@ for (const page of process.argv.includes("--no-cpu") ? [] : pages) {
   }
 }
 printTable(["page", "converter", "CPU per page", "parsed heap MB"], cpuRows);
+for (const row of chosenCost) row.heap_mb = retainedMb(() => parseHtml(pages.find((p) => p.name === row.page)!.html));
+if (CHOSEN_ONLY) console.log(`CONVERSION_JSON ${JSON.stringify(chosenCost)}`);
 
 function printTable(headers: string[], rows: string[][]): void {
   console.log(`| ${headers.join(" | ")} |`);

@@ -1,8 +1,9 @@
 /**
- * `npm run bench [-- --quick]`: throughput, latency, memory, storage per job, unit cost, fairness
+ * `npm run bench [-- --quick] [-- --export-only]`: throughput, latency, memory, storage per job, unit cost, fairness
  * between tenants and the capacity they imply, each next to a baseline or a target measured in the
  * same run on the same machine, so the ratios mean something even where the absolute numbers only
- * describe this box. Writes bench/report.json.
+ * describe this box. Writes bench/report.json. `--export-only` runs only the export section (the
+ * big run seeded as in d., a markdown run, the conversion cost) and writes bench/report-export.json.
  *
  * Erasable-syntax TypeScript (Node 22 strips the types): no enums, namespaces or parameter properties.
  */
@@ -13,6 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startTargetSite } from "../test/support/target-site.ts";
 import { capacityRows, consumerSettings, LIMITS_CHECKED, type Measured } from "./capacity.ts";
+import { type ConversionCost, conversionCost, type ExportMeasure, measureExport } from "./export.ts";
 import { runScenario, scenarios, type ScenarioResult } from "./fairness.ts";
 import { d1File, grown, jobStoreBytes, runObjectFile, sqliteBytes, windowSampler } from "./storage.ts";
 import {
@@ -34,6 +36,7 @@ import {
 } from "./support.ts";
 
 const QUICK = process.argv.includes("--quick");
+const EXPORT_ONLY = process.argv.includes("--export-only");
 const KEEP_TMP = process.argv.includes("--keep");
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const REPORT = path.join(PROJECT, "bench", "report.json");
@@ -53,7 +56,15 @@ const CREATE_REPEATS = 5;
 const ADMIN = "bench-admin";
 
 const SIZES = QUICK
-  ? { fetchRuns: [1_000], browserJobs: 20, bigListing: 10_000, createSize: 10_000, fastBacklog: 2_000, bigRun: 2_000 }
+  ? {
+      fetchRuns: [1_000],
+      browserJobs: 20,
+      bigListing: 10_000,
+      createSize: 10_000,
+      fastBacklog: 2_000,
+      bigRun: 2_000,
+      markdownRun: 1_000,
+    }
   : {
       fetchRuns: [1_000, 10_000],
       browserJobs: 100,
@@ -61,6 +72,7 @@ const SIZES = QUICK
       createSize: 10_000,
       fastBacklog: 6_000,
       bigRun: 10_000,
+      markdownRun: 2_000,
     };
 
 /**
@@ -555,6 +567,119 @@ async function queueQuiet(worker: WorkerProc, quietMs: number, maxMs: number) {
 
 const loadAtStart = os.loadavg()[0].toFixed(1);
 
+type ExportUse = { do_requests: number | null; r2_class_b: number | null; r2_requests: number | null };
+
+/** One export measured, with the operations the Worker counted meanwhile (run-object calls, R2 GETs). */
+async function exportWithUse(
+  api: Client,
+  o: { origin: string; key: string; pid: number; path: string; query: string },
+): Promise<ExportMeasure & { use: ExportUse }> {
+  const counted = await usageReset(api);
+  const m = await measureExport(o);
+  const u = counted ? await usageGet(api) : null;
+  const pick = (k: string) => (u && typeof u[k] === "number" ? (u[k] as number) : null);
+  return {
+    ...m,
+    use: { do_requests: pick("do_requests"), r2_class_b: pick("r2_class_b"), r2_requests: pick("r2_requests") },
+  };
+}
+
+/**
+ * g. export: the big run of d. (every job ended, "cancelled", so its rows are what an export of
+ * 100,000 jobs writes without pages) as NDJSON and CSV; a run of real pages that asked for
+ * markdown, exported with include=markdown; and the converter's CPU per page.
+ */
+async function exportSection(
+  api: Client,
+  o: { origin: string; site: string; key: string; pid: number; big: { cid: string; runId: string; jobs: number } },
+) {
+  log("g. export: conversion cost of the chosen converter (bench/extract.ts --chosen-only) …");
+  let conversion: ConversionCost[] | null = null;
+  try {
+    conversion = conversionCost(PROJECT);
+    for (const c of conversion) log(`   ${c.page}: ${fmt(c.cpu_ms, 1)} ms CPU, ${fmt(c.wall_ms, 1)} ms wall`);
+  } catch (e) {
+    report.problems.push(`conversion cost not measured: ${(e as Error).message}`);
+  }
+  const bigPath = `${COLLECTIONS}/${o.big.cid}/runs/${o.big.runId}/export`;
+  const big: Record<string, ExportMeasure & { use: ExportUse }> = {};
+  for (const format of ["ndjson", "csv"] as const) {
+    log(`   exporting the ${o.big.jobs.toLocaleString("en-US")}-job run as ${format} …`);
+    big[format] = await exportWithUse(api, { ...o, path: bigPath, query: `format=${format}` });
+    const m = big[format];
+    log(
+      `   ${format}: ${fmt(m.ms / 1000, 2)} s, ${fmt(m.bytes / 1e6, 1)} MB, ${m.lines} lines, RSS +${fmt(m.rss_delta_mb, 0)} MB ` +
+        `(idle ${fmt(m.idle_rss_mb, 0)} MB), ${m.use.do_requests ?? "?"} object reads, complete: ${m.complete}`,
+    );
+    if (!m.complete) report.problems.push(`export of the big run as ${format} incomplete: ${m.error}`);
+  }
+  const nmd = SIZES.markdownRun;
+  log(`   a ${nmd.toLocaleString("en-US")}-job run of pages asking for markdown …`);
+  const mdReqs = pageRequests(o.site, nmd).map((r) => ({ ...r, formats: ["markdown"] }));
+  const mdCol = await createCollection(api, `bench markdown ${nmd}`, mdReqs);
+  const mdRun = await runToEnd(api, mdCol.id, nmd, "   markdown run");
+  const mdPath = `${COLLECTIONS}/${mdCol.id}/runs/${mdRun.runId}/export`;
+  const markdown = await exportWithUse(api, { ...o, path: mdPath, query: "format=ndjson&include=markdown" });
+  log(
+    `   include=markdown: ${fmt(markdown.ms / 1000, 2)} s, ${fmt(markdown.bytes / 1e6, 1)} MB, ${markdown.lines} lines, ` +
+      `${markdown.use.do_requests ?? "?"} object reads, ${markdown.use.r2_class_b ?? "?"} R2 GETs, complete: ${markdown.complete}`,
+  );
+  if (!markdown.complete) report.problems.push(`markdown export incomplete: ${markdown.error}`);
+  const rows = [
+    ...(["ndjson", "csv"] as const).map((f) => [`${o.big.jobs.toLocaleString("en-US")} jobs, ${f}`, big[f]] as const),
+    [
+      `${nmd.toLocaleString("en-US")} jobs, ndjson include=markdown (run ${fmt(mdRun.elapsedMs / 1000, 1)} s)`,
+      markdown,
+    ] as const,
+  ].map(([label, m]) => [
+    label,
+    fmt(m.ms / 1000, 2),
+    fmt(m.lines / (m.ms / 1000), 0),
+    fmt(m.bytes / 1e6 / (m.ms / 1000), 1),
+    `${fmt(m.idle_rss_mb, 0)} → ${fmt(m.peak_rss_mb, 0)} (+${fmt(m.rss_delta_mb, 0)})`,
+    m.use.do_requests ?? "?",
+    m.use.r2_class_b ?? "?",
+    m.complete ? "yes" : `no: ${m.error}`,
+  ]);
+  const lines = [
+    "Export (streamed, read as it arrives; RSS of the workerd processes sampled every 100 ms, idle before → peak)",
+    table(["export", "s", "jobs/s", "MB/s", "workerd RSS MB", "object reads", "R2 GETs", "complete"], rows),
+  ];
+  if (conversion) {
+    lines.push("Markdown conversion, chosen converter, CPU per page (bench/extract.ts; Node's V8, as in workerd)");
+    lines.push(
+      table(
+        ["page", "CPU ms", "wall ms", "parsed heap MB"],
+        conversion.map((c) => [
+          `${c.page} (${fmt(c.kb, 0)} KB)`,
+          fmt(c.cpu_ms, 1),
+          fmt(c.wall_ms, 1),
+          fmt(c.heap_mb, 1),
+        ]),
+      ),
+    );
+  }
+  return {
+    report: {
+      conversion,
+      big: { jobs: o.big.jobs, ...big },
+      markdown: { jobs: nmd, run_ms: mdRun.elapsedMs, ...markdown },
+    },
+    lines,
+  };
+}
+
+/** A run of `n` jobs that all ended (created, started, cancelled), for what only its size matters to. */
+async function seedEndedRun(api: Client, origin: string, n: number) {
+  log(`seeding a ${n.toLocaleString("en-US")}-job run: create, run, cancel …`);
+  const col = await createCollection(api, `bench ended ${n}`, pageRequests(origin, n));
+  const start = await api.call("POST", `${COLLECTIONS}/${col.id}/run`, { expect: [201] });
+  await api.call("POST", `${COLLECTIONS}/${col.id}/runs/${start.body.run_id}/cancel`, { expect: [200] });
+  if ((await waitForLastJob(api, col.id, start.body.run_id, n, 600_000)) === null)
+    throw new Error(`the ${n}-job run's last job did not exist 10 min after POST run`);
+  return { cid: col.id, runId: start.body.run_id as string, jobs: n };
+}
+
 async function main() {
   const benchStart = now();
   const tmp = tempDir();
@@ -625,6 +750,18 @@ async function main() {
     if (missing.length) {
       report.problems.push(`usage counters missing: ${missing.join(", ")} (run objects' storage, alarms unpriced)`);
     }
+  }
+
+  if (EXPORT_ONLY) {
+    const big = await seedEndedRun(api, site.origin, SIZES.bigListing);
+    const o = { origin: worker.origin, site: site.origin, key: key.body.key as string, pid: worker.pid, big };
+    const ex = await exportSection(api, o);
+    console.log(["", ...ex.lines].join("\n"));
+    Object.assign(report, { finished_at: new Date().toISOString(), export: ex.report });
+    const file = path.join(PROJECT, "bench", "report-export.json");
+    fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    log(`report written to ${path.relative(process.cwd(), file)}`);
+    return;
   }
 
   // ── e. create of a 10k collection: median of 5, workerd RSS sampled during each POST ──
@@ -872,6 +1009,15 @@ async function main() {
   log(
     `   listing p95: ${fmt(bigListing.p95)} ms at ${nbig.toLocaleString("en-US")} vs ${fmt(smallListing.p95)} ms at 1,000 → ×${fmt(listingRatio, 2)}`,
   );
+
+  // ── g. export (before fairness, whose cancelled runs leave jobs in the queue) ──
+  const ex = await exportSection(api, {
+    origin: worker.origin,
+    site: site.origin,
+    key: key.body.key,
+    pid: worker.pid,
+    big: { cid: bigCol.id, runId: bigRunId, jobs: nbig },
+  });
 
   // ── f. fairness between tenants ──
   const fairness: ScenarioResult[] = [];
@@ -1292,6 +1438,8 @@ async function main() {
       ),
     );
   } else out("Capacity: skipped (usage counters, the request probe or a run's figures are missing)");
+  out();
+  for (const l of ex.lines) out(l);
   if (report.skipped.length) out(`\nSkipped: ${report.skipped.join("; ")}`);
   if (report.problems.length) out(`\nProblems seen: \n- ${report.problems.join("\n- ")}`);
 
@@ -1334,6 +1482,7 @@ async function main() {
       big_cancel_ms: cancel.ms,
     },
     fairness,
+    export: ex.report,
     memory,
     targets,
     wrangler_error_lines: errLines.slice(0, 50),

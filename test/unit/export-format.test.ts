@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { csvField, csvHeader, csvLine, csvRow, ndjsonLine } from "../../src/http/export-format";
+import {
+  csvColumnCount,
+  csvError,
+  csvField,
+  csvHeader,
+  csvLine,
+  csvRow,
+  ndjsonError,
+  ndjsonLine,
+} from "../../src/http/export-format";
 import type { Job } from "../../src/schemas";
 
 describe("csvField (RFC 4180)", () => {
@@ -109,3 +118,61 @@ describe("export lines", () => {
     expect(JSON.parse(line)).toEqual(job);
   });
 });
+
+describe("the error record of an export that failed mid-stream", () => {
+  const problem = {
+    type: "https://scrape-api.dev/problems/unavailable",
+    title: "Service unavailable",
+    status: 503,
+    detail: 'a, "b"\nc',
+  };
+
+  it("NDJSON: one line holding only the problem under error", () => {
+    const line = ndjsonError(problem);
+    expect(line.endsWith("\n")).toBe(true);
+    expect(line.slice(0, -1)).not.toContain("\n");
+    expect(JSON.parse(line)).toEqual({ error: problem });
+  });
+
+  it.each<[string, ("metadata" | "extracted" | "markdown")[], string[], number]>([
+    ["base columns", [], [], 13],
+    ["with title", ["metadata"], [], 14],
+    ["with extract fields and markdown", ["extracted", "markdown"], ["a", "b", "c"], 17],
+    ["extract names without include=extracted", [], ["a", "b"], 13],
+  ])("CSV (%s): the header's column count, #error, the problem as JSON, the rest empty", (_w, include, names, n) => {
+    expect(csvColumnCount(include, names)).toBe(n);
+    const header = csvHeader(include, names);
+    const record = csvError(problem, csvColumnCount(include, names));
+    expect(record.endsWith("\r\n")).toBe(true);
+    const fields = parseRecord(record);
+    expect(fields).toHaveLength(parseRecord(header).length);
+    expect(fields[0]).toBe("#error");
+    expect(JSON.parse(fields[1])).toEqual(problem);
+    expect(fields.slice(2).every((f) => f === "")).toBe(true);
+  });
+});
+
+/** One RFC 4180 record ending in CRLF, split into its fields. */
+function parseRecord(record: string): string[] {
+  const fields: string[] = [];
+  let i = 0;
+  const body = record.slice(0, -2);
+  while (i <= body.length) {
+    if (body[i] === '"') {
+      let f = "";
+      i++;
+      for (;;) {
+        if (body[i] === '"' && body[i + 1] === '"') (f += '"'), (i += 2);
+        else if (body[i] === '"') break;
+        else f += body[i++];
+      }
+      fields.push(f);
+      i += 2;
+    } else {
+      const end = body.indexOf(",", i);
+      fields.push(body.slice(i, end < 0 ? body.length : end));
+      i = end < 0 ? body.length + 1 : end + 1;
+    }
+  }
+  return fields;
+}

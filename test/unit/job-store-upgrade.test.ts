@@ -22,6 +22,8 @@ describe("job store upgrade", () => {
       sql.exec("DROP TABLE extract_fields");
       sql.exec("ALTER TABLE run DROP COLUMN synced_ms");
       sql.exec("ALTER TABLE run DROP COLUMN synced_count");
+      sql.exec("ALTER TABLE jobs DROP COLUMN markdown_offset");
+      sql.exec("ALTER TABLE jobs DROP COLUMN markdown_length");
       sql.exec("UPDATE schema_version SET version = 1");
       store.upgrade(sql);
       expect(tables(sql)).toContain("extract_fields");
@@ -30,7 +32,12 @@ describe("job store upgrade", () => {
         .toArray()
         .map((c) => c.name);
       expect(columns).toEqual(expect.arrayContaining(["synced_ms", "synced_count"]));
-      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(3);
+      const jobColumns = sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('jobs')")
+        .toArray()
+        .map((c) => c.name);
+      expect(jobColumns).toEqual(expect.arrayContaining(["markdown_offset", "markdown_length"]));
+      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(4);
       const spec = (extract?: object) => JSON.stringify({ timeout: 30_000, extract });
       store.insertJobs(
         sql,

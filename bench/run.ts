@@ -608,8 +608,9 @@ async function exportSection(
     big[format] = await exportWithUse(api, { ...o, path: bigPath, query: `format=${format}` });
     const m = big[format];
     log(
-      `   ${format}: ${fmt(m.ms / 1000, 2)} s, ${fmt(m.bytes / 1e6, 1)} MB, ${m.lines} lines, RSS +${fmt(m.rss_delta_mb, 0)} MB ` +
-        `(idle ${fmt(m.idle_rss_mb, 0)} MB), ${m.use.do_requests ?? "?"} object reads, complete: ${m.complete}`,
+      `   ${format}: ${fmt(m.ms / 1000, 2)} s, ${fmt(m.bytes / 1e6, 1)} MB, ${m.lines} lines, ` +
+        `RSS +${fmt(m.rss_delta_mb, 0)} MB (idle ${fmt(m.idle_rss_mb, 0)} MB), ` +
+        `${m.use.do_requests ?? "?"} object reads, complete: ${m.complete}`,
     );
     if (!m.complete) report.problems.push(`export of the big run as ${format} incomplete: ${m.error}`);
   }
@@ -621,8 +622,9 @@ async function exportSection(
   const mdPath = `${COLLECTIONS}/${mdCol.id}/runs/${mdRun.runId}/export`;
   const markdown = await exportWithUse(api, { ...o, path: mdPath, query: "format=ndjson&include=markdown" });
   log(
-    `   include=markdown: ${fmt(markdown.ms / 1000, 2)} s, ${fmt(markdown.bytes / 1e6, 1)} MB, ${markdown.lines} lines, ` +
-      `${markdown.use.do_requests ?? "?"} object reads, ${markdown.use.r2_class_b ?? "?"} R2 GETs, complete: ${markdown.complete}`,
+    `   include=markdown: ${fmt(markdown.ms / 1000, 2)} s, ${fmt(markdown.bytes / 1e6, 1)} MB, ` +
+      `${markdown.lines} lines, ${markdown.use.do_requests ?? "?"} object reads, ` +
+      `${markdown.use.r2_class_b ?? "?"} R2 GETs, complete: ${markdown.complete}`,
   );
   if (!markdown.complete) report.problems.push(`markdown export incomplete: ${markdown.error}`);
   const rows = [

@@ -376,7 +376,12 @@ export const ExportQuery = z.object({
     type: "string",
     description: "Comma-separated job statuses; default completed, failed, timeout (what has finished so far)",
   }),
-  include: commaList(["metadata", "extracted", "markdown"] as const, "include"),
+  include: commaList(["metadata", "extracted", "markdown"] as const, "include").openapi({
+    type: "string",
+    description:
+      "Comma-separated extra fields: metadata, extracted (kept 90 days), markdown (made when the job ran, for " +
+      "jobs whose request asked for the markdown format; kept 48 h with the page)",
+  }),
 });
 
 // ── Admin ───────────────────────────────────────────────────────────────────────────────────

@@ -239,7 +239,8 @@ export function finishJob(sql: SqlStorage, seq: number, o: Outcome, completedMs:
     `UPDATE jobs SET status = ?, status_code = ?, final_url = ?, blocked_reason = ?, error = ?,
        attempts = MAX(attempts, ?), queue_wait_ms = COALESCE(?, queue_wait_ms), fetch_ms = ?, render_ms = ?,
        body_key = ?, body_offset = ?, body_length = ?, screenshot_key = ?, result_meta = ?,
-       markdown_offset = ?, markdown_length = ?, completed_ms = ?, total_ms = ? - COALESCE(released_ms, ?), lease_ms = NULL
+       markdown_offset = ?, markdown_length = ?, completed_ms = ?, total_ms = ? - COALESCE(released_ms, ?),
+       lease_ms = NULL
      WHERE seq = ? AND status IN ('pending', 'in_progress')`,
     o.status,
     o.status_code,

@@ -87,9 +87,9 @@ export function ndjsonLine(item: ExportItem, include: readonly ExportInclude[]):
  * The last record of an export that failed after its headers went out, so a reader of the file
  * alone knows it is incomplete (the stream is also ended with an error, which a client sees as a
  * truncated transfer). NDJSON: a line `{"error": <problem details>}` and nothing else (a Job line
- * has a job_id, and its own `error` is a string or null). CSV: a record whose job_id is `#error` (job ids are hexadecimal, so no
- * job's row starts with `#`), the problem details as JSON in the next field, the others empty, so
- * it has the header's column count and parses as CSV.
+ * has a job_id, and its own `error` is a string or null). CSV: a record whose job_id is `#error`
+ * (job ids are hexadecimal, so no job's row starts with `#`), the problem details as JSON in the
+ * next field, the others empty, so it has the header's column count and parses as CSV.
  */
 export function ndjsonError(problem: Record<string, unknown>): string {
   return `${JSON.stringify({ error: problem })}\n`;

@@ -101,8 +101,10 @@ exportRoutes.openapi(route, async (c) => {
       );
     }
     reads++;
-    // The run's retention ended mid-export: what was written stays, nothing more is.
-    return obj.exportPage({ ...query, after_seq, up_to });
+    const p = await obj.exportPage({ ...query, after_seq, up_to });
+    if (p) return p;
+    // Deleted (DELETE, or retention) while being exported: what was written stays, and says it is not all.
+    throw new ApiError("gone", `The run was deleted after ${written} jobs were exported; the export is incomplete.`);
   };
 
   const write = (text: string) => writer.write(enc.encode(text));
@@ -119,7 +121,7 @@ exportRoutes.openapi(route, async (c) => {
         const item = { job: jobView(page.run, r, t), markdown: page.markdown?.[i] ?? null };
         out += csv ? csvRow(item, include, fields) : ndjsonLine(item, include);
       }
-      await write(out);
+      if (out) await write(out);
       written += page.rows.length;
       const last = page.rows.at(-1);
       page = page.has_more && last ? await next(last.seq) : null;

@@ -7,6 +7,8 @@ import { LIMITS } from "./config";
 import { JOB_STATUSES, RUN_STATUSES } from "./domain";
 import { RESULT_FORMATS, resultOptionsShape } from "./extract/schema";
 import { normalizeTargetUrl, UrlError } from "./fetchers/url-guard";
+import { DEVICES, RESOURCE_TYPES, WAIT_UNTIL } from "./request-options";
+import { checkRequestOptions, RequestCookieSchema, requestOptionsShape } from "./request-options-schema";
 import { utf8Bytes } from "./sizes";
 
 // ── Shared ──────────────────────────────────────────────────────────────────────────────────
@@ -63,6 +65,15 @@ const REQUEST_SIZE_RULE =
   `A request serialised as JSON (url, custom_id and its options) is at most ${LIMITS.maxRequestBytes / 1024} KB ` +
   `(${LIMITS.maxRequestBytes} bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]).`;
 
+/** The host a request's cookies are judged against, or null for a URL that has its own issue. */
+function hostOf(raw: string): string | null {
+  try {
+    return new URL(normalizeTargetUrl(raw)).hostname;
+  } catch {
+    return null;
+  }
+}
+
 export const ScrapeRequest = z
   .object({
     url: z
@@ -93,9 +104,11 @@ export const ScrapeRequest = z
       .default(30_000)
       .openapi({ description: "Worker-level timeout in ms for the whole job" }),
     ...resultOptionsShape,
+    ...requestOptionsShape,
   })
   .strict()
   .superRefine((r, ctx) => {
+    checkRequestOptions(r, hostOf(r.url), ctx);
     if (!r.browser && r.screenshot)
       ctx.addIssue({ code: "custom", path: ["screenshot"], message: "screenshot needs browser: true" });
     if (!r.browser && r.full_page)
@@ -156,6 +169,12 @@ export const StoredRequest = z
         z.object({ selector: z.string(), attribute: z.string().optional(), all: z.boolean().optional() }),
       )
       .optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    cookies: z.array(RequestCookieSchema).optional(),
+    user_agent: z.string().optional(),
+    device: z.enum(DEVICES),
+    wait_until: z.enum(WAIT_UNTIL),
+    block_resources: z.array(z.enum(RESOURCE_TYPES)),
   })
   .openapi("StoredRequest");
 

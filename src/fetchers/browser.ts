@@ -127,9 +127,10 @@ export interface FrameRules {
 type PausedRequest = { url: string; headers: Record<string, string> };
 
 /**
- * The headers to continue a paused request with, or null to leave its own. On the job's host the
- * extra headers are added (replacing the page's of the same name); elsewhere any that are there
- * (Chrome carries a header set on one redirect hop to the next) are taken out again.
+ * The headers to continue a paused request with, or null to leave its own: on the job's host, its
+ * own with the extra headers added (replacing the page's of the same name). An override holds for
+ * one request only: each redirect hop is paused again and judged by its own URL, so a hop to
+ * another host goes on with the page's headers alone.
  */
 function guardedHeaders(rules: FrameRules, req: PausedRequest): { name: string; value: string }[] | null {
   if (rules.headers.length === 0) return null;
@@ -139,15 +140,10 @@ function guardedHeaders(rules: FrameRules, req: PausedRequest): { name: string; 
   } catch {
     return null;
   }
-  const own = Object.entries(req.headers);
-  const ours = new Map(rules.headers);
-  if (sameSite(rules.requestUrl, url)) {
-    const kept = own.filter(([k]) => !ours.has(k.toLowerCase()));
-    return [...kept, ...rules.headers].map(([name, value]) => ({ name, value }));
-  }
-  const carried = (k: string, v: string) => ours.get(k.toLowerCase()) === v;
-  if (!own.some(([k, v]) => carried(k, v))) return null;
-  return own.filter(([k, v]) => !carried(k, v)).map(([name, value]) => ({ name, value }));
+  if (!sameSite(rules.requestUrl, url)) return null;
+  const ours = new Set(rules.headers.map(([k]) => k));
+  const kept = Object.entries(req.headers).filter(([k]) => !ours.has(k.toLowerCase()));
+  return [...kept, ...rules.headers].map(([name, value]) => ({ name, value }));
 }
 
 /**
@@ -164,6 +160,9 @@ function guardedHeaders(rules: FrameRules, req: PausedRequest): { name: string; 
  * - WebSockets and WebRTC are refused by REALM_GUARD, installed on each target while it is paused:
  *   the auto-attach of puppeteer holds a new frame or worker target until puppeteer resumes it, and
  *   the connection emits "sessionattached" before puppeteer's own handler of that attach runs.
+ * - The frames a job lists in `frames` get that job's request options: its extra headers on
+ *   requests to its own host, and its blocked resource types failed before they reach the network.
+ *   A frame no job lists (a popup, a worker) gets none.
  *
  * Network.setBypassServiceWorker is not needed: a job's context starts with no service worker and
  * cannot register one. The platform's session guardrails are an allowlist of host names, which

@@ -98,9 +98,11 @@ describe("headers, cookies and user agent", () => {
       const { key } = await newTenant();
       const k = crypto.randomUUID();
       const sub = crypto.randomUUID();
+      const framed = crypto.randomUUID();
+      const frame = target(`/options/echo?key=${framed}&sub=${enc(target(`/options/pixel.png?key=${framed}`))}`);
       const page = target(
         `/options/echo?key=${sub}&sub=${enc(target(`/options/pixel.png?key=${sub}`))}` +
-          `&sub=${enc(second(`/options/pixel.png?key=${sub}`))}`,
+          `&sub=${enc(second(`/options/pixel.png?key=${sub}`))}&frame=${enc(frame)}`,
       );
       const { run, jobs } = await runToCompletion(key, [
         { custom_id: "chain", url: chain(k), browser: true, ...OPTIONS },
@@ -132,6 +134,12 @@ describe("headers, cookies and user agent", () => {
       expect(pixel(SECOND())).toBeDefined();
       expect(pixel(SECOND())?.headers["x-api-key"]).toBeUndefined();
       expect(pixel(SECOND())?.headers.cookie).toBeUndefined();
+      // A frame of the page on its host: the frame's document and its image carry them too.
+      const inFrame = await hits(framed);
+      expect(inFrame.map((h) => [h.path, h.headers["x-api-key"]])).toEqual([
+        ["/options/echo", "s3cret"],
+        ["/options/pixel.png", "s3cret"],
+      ]);
       const { html } = await result(key, by("sub"), run.collection_id, run.run_id);
       expect(html).toContain(`<p id="ua">${OPTIONS.user_agent.replace("&", "&amp;")}</p>`);
     },
@@ -195,7 +203,7 @@ describe("browser device, wait_until and block_resources", () => {
     async () => {
       const { key } = await newTenant();
       const [none, images, styles] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
-      const page = (k: string) => target(`/options/images?key=${k}&n=3`);
+      const page = (k: string) => target(`/options/images?key=${k}&n=3&frame`);
       const { jobs } = await runToCompletion(key, [
         { url: page(none), browser: true },
         { url: page(images), browser: true, block_resources: ["image"] },
@@ -207,9 +215,10 @@ describe("browser device, wait_until and block_resources", () => {
         const n = (path: string) => seen.filter((h) => h.path === path).length;
         return { images: n("/options/pixel.png"), css: n("/options/style.css"), fonts: n("/options/font.woff2") };
       };
-      expect(await count(none)).toEqual({ images: 3, css: 1, fonts: 1 });
-      expect(await count(images)).toEqual({ images: 0, css: 1, fonts: 1 });
-      expect(await count(styles)).toEqual({ images: 3, css: 0, fonts: 0 });
+      // The page's and its frame's: 3 + 2 images, a stylesheet and a font each.
+      expect(await count(none)).toEqual({ images: 5, css: 2, fonts: 2 });
+      expect(await count(images)).toEqual({ images: 0, css: 2, fonts: 2 });
+      expect(await count(styles)).toEqual({ images: 5, css: 0, fonts: 0 });
     },
     SLOW,
   );

@@ -340,10 +340,12 @@ const PIXEL = Buffer.from(
 /**
  * Pages for headers, cookies, devices, waiting and blocked resources. Every request with a `key`
  * is recorded with its host and headers (GET /options/hits?key=K reads them), on either host.
- * - /options/echo?key&next&sub: a page that shows navigator.userAgent and its viewport; with
- *   `next`, a 302 there instead (a redirect chain); each `sub` becomes an <img> on the page.
+ * - /options/echo?key&next&sub&frame: a page that shows navigator.userAgent and its viewport;
+ *   with `next`, a 302 there instead (a redirect chain); each `sub` becomes an <img> on the page,
+ *   each `frame` an <iframe>.
  * - /options/pixel.png?key, /options/style.css?key, /options/font.woff2?key: subresources.
- * - /options/images?key&n: a page with n images, a stylesheet and a web font.
+ * - /options/images?key&n&frame: a page with n images, a stylesheet and a web font (and a frame
+ *   of the same with 2 images).
  * - /options/after-load: fetches /slow/3000 once loaded, then says so in the page.
  */
 function requestOptionsPage(
@@ -370,6 +372,7 @@ function requestOptionsPage(
     }
     const attr = (s: string) => s.replace(/&/g, "&amp;").replace(/"/g, "&quot;");
     const imgs = url.searchParams.getAll("sub").map((s) => `<img src="${attr(s)}">`);
+    for (const f of url.searchParams.getAll("frame")) imgs.push(`<iframe src="${attr(f)}"></iframe>`);
     const script = `document.getElementById('ua').textContent = navigator.userAgent;
 document.getElementById('vw').textContent = innerWidth + 'x' + innerHeight + '@' + devicePixelRatio;`;
     // The viewport meta makes a mobile layout as wide as the device (without it, 980 CSS px).
@@ -385,7 +388,9 @@ document.getElementById('vw').textContent = innerWidth + 'x' + innerHeight + '@'
   if (p === "/options/images") {
     const n = Number(url.searchParams.get("n") ?? "3");
     const q = `key=${encodeURIComponent(key ?? "")}`;
-    const imgs = Array.from({ length: n }, (_, i) => `<img src="/options/pixel.png?${q}&i=${i}">`).join("");
+    let imgs = Array.from({ length: n }, (_, i) => `<img src="/options/pixel.png?${q}&i=${i}">`).join("");
+    // A frame of the same page with 2 images: a page's frames follow its options too.
+    if (url.searchParams.has("frame")) imgs += `<iframe src="/options/images?${q}&n=2"></iframe>`;
     // The font is preloaded: a font used only by layout may be asked for after the load event.
     const font = `/options/font.woff2?${q}`;
     const head =

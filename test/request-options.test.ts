@@ -307,6 +307,8 @@ describe("request option validation", () => {
         "requests[0].cookies[1]",
       ],
       [{ url, cookies: manyCookies }, "requests[0].cookies"],
+      // 30 valid cookies of 3 KB: within the cookie limits, past the 64 KB a request may take.
+      [{ url, cookies: manyCookies.slice(0, 30).map((c) => ({ ...c, value: "v".repeat(3_000) })) }, "requests[0]"],
       [{ url, user_agent: "" }, "requests[0].user_agent"],
       [{ url, user_agent: "x".repeat(513) }, "requests[0].user_agent"],
       [{ url, user_agent: "a\nb" }, "requests[0].user_agent"],

@@ -381,6 +381,7 @@ class RenderAttempt {
   private evaluateBytes = 0;
   /** The frames this job listed in the guard's rules, removed when it closes. */
   private frameIds: string[] = [];
+  private closed = false;
   private readonly options: ReturnType<typeof browserOptions>;
   private readonly device: (typeof DEVICE_PROFILES)[keyof typeof DEVICE_PROFILES];
 
@@ -484,6 +485,8 @@ class RenderAttempt {
     if (headers.length === 0 && blocked.size === 0) return;
     const rules: FrameRules = { requestUrl, headers, blocked };
     const list = (frameId: string) => {
+      // An attach reported after close() would otherwise stay in the guard's map for good.
+      if (this.closed) return;
       this.session.frames.set(frameId, rules);
       this.frameIds.push(frameId);
     };
@@ -608,6 +611,7 @@ class RenderAttempt {
   }
 
   async close() {
+    this.closed = true;
     for (const id of this.frameIds) this.session.frames.delete(id);
     if (this.context) await this.context.close();
   }

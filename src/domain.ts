@@ -5,6 +5,7 @@
  */
 import type { ExtractFields, ResultFormat } from "./extract";
 import type { Action } from "./schemas";
+import type { Device, RequestCookie, ResourceType, WaitUntil } from "./request-options";
 
 export const JOB_STATUSES = ["pending", "in_progress", "completed", "failed", "timeout"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -31,6 +32,13 @@ export interface JobSpec {
   formats?: ResultFormat[];
   only_main_content?: boolean;
   extract?: ExtractFields;
+  /** Request options: kept only when given, so a spec without them is as it was before they existed. */
+  headers?: Record<string, string>;
+  cookies?: RequestCookie[];
+  user_agent?: string;
+  device?: Device;
+  wait_until?: WaitUntil;
+  block_resources?: ResourceType[];
 }
 
 /** A spec's result options with their defaults filled in. */
@@ -38,6 +46,13 @@ export const resultOptions = (spec: JobSpec) => ({
   formats: spec.formats ?? (["html"] as ResultFormat[]),
   only_main_content: spec.only_main_content ?? false,
   extract: spec.extract && Object.keys(spec.extract).length > 0 ? spec.extract : undefined,
+});
+
+/** A spec's browser options with their defaults filled in. */
+export const browserOptions = (spec: JobSpec) => ({
+  device: spec.device ?? ("desktop" as Device),
+  wait_until: spec.wait_until ?? ("load" as WaitUntil),
+  block_resources: spec.block_resources ?? ([] as ResourceType[]),
 });
 
 /**

@@ -7,6 +7,8 @@ import { LIMITS } from "./config";
 import { JOB_STATUSES, RUN_STATUSES } from "./domain";
 import { MAX_EXTRACT_NAMES_PER_COLLECTION, RESULT_FORMATS, resultOptionsShape } from "./extract/schema";
 import { normalizeTargetUrl, UrlError } from "./fetchers/url-guard";
+import { DEVICES, RESOURCE_TYPES, WAIT_UNTIL } from "./request-options";
+import { checkRequestOptions, RequestCookieSchema, requestOptionsShape } from "./request-options-schema";
 import { utf8Bytes } from "./sizes";
 
 // ── Shared ──────────────────────────────────────────────────────────────────────────────────
@@ -65,6 +67,15 @@ const REQUEST_SIZE_RULE =
   `The requests of a collection use at most ${MAX_EXTRACT_NAMES_PER_COLLECTION} distinct extract field names ` +
   "(the export's CSV has a column for each); the first past it is refused with 422 naming it.";
 
+/** The host a request's cookies are judged against, or null for a URL that has its own issue. */
+function hostOf(raw: string): string | null {
+  try {
+    return new URL(normalizeTargetUrl(raw)).hostname;
+  } catch {
+    return null;
+  }
+}
+
 export const ScrapeRequest = z
   .object({
     url: z
@@ -95,9 +106,11 @@ export const ScrapeRequest = z
       .default(30_000)
       .openapi({ description: "Worker-level timeout in ms for the whole job" }),
     ...resultOptionsShape,
+    ...requestOptionsShape,
   })
   .strict()
   .superRefine((r, ctx) => {
+    checkRequestOptions(r, hostOf(r.url), ctx);
     if (!r.browser && r.screenshot)
       ctx.addIssue({ code: "custom", path: ["screenshot"], message: "screenshot needs browser: true" });
     if (!r.browser && r.full_page)
@@ -158,6 +171,12 @@ export const StoredRequest = z
         z.object({ selector: z.string(), attribute: z.string().optional(), all: z.boolean().optional() }),
       )
       .optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    cookies: z.array(RequestCookieSchema).optional(),
+    user_agent: z.string().optional(),
+    device: z.enum(DEVICES),
+    wait_until: z.enum(WAIT_UNTIL),
+    block_resources: z.array(z.enum(RESOURCE_TYPES)),
   })
   .openapi("StoredRequest");
 

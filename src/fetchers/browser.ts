@@ -2,7 +2,8 @@ import puppeteer, { CDPSessionEvent } from "@cloudflare/puppeteer";
 import type { Browser, CDPSession, HTTPResponse, Page } from "@cloudflare/puppeteer";
 import { LIMITS, urlGuard } from "../config";
 import { count } from "../metrics";
-import type { JobMessage } from "../domain";
+import { browserOptions, type JobMessage } from "../domain";
+import { CDP_RESOURCE_TYPES, DEVICE_PROFILES, sameSite } from "../request-options";
 import type { Action } from "../schemas";
 import { BROWSER_HEADERS } from "./http";
 import { classifyResponse, TRANSIENT_STATUSES, type AttemptResult } from "./outcome";
@@ -113,6 +114,39 @@ const REALM_GUARD = `(() => {
 type Refusal = (url: string) => string | null;
 
 /**
+ * What the guard does for the requests of one job's frames: the job's extra headers, which go only
+ * to requests to the job URL's own host (sameSite), and the CDP resource types it refuses.
+ */
+export interface FrameRules {
+  requestUrl: URL;
+  /** Lower-case names. */
+  headers: [string, string][];
+  blocked: Set<string>;
+}
+
+type PausedRequest = { url: string; headers: Record<string, string> };
+
+/**
+ * The headers to continue a paused request with, or null to leave its own: on the job's host, its
+ * own with the extra headers added (replacing the page's of the same name). An override holds for
+ * one request only: each redirect hop is paused again and judged by its own URL, so a hop to
+ * another host goes on with the page's headers alone.
+ */
+function guardedHeaders(rules: FrameRules, req: PausedRequest): { name: string; value: string }[] | null {
+  if (rules.headers.length === 0) return null;
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch {
+    return null;
+  }
+  if (!sameSite(rules.requestUrl, url)) return null;
+  const ours = new Set(rules.headers.map(([k]) => k));
+  const kept = Object.entries(req.headers).filter(([k]) => !ours.has(k.toLowerCase()));
+  return [...kept, ...rules.headers].map(([name, value]) => ({ name, value }));
+}
+
+/**
  * Keeps every page of one browser connection within the URL guard, with means the pages cannot
  * reach. Installed once per connection, before any job's page exists:
  *
@@ -126,6 +160,9 @@ type Refusal = (url: string) => string | null;
  * - WebSockets and WebRTC are refused by REALM_GUARD, installed on each target while it is paused:
  *   the auto-attach of puppeteer holds a new frame or worker target until puppeteer resumes it, and
  *   the connection emits "sessionattached" before puppeteer's own handler of that attach runs.
+ * - The frames a job lists in `frames` get that job's request options: its extra headers on
+ *   requests to its own host, and its blocked resource types failed before they reach the network.
+ *   A frame no job lists (a popup, a worker) gets none.
  *
  * Network.setBypassServiceWorker is not needed: a job's context starts with no service worker and
  * cannot register one. The platform's session guardrails are an allowlist of host names, which
@@ -133,6 +170,8 @@ type Refusal = (url: string) => string | null;
  */
 class BrowserGuard {
   private popups = new Set<string>();
+  /** Frame id → the rules of the job whose page it is in; a frame not listed gets none. */
+  readonly frames = new Map<string, FrameRules>();
 
   private constructor(
     /** A session on the browser target: browser-wide commands go here. */
@@ -185,14 +224,19 @@ class BrowserGuard {
     this.popups.delete(targetId);
   };
 
-  private onRequest = (e: { requestId: string; frameId: string; request: { url: string } }) => {
+  private onRequest = (e: { requestId: string; frameId: string; resourceType: string; request: PausedRequest }) => {
     const url = e.request.url;
     // A page's top-level frame has its target's id.
-    const refuse = this.popups.has(e.frameId) || (!/^(data|blob|about):/i.test(url) && this.refusal(url) !== null);
+    const rules = this.frames.get(e.frameId);
+    const refuse =
+      this.popups.has(e.frameId) ||
+      (!/^(data|blob|about):/i.test(url) && this.refusal(url) !== null) ||
+      rules?.blocked.has(e.resourceType) === true;
     const { requestId } = e;
+    const headers = !refuse && rules ? guardedHeaders(rules, e.request) : null;
     const next = refuse
       ? this.cdp.send("Fetch.failRequest", { requestId, errorReason: "BlockedByClient" })
-      : this.cdp.send("Fetch.continueRequest", { requestId });
+      : this.cdp.send("Fetch.continueRequest", headers ? { requestId, headers } : { requestId });
     next.catch(() => undefined);
   };
 }
@@ -203,6 +247,8 @@ export interface BrowserSession {
   /** The guard's session on the browser target. */
   cdp: CDPSession;
   refusal: Refusal;
+  /** The guard's per-frame rules: a job lists its frames here while it runs. */
+  frames: Map<string, FrameRules>;
   /** Set when a job's context could not be closed: the browser is then closed, not kept. */
   broken: boolean;
 }
@@ -222,7 +268,7 @@ export async function withBrowser<T>(env: Env, fn: (s: BrowserSession) => Promis
     // No page is opened without the guard: failing to install it fails the batch.
     const refusal = urlGuard(env);
     guard = await BrowserGuard.install(browser, refusal);
-    session = { browser, cdp: guard.cdp, refusal, broken: false };
+    session = { browser, cdp: guard.cdp, refusal, frames: guard.frames, broken: false };
     return await fn(session);
   } catch (e) {
     healthy = false;
@@ -251,7 +297,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Races a step against the job's remaining time. */
 type Within = <T>(p: Promise<T>) => Promise<T>;
 const utf8 = new TextEncoder();
-const VIEWPORT = { width: 1280, height: 800 };
+type Viewport = { width: number; height: number };
 
 /**
  * A job's own browser context (cookies, storage, cache, permissions, service workers), created
@@ -280,16 +326,17 @@ class JobContext {
     }
   }
 
-  async newPage(timeoutMs: number): Promise<Page> {
+  /** The job's page, with its target's id (which is also its main frame's id). */
+  async newPage(timeoutMs: number): Promise<{ page: Page; targetId: string }> {
     // The target is found by a URL no page can guess; its id is not public in puppeteer.
     const marker = `about:blank#job-${crypto.randomUUID()}`;
-    const [target] = await Promise.all([
+    const [target, created] = await Promise.all([
       this.session.browser.waitForTarget((t) => t.url() === marker, { timeout: timeoutMs }),
       this.session.cdp.send("Target.createTarget", { url: marker, browserContextId: this.id }),
     ]);
     const page = await target.page();
     if (!page) throw new Error("the job's page could not be opened");
-    return page;
+    return { page, targetId: created.targetId };
   }
 
   /** Closes the context with every page in it; a context that will not close condemns the browser. */
@@ -332,12 +379,20 @@ class RenderAttempt {
   private fetchMs = 0;
   private evaluateResults: unknown[] = [];
   private evaluateBytes = 0;
+  /** The frames this job listed in the guard's rules, removed when it closes. */
+  private frameIds: string[] = [];
+  private closed = false;
+  private readonly options: ReturnType<typeof browserOptions>;
+  private readonly device: (typeof DEVICE_PROFILES)[keyof typeof DEVICE_PROFILES];
 
   constructor(
     private session: BrowserSession,
     private job: JobMessage,
     private budgetMs: number,
-  ) {}
+  ) {
+    this.options = browserOptions(job.spec);
+    this.device = DEVICE_PROFILES[this.options.device];
+  }
 
   private left = () => this.started + this.budgetMs - Date.now();
 
@@ -380,11 +435,13 @@ class RenderAttempt {
   /** The job's context and page, with the listeners that follow its main document. */
   async open(): Promise<Page> {
     this.context = await JobContext.open(this.session, this.within);
-    const p = await this.within(this.context.newPage(Math.max(1, this.left())));
+    const { page: p, targetId } = await this.within(this.context.newPage(Math.max(1, this.left())));
     this.page = p;
-    await this.within(p.setViewport(VIEWPORT));
-    await this.within(p.setUserAgent(BROWSER_HEADERS["user-agent"]));
+    const { ua, ...viewport } = this.device;
+    await this.within(p.setViewport(viewport));
+    await this.within(p.setUserAgent(this.job.spec.user_agent ?? ua ?? BROWSER_HEADERS["user-agent"]));
     await this.within(p.setExtraHTTPHeaders({ "accept-language": BROWSER_HEADERS["accept-language"] }));
+    await this.within(this.applyRequestOptions(p, targetId));
     // The guard (BrowserGuard) refuses what the page may not load; this only names why, when
     // what it refused is the page's own navigation (a redirect to a private address, say).
     p.on("requestfailed", (req) => {
@@ -403,11 +460,48 @@ class RenderAttempt {
     return p;
   }
 
+  /**
+   * The job's cookies, set in its own context, where Chrome scopes them by domain and path like any
+   * cookie; and its extra headers and blocked resource types, which the guard applies by frame.
+   * Page.setExtraHTTPHeaders would send the headers to every host the page loads from, so the
+   * guard adds them instead, only to requests to the job URL's host (FrameRules). Frames attached
+   * later (iframes) are listed as they attach, before their first request is paused.
+   */
+  private async applyRequestOptions(p: Page, targetId: string): Promise<void> {
+    const spec = this.job.spec;
+    const requestUrl = new URL(this.job.url);
+    if (spec.cookies?.length) {
+      const cookies = spec.cookies.map((c) => ({
+        name: c.name,
+        value: c.value,
+        url: requestUrl.href,
+        path: c.path ?? "/",
+        ...(c.domain === undefined ? {} : { domain: c.domain }),
+      }));
+      await p.setCookie(...cookies);
+    }
+    const headers = Object.entries(spec.headers ?? {}).map(([k, v]): [string, string] => [k.toLowerCase(), v]);
+    const blocked = new Set(this.options.block_resources.map((t) => CDP_RESOURCE_TYPES[t]));
+    if (headers.length === 0 && blocked.size === 0) return;
+    const rules: FrameRules = { requestUrl, headers, blocked };
+    const list = (frameId: string) => {
+      // An attach reported after close() would otherwise stay in the guard's map for good.
+      if (this.closed) return;
+      this.session.frames.set(frameId, rules);
+      this.frameIds.push(frameId);
+    };
+    list(targetId);
+    const client = await p.createCDPSession();
+    client.on("Page.frameAttached", (e: { frameId: string }) => list(e.frameId));
+    await client.send("Page.enable");
+  }
+
   /** Loads the page; an outcome when that already decides the job, null to go on. */
   async navigate(p: Page): Promise<AttemptResult | null> {
     let response: HTTPResponse | null;
     try {
-      response = await this.within(p.goto(this.job.url, { waitUntil: "load", timeout: Math.max(1, this.left()) }));
+      const waitUntil = this.options.wait_until;
+      response = await this.within(p.goto(this.job.url, { waitUntil, timeout: Math.max(1, this.left()) }));
     } catch (e) {
       if (e instanceof OutOfTime || /timeout/i.test(String(e))) throw new OutOfTime();
       const msg = e instanceof Error ? e.message : String(e);
@@ -481,7 +575,9 @@ class RenderAttempt {
     // The same cap as fetch mode: a page this large would not fit a batch's memory or a pack.
     const html = await this.within(takeHtml(p));
     if (html === null) return this.tooLarge();
-    const screenshot = this.job.spec.screenshot ? await this.within(takeScreenshot(p, this.job.spec.full_page)) : null;
+    const screenshot = this.job.spec.screenshot
+      ? await this.within(takeScreenshot(p, this.job.spec.full_page, this.device))
+      : null;
     const res = this.mainResponse;
     const headers = new Headers(Object.entries(res?.headers() ?? {}));
     const render_ms = Date.now() - this.started - this.fetchMs;
@@ -515,6 +611,8 @@ class RenderAttempt {
   }
 
   async close() {
+    this.closed = true;
+    for (const id of this.frameIds) this.session.frames.delete(id);
     if (this.context) await this.context.close();
   }
 }
@@ -546,16 +644,17 @@ async function takeHtml(p: Page): Promise<string | null> {
 /**
  * A PNG of the viewport, or of the whole page clipped to LIMITS.maxScreenshotHeightPx, its
  * height measured in the page first: Chrome's own full-page capture has no bound, and a page can
- * be any height (or width: the clip keeps the viewport's width).
+ * be any height (or width: the clip keeps the viewport's width). In CSS pixels: the image is the
+ * device scale factor times larger.
  */
-async function takeScreenshot(p: Page, fullPage: boolean): Promise<Uint8Array> {
+async function takeScreenshot(p: Page, fullPage: boolean, viewport: Viewport): Promise<Uint8Array> {
   let clip: { x: number; y: number; width: number; height: number } | undefined;
   if (fullPage) {
     const h = await p.evaluate<[], () => number>(
       "Math.max(document.documentElement?.scrollHeight ?? 0, document.body?.scrollHeight ?? 0)",
     );
-    const height = Math.max(1, Math.min(LIMITS.maxScreenshotHeightPx, Math.ceil(Number(h) || VIEWPORT.height)));
-    clip = { x: 0, y: 0, width: VIEWPORT.width, height };
+    const height = Math.max(1, Math.min(LIMITS.maxScreenshotHeightPx, Math.ceil(Number(h) || viewport.height)));
+    clip = { x: 0, y: 0, width: viewport.width, height };
   }
   return new Uint8Array((await p.screenshot({ type: "png", clip, captureBeyondViewport: fullPage })) as Uint8Array);
 }

@@ -1,6 +1,7 @@
 import { LIMITS } from "../config";
 import { classifyResponse, type AttemptResult } from "./outcome";
 import { targetRefusal } from "./url-guard";
+import { hopHeaders, type SentOptions } from "../request-options";
 
 /**
  * Sent with every fetch-mode request: workerd's fetch sends no User-Agent at all, which many
@@ -62,11 +63,12 @@ export function decodeHtml(bytes: Uint8Array, contentType: string | null): strin
 /**
  * One attempt at a fetch-mode job: GET with browser-like headers, redirects followed by hand (at
  * most 10, each hop checked by the URL guard, loops detected), the whole attempt bounded by the
- * job's timeout.
+ * job's timeout. The request's headers, cookies and user agent go with every hop to its own host
+ * and with no other (hopHeaders): following redirects here is what lets each hop be judged.
  */
 export async function fetchPage(
   url: string,
-  opts: { timeoutMs: number; allowLoopback: boolean },
+  opts: { timeoutMs: number; allowLoopback: boolean; send?: SentOptions },
 ): Promise<AttemptResult> {
   const started = Date.now();
   const elapsed = () => Date.now() - started;
@@ -74,6 +76,7 @@ export async function fetchPage(
   const timer = setTimeout(() => controller.abort(new DOMException("job timeout", "TimeoutError")), opts.timeoutMs);
   const seen = new Set<string>();
   let current = url;
+  const requestUrl = new URL(url);
   const fail = (error: string, status_code: number | null = null): AttemptResult => ({
     kind: "final",
     status: "failed",
@@ -92,7 +95,8 @@ export async function fetchPage(
       const refusal = targetRefusal(current, { allowLoopback: opts.allowLoopback });
       if (refusal) return fail(hop === 0 ? refusal : `redirected to a refused target: ${refusal}`);
       seen.add(current);
-      const res = await fetch(current, { headers: BROWSER_HEADERS, redirect: "manual", signal: controller.signal });
+      const headers = hopHeaders(BROWSER_HEADERS, opts.send ?? {}, requestUrl, new URL(current));
+      const res = await fetch(current, { headers, redirect: "manual", signal: controller.signal });
       if (res.status >= 300 && res.status < 400 && res.headers.has("location")) {
         await res.body?.cancel();
         const next = new URL(res.headers.get("location")!, current).href;

@@ -98,7 +98,7 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, browse
     }
   } else {
     const fetchOne: Attempt = (j) =>
-      fetchPage(j.url, { timeoutMs: j.spec.timeout, allowLoopback: settings(env).LOCAL_DEV });
+      fetchPage(j.url, { timeoutMs: j.spec.timeout, allowLoopback: settings(env).LOCAL_DEV, send: j.spec });
     await runJobs(env, jobs, fates, fetchOne, FETCH_PARALLELISM, FETCH_FLUSH);
   }
   await fates.settle(env);

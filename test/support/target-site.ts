@@ -318,11 +318,92 @@ localStorage.setItem('k', 'secret');
     return res.end();
   }
   if (p.startsWith("/escape")) return escape(p, send);
+  if (p.startsWith("/options/")) return requestOptionsPage(req, url, res, send);
   if (p === "/refused/hits") {
     // What the refused server saw, read here: asking that server would count the question.
     const body = JSON.stringify({ origin: refused.origin, requests: refused.requests, datagrams: refused.datagrams });
     if (url.searchParams.has("reset")) Object.assign(refused, { requests: [], datagrams: 0 });
     return send(200, body, { "content-type": "application/json" });
+  }
+  send(404, html("Not found", "<h1>Not found</h1>"));
+}
+
+// ── Request options ───────────────────────────────────────────────────────────────
+/** What /options/* requests carried, by their `key` query parameter (shared by both hosts). */
+const optionHits = new Map<string, { host: string; path: string; headers: http.IncomingHttpHeaders }[]>();
+/** A 1×1 transparent PNG. */
+const PIXEL = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+/**
+ * Pages for headers, cookies, devices, waiting and blocked resources. Every request with a `key`
+ * is recorded with its host and headers (GET /options/hits?key=K reads them), on either host.
+ * - /options/echo?key&next&sub&frame: a page that shows navigator.userAgent and its viewport;
+ *   with `next`, a 302 there instead (a redirect chain); each `sub` becomes an <img> on the page,
+ *   each `frame` an <iframe>.
+ * - /options/pixel.png?key, /options/style.css?key, /options/font.woff2?key: subresources.
+ * - /options/images?key&n&frame: a page with n images, a stylesheet and a web font (and a frame
+ *   of the same with 2 images).
+ * - /options/after-load: fetches /slow/3000 once loaded, then says so in the page.
+ */
+function requestOptionsPage(
+  req: http.IncomingMessage,
+  url: URL,
+  res: http.ServerResponse,
+  send: (status: number, body: string, headers?: Record<string, string>) => void,
+) {
+  const p = url.pathname;
+  const key = url.searchParams.get("key");
+  if (p === "/options/hits") {
+    return send(200, JSON.stringify(optionHits.get(key ?? "") ?? []), { "content-type": "application/json" });
+  }
+  if (key) {
+    const hits = optionHits.get(key) ?? [];
+    hits.push({ host: req.headers.host ?? "", path: p, headers: req.headers });
+    optionHits.set(key, hits);
+  }
+  if (p === "/options/echo") {
+    const next = url.searchParams.get("next");
+    if (next) {
+      res.writeHead(302, { location: next });
+      return res.end();
+    }
+    const attr = (s: string) => s.replace(/&/g, "&amp;").replace(/"/g, "&quot;");
+    const imgs = url.searchParams.getAll("sub").map((s) => `<img src="${attr(s)}">`);
+    for (const f of url.searchParams.getAll("frame")) imgs.push(`<iframe src="${attr(f)}"></iframe>`);
+    const script = `document.getElementById('ua').textContent = navigator.userAgent;
+document.getElementById('vw').textContent = innerWidth + 'x' + innerHeight + '@' + devicePixelRatio;`;
+    // The viewport meta makes a mobile layout as wide as the device (without it, 980 CSS px).
+    const body = `<p id="ua"></p><p id="vw"></p>${imgs.join("")}<script>${script}</script>`;
+    return send(200, html("Echo", body, `<meta name="viewport" content="width=device-width">`));
+  }
+  if (p === "/options/pixel.png") {
+    res.writeHead(200, { "content-type": "image/png" });
+    return res.end(PIXEL);
+  }
+  if (p === "/options/style.css") return send(200, "body { color: #333 }", { "content-type": "text/css" });
+  if (p === "/options/font.woff2") return send(200, "", { "content-type": "font/woff2" });
+  if (p === "/options/images") {
+    const n = Number(url.searchParams.get("n") ?? "3");
+    const q = `key=${encodeURIComponent(key ?? "")}`;
+    let imgs = Array.from({ length: n }, (_, i) => `<img src="/options/pixel.png?${q}&i=${i}">`).join("");
+    // A frame of the same page with 2 images: a page's frames follow its options too.
+    if (url.searchParams.has("frame")) imgs += `<iframe src="/options/images?${q}&n=2"></iframe>`;
+    // The font is preloaded: a font used only by layout may be asked for after the load event.
+    const font = `/options/font.woff2?${q}`;
+    const head =
+      `<link rel="stylesheet" href="/options/style.css?${q}">` +
+      `<link rel="preload" href="${font}" as="font" type="font/woff2" crossorigin>` +
+      `<style>@font-face { font-family: F; src: url(${font}); } p { font-family: F }</style>`;
+    return send(200, html("Images", `<p>Pictures</p>${imgs}`, head));
+  }
+  if (p === "/options/after-load") {
+    const script = `addEventListener('load', () => fetch('/slow/3000').then(() => {
+  document.getElementById('late').textContent = 'fetched after load';
+}));`;
+    return send(200, html("After load", `<p id="late">waiting</p><script>${script}</script>`));
   }
   send(404, html("Not found", "<h1>Not found</h1>"));
 }
@@ -436,13 +517,17 @@ fetch('${to}/fetch').then(() => log('fetch', 'answered'), () => log('fetch', 'fa
   );
 }
 
-export async function startTargetSite(port = 0): Promise<{ origin: string; close: () => Promise<void> }> {
+/** The site on `host`; the tests also run it on 127.0.0.3, a second host for what must not leave the first. */
+export async function startTargetSite(
+  port = 0,
+  host = "127.0.0.1",
+): Promise<{ origin: string; close: () => Promise<void> }> {
   const server = http.createServer(route);
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const { port: actual } = server.address() as AddressInfo;
   return {
-    origin: `http://127.0.0.1:${actual}`,
+    origin: `http://${host}:${actual}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

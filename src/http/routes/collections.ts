@@ -2,7 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { nowIso } from "../../clock";
 import { LIMITS, settings } from "../../config";
-import { resultOptions } from "../../domain";
+import { browserOptions, resultOptions } from "../../domain";
 import {
   getCollection,
   getRequests,
@@ -79,6 +79,7 @@ function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRo
         formats: r.formats,
         only_main_content: r.only_main_content,
         ...(r.extract && Object.keys(r.extract).length > 0 ? { extract: r.extract } : {}),
+        ...requestOptionsOf(r),
       },
     };
     // Checked here, where the request is accepted, so every job message built from it later fits
@@ -108,6 +109,19 @@ function prepareRequests(env: Env, requests: ScrapeRequest[]): { rows: RequestRo
     });
   }
   return { rows, duplicates: requests.length - rows.length };
+}
+
+/** The request options that were given: an absent one stays absent, so specs stay as small as before. */
+function requestOptionsOf(r: ScrapeRequest): Partial<RequestRow["spec"]> {
+  const given = {
+    headers: r.headers && Object.keys(r.headers).length > 0 ? r.headers : undefined,
+    cookies: r.cookies?.length ? r.cookies : undefined,
+    user_agent: r.user_agent,
+    device: r.device,
+    wait_until: r.wait_until,
+    block_resources: r.block_resources?.length ? r.block_resources : undefined,
+  };
+  return Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
 }
 
 const create = createRoute({
@@ -199,6 +213,7 @@ collections.openapi(get, async (c) => {
         browser: r.browser,
         ...r.spec,
         ...resultOptions(r.spec),
+        ...browserOptions(r.spec),
         custom_id: r.custom_id,
       })),
     },

@@ -3,7 +3,8 @@
  * completed_at listing, resumable with Last-Event-ID or ?after without a job missed or repeated,
  * run events whose counters only grow and end on the final summary, and the stream's refusals.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { RunCoordinator } from "../src/do/run-coordinator";
 import {
   allJobs,
   api,
@@ -194,6 +195,36 @@ describe("the event stream of a finished run", () => {
     expect(parsed(jobsOf(read))).toEqual(await byCompletion(key, col.id, run.run_id));
     expect(jobsOf(read)).toHaveLength(30);
     expectRunEvents(runsOf(read), final);
+  });
+});
+
+describe("a client going away", () => {
+  it("stops the stream's reads of the run's object", async () => {
+    // The run's object lives in the tests' isolate, so its reads can be counted.
+    const reads = vi.spyOn(RunCoordinator.prototype, "listJobs");
+    try {
+      const { key } = await newTenant();
+      const col = await createCollection(
+        key,
+        Array.from({ length: 5 }, (_, i) => ({ url: target(`/hang?${i}`), timeout: 5_000 })),
+      );
+      const run = await startRun(key, col.id);
+      const reader = (await open(key, col.id, run.run_id)).body!.getReader();
+      await reader.read();
+      const at = reads.mock.calls.length;
+      await new Promise((r) => setTimeout(r, 3_000));
+      // A quiet run is still read (backing off towards once a second) while the client is there …
+      const whileOpen = reads.mock.calls.length - at;
+      expect(whileOpen).toBeGreaterThanOrEqual(2);
+      await reader.cancel();
+      const cancelledAt = reads.mock.calls.length;
+      await new Promise((r) => setTimeout(r, 3_000));
+      // … and not once it has gone (one read already under way may still finish).
+      expect(reads.mock.calls.length - cancelledAt).toBeLessThanOrEqual(1);
+      await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/cancel`, { method: "POST", key });
+    } finally {
+      reads.mockRestore();
+    }
   });
 });
 

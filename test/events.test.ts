@@ -228,6 +228,30 @@ describe("a client going away", () => {
   });
 });
 
+describe("the event stream in OpenAPI", () => {
+  it("is documented as text/event-stream with its resume parameters and its 406", async () => {
+    const doc = (await (await api("/v1/openapi.json")).json()) as {
+      paths: Record<string, Record<string, Record<string, unknown>>>;
+    };
+    const op = doc.paths["/v1/async/collections/{id}/runs/{run_id}/events"].get as {
+      operationId: string;
+      tags: string[];
+      description: string;
+      parameters: { name: string; in: string }[];
+      responses: Record<string, { content: Record<string, unknown> }>;
+    };
+    expect(op.operationId).toBe("streamRunEvents");
+    expect(op.tags.length).toBeGreaterThan(0);
+    expect(Object.keys(op.responses[200].content)).toEqual(["text/event-stream"]);
+    expect(op.description).toMatch(/event: job.*event: run.*keep-alive.*Last-Event-ID/s);
+    expect(op.parameters.map((p) => `${p.in} ${p.name}`)).toEqual(
+      expect.arrayContaining(["query after", "header last-event-id"]),
+    );
+    for (const status of ["400", "404", "406"])
+      expect(op.responses[status].content).toHaveProperty(["application/problem+json"]);
+  });
+});
+
 describe("the event stream refuses", () => {
   it("a bad cursor with 400, another tenant's or an unknown run with 404, and an Accept without it with 406", async () => {
     const { key } = await newTenant();

@@ -112,6 +112,7 @@ events.openapi(route, async (c) => {
   const gone = new AbortController();
   const chunks = eventStream(poll, {
     timing: STREAM,
+    // Wall time, not clock.ts's now(): a test that pins that clock would otherwise never end a stream.
     now: Date.now,
     sleep: abortableSleep,
     signal: gone.signal,

@@ -34,11 +34,12 @@ export interface StreamTiming {
 }
 
 /**
- * A stream lives at most 5 minutes: a Worker invocation held by a stream keeps the version it
- * started on, so after a deploy every stream is on the new code within 5 minutes; a client that
- * vanished without closing its connection costs at most that many reads; and resuming with
- * Last-Event-ID becomes a path every client takes routinely rather than only after a network
- * failure. Each read is one call to the run's object, which answers it and may then hibernate.
+ * A stream lives at most 5 minutes. When the Workers runtime is updated, requests in flight drain on
+ * the previous version for a grace period (up to 20 minutes) and are then cut: a stream ends cleanly
+ * well inside it and resumes on the new version, as it does after a deploy of this Worker. A client
+ * that vanished without closing its connection costs at most 5 minutes of reads, and resuming with
+ * Last-Event-ID is a path every client takes routinely, not only after a network failure. Each
+ * read is one call to the run's object, which answers it and may then hibernate.
  */
 export const STREAM: StreamTiming = {
   keepAliveMs: 15_000,

@@ -3,6 +3,8 @@
  * completed_at listing, resumable with Last-Event-ID or ?after without a job missed or repeated,
  * run events whose counters only grow and end on the final summary, and the stream's refusals.
  */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { RunCoordinator } from "../src/do/run-coordinator";
 import {
@@ -195,6 +197,50 @@ describe("the event stream of a finished run", () => {
     expect(parsed(jobsOf(read))).toEqual(await byCompletion(key, col.id, run.run_id));
     expect(jobsOf(read)).toHaveLength(30);
     expectRunEvents(runsOf(read), final);
+  });
+});
+
+describe("the event stream of a run cancelled before all its jobs exist", () => {
+  it("waits for the jobs created after the cancel (already ended) before its final run event", async () => {
+    // The run's object lives in the tests' isolate: with its alarm stubbed, POST /run creates only
+    // the first page of 1,000 jobs, and the other 500 wait for the alarm this test runs itself.
+    const alarm = vi.spyOn(RunCoordinator.prototype, "alarm").mockResolvedValue(undefined);
+    try {
+      const { key } = await newTenant();
+      const col = await createCollection(
+        key,
+        Array.from({ length: 1_500 }, (_, i) => ({ url: target(`/page/${i}`) })),
+      );
+      const run = await startRun(key, col.id);
+      const cancel = await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/cancel`, { method: "POST", key });
+      expect(((await cancel.json()) as RunSummary).status).toBe("cancelled");
+      let received = 0;
+      let settled = false;
+      const reading = (async () => {
+        const r = await readSse(await open(key, col.id, run.run_id), (e) => {
+          if (e.event === "job") received++;
+          return false;
+        });
+        settled = true;
+        return r;
+      })();
+      for (let i = 0; i < 100 && received < 1_000; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(received).toBe(1_000);
+      // The run is cancelled and every job that exists was sent, yet the stream stays open.
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(settled).toBe(false);
+      alarm.mockRestore();
+      const stub = env.RUNS.get(env.RUNS.idFromName(run.run_id));
+      await runInDurableObject(stub, (object: RunCoordinator) => object.alarm());
+      const read = await reading;
+      expect(read.ended).toBe(true);
+      expect(parsed(jobsOf(read))).toEqual(await byCompletion(key, col.id, run.run_id));
+      expect(jobsOf(read)).toHaveLength(1_500);
+      const final = await getRun(key, col.id, run.run_id);
+      expect(runsOf(read).at(-1)).toEqual(final);
+    } finally {
+      alarm.mockRestore();
+    }
   });
 });
 

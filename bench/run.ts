@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick]`: throughput, latency, memory, storage per job, unit cost, fairness
  * between tenants and the capacity they imply, each next to a baseline or a target measured in the
  * same run on the same machine, so the ratios mean something even where the absolute numbers only
- * describe this box. Writes bench/report.json.
+ * describe this box. Writes bench/report.json. `-- --sse` runs only the live-events latency (g.).
  *
  * Erasable-syntax TypeScript (Node 22 strips the types): no enums, namespaces or parameter properties.
  */

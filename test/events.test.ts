@@ -59,7 +59,7 @@ function expectRunEvents(runs: RunSummary[], final: RunSummary) {
 }
 
 describe("the event stream of a 1,000-job run", () => {
-  it("gives two clients, one of them resuming with Last-Event-ID halfway, exactly the listing's jobs in its order", async () => {
+  it("gives two clients, one resuming with Last-Event-ID halfway, exactly the listing's jobs in order", async () => {
     const { key } = await newTenant();
     // Every tenth page answers 404, so failed jobs are in the stream as well as successes.
     const requests = Array.from({ length: 1_000 }, (_, i) => ({
@@ -109,7 +109,8 @@ describe("the event stream of a 1,000-job run", () => {
     // An event id is the listing's cursor: the listing after the 500th event is the stream's next 500 jobs.
     const aJobs = jobsOf(a);
     const page = await api(
-      `/v1/async/collections/${col.id}/runs/${run.run_id}/jobs?order_by=completed_at&limit=500&cursor=${aJobs[499].lastEventId}`,
+      `/v1/async/collections/${col.id}/runs/${run.run_id}/jobs?order_by=completed_at&limit=500` +
+        `&cursor=${aJobs[499].lastEventId}`,
       { key },
     );
     expect(((await page.json()) as { items: JobView[] }).items).toEqual(parsed(aJobs.slice(500)));
@@ -126,7 +127,7 @@ describe("the event stream of a 1,000-job run", () => {
 });
 
 describe("the event stream of a finished run", () => {
-  it("replays from the start or after a cursor (?after, Last-Event-ID, a listing's cursor_next) and closes", async () => {
+  it("replays from the start or after a cursor (?after, Last-Event-ID, cursor_next) and closes", async () => {
     const { key } = await newTenant();
     const { col, run } = await runToCompletion(
       key,
@@ -299,7 +300,7 @@ describe("the event stream in OpenAPI", () => {
 });
 
 describe("the event stream refuses", () => {
-  it("a bad cursor with 400, another tenant's or an unknown run with 404, and an Accept without it with 406", async () => {
+  it("a bad cursor with 400, another tenant's or an unknown run with 404, an Accept without it with 406", async () => {
     const { key } = await newTenant();
     const other = await newTenant();
     const { col, run } = await runToCompletion(key, [{ url: target("/ok") }]);

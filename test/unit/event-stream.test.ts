@@ -70,7 +70,7 @@ function parse(text: string) {
 }
 
 describe("eventStream", () => {
-  it("sends retry first, each job with its cursor as id, and a final run event once the run ended with no page left", async () => {
+  it("sends retry, each job with its cursor as id, and a final run event once the ended run is read out", async () => {
     const s = await drive((i) =>
       i === 0
         ? page({ jobs: jobs(0, 3), run: '{"n":3}' })
@@ -86,7 +86,7 @@ describe("eventStream", () => {
     expect(s.aborted).toBe(false);
   });
 
-  it("reads again at once after a full page, soon after a partial one, and backs off to idlePollMs when quiet", async () => {
+  it("reads at once after a full page, soon after a partial one, and backs off to idlePollMs when quiet", async () => {
     const script = [
       page({ jobs: jobs(0, 500), full: true }),
       page({ jobs: jobs(500, 500), full: true }),

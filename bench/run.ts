@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --export-only]`: throughput, latency, memory, storage per job, unit cost, fairness
- * between tenants and the capacity they imply, each next to a baseline or a target measured in the
- * same run on the same machine, so the ratios mean something even where the absolute numbers only
+ * `npm run bench [-- --quick] [-- --export-only] [-- --sse]`: throughput, latency, memory, storage per
+ * job, unit cost, fairness between tenants and the capacity they imply, each next to a baseline or a target measured
+ * in the same run on the same machine, so the ratios mean something even where the absolute numbers only
  * describe this box. Writes bench/report.json. `--export-only` runs only the export section (the
  * big run seeded as in d., a markdown run, the conversion cost) and writes bench/report-export.json.
+ * `--sse` runs only the live-events latency (h.) and writes bench/report-sse.json.
  *
  * Erasable-syntax TypeScript (Node 22 strips the types): no enums, namespaces or parameter properties.
  */
@@ -16,6 +17,7 @@ import { startTargetSite } from "../test/support/target-site.ts";
 import { capacityRows, consumerSettings, LIMITS_CHECKED, type Measured } from "./capacity.ts";
 import { type ConversionCost, conversionCost, type ExportMeasure, measureExport } from "./export.ts";
 import { runScenario, scenarios, type ScenarioResult } from "./fairness.ts";
+import { type SseResult, sseLatency } from "./sse.ts";
 import { d1File, grown, jobStoreBytes, runObjectFile, sqliteBytes, windowSampler } from "./storage.ts";
 import {
   client,
@@ -38,8 +40,11 @@ import {
 const QUICK = process.argv.includes("--quick");
 const EXPORT_ONLY = process.argv.includes("--export-only");
 const KEEP_TMP = process.argv.includes("--keep");
+/** `--sse`: only the live-events measurement (h.), printed and written to bench/report-sse.json. */
+const SSE_ONLY = process.argv.includes("--sse");
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const REPORT = path.join(PROJECT, "bench", "report.json");
+const SSE_REPORT = path.join(PROJECT, "bench", "report-sse.json");
 
 /** The Worker fetches a queue batch with up to 6 requests at a time (src/queue/consume.ts): so does the baseline. */
 const FETCH_CONCURRENCY = 6;
@@ -64,6 +69,7 @@ const SIZES = QUICK
       fastBacklog: 2_000,
       bigRun: 2_000,
       markdownRun: 1_000,
+      sseJobs: 1_000,
     }
   : {
       fetchRuns: [1_000, 10_000],
@@ -73,6 +79,7 @@ const SIZES = QUICK
       fastBacklog: 6_000,
       bigRun: 10_000,
       markdownRun: 2_000,
+      sseJobs: 10_000,
     };
 
 /**
@@ -563,6 +570,30 @@ async function queueQuiet(worker: WorkerProc, quietMs: number, maxMs: number) {
   }
 }
 
+// ── live events ──────────────────────────────────────────────────────────────────────────────
+
+/** h.: one SSE client on a run of SIZES.sseJobs fast pages, nobody else polling. */
+async function liveEvents(api: Client, origin: string, key: string, site: string): Promise<SseResult> {
+  const n = SIZES.sseJobs;
+  log(`h. live events: an SSE client on a fetch run of ${n.toLocaleString("en-US")} jobs …`);
+  const r = await sseLatency(api, origin, key, site, n, RUN_BUDGET_MS(n));
+  log(
+    `   ${r.events} job events (${r.duplicates} twice, ${r.missing} missing) over ${r.streams} stream(s); ` +
+      `completion → event p50 ${fmt(r.latency_ms.p50, 0)} ms, p95 ${fmt(r.latency_ms.p95, 0)} ms, ` +
+      `max ${fmt(r.latency_ms.max, 0)} ms; run ${r.run_status} at ${fmt(r.jobs_per_sec)} jobs/s`,
+  );
+  if (r.duplicates || r.missing) report.problems.push(`live events: ${r.duplicates} jobs twice, ${r.missing} missing`);
+  return r;
+}
+
+const sseRow = (r: SseResult): (string | number)[] => [
+  `job completed_at → its SSE event at the client, ${r.jobs.toLocaleString("en-US")}-job fetch run`,
+  fmt(r.latency_ms.p50),
+  fmt(r.latency_ms.p95),
+  `${r.events} events, ${r.duplicates} twice, ${r.missing} missing, ${r.streams} stream(s), ${r.run_events} run ` +
+    `events; max ${fmt(r.latency_ms.max, 0)} ms; run at ${fmt(r.jobs_per_sec)} jobs/s`,
+];
+
 // ── main ─────────────────────────────────────────────────────────────────────────────────────
 
 const loadAtStart = os.loadavg()[0].toFixed(1);
@@ -739,6 +770,20 @@ async function main() {
   api.setAdmin(ADMIN);
   const key = await api.call("POST", "/v1/admin/keys", { auth: "admin", body: { tenant: "bench" }, expect: [201] });
   api.setKey(key.body.key);
+
+  if (SSE_ONLY) {
+    const sse = await liveEvents(api, worker.origin, key.body.key, site.origin);
+    const lines = [
+      "",
+      `Live events (--sse), ${new Date().toISOString()}, load average ${loadAtStart} at start, ` +
+        `${os.loadavg()[0].toFixed(1)} at the end`,
+      table(["", "p50", "p95", "notes"], [sseRow(sse)]),
+    ];
+    console.log(lines.join("\n"));
+    fs.writeFileSync(SSE_REPORT, `${JSON.stringify({ ...report, live_events: sse }, null, 2)}\n`);
+    log(`report written to ${path.relative(process.cwd(), SSE_REPORT)}`);
+    return;
+  }
 
   let usageOk = (await usageGet(api)) !== null;
   if (!usageOk) {
@@ -1030,6 +1075,10 @@ async function main() {
     fairness.push(await runScenario(worker.origin, api, sc, String(i + 1)));
   }
 
+  // ── h. live events ──
+  await queueQuiet(worker, 3_000, 120_000);
+  const sse = await liveEvents(api, worker.origin, key.body.key, site.origin);
+
   // ── storage per job, from the SQLite files ──
   const bigFetch = SIZES.fetchRuns.at(-1)!;
   const bytesBig = storage[`fetch${bigFetch}`];
@@ -1137,6 +1186,7 @@ async function main() {
       `${pollers.samples} ok; non-200: ${non200(pollers)}`,
     ]);
   }
+  lrows.push(sseRow(sse));
   for (const [label, l] of [
     ["1,000-job run", smallListing],
     [`${n$(nbig)}-job run`, bigListing],
@@ -1485,6 +1535,7 @@ async function main() {
     },
     fairness,
     export: ex.report,
+    live_events: sse,
     memory,
     targets,
     wrangler_error_lines: errLines.slice(0, 50),

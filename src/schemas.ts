@@ -346,6 +346,15 @@ export const JobListQuery = z.object({
     .openapi({ description: "Only jobs completed strictly after this instant (with order_by=completed_at)" }),
 });
 
+export const EventsQuery = z.object({
+  after: Cursor.openapi({
+    description: "Resume after this event id (a job cursor of order_by=completed_at); Last-Event-ID wins over it",
+  }),
+});
+export const EventsHeaders = z.object({
+  "last-event-id": Cursor.openapi({ description: "The id of the last event received: resume after it" }),
+});
+
 export const JobParams = RunParams.extend({ job_id: Uuid.openapi({ param: { name: "job_id", in: "path" } }) });
 
 export const JobResult = z

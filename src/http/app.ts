@@ -4,6 +4,7 @@ import { ApiError, onError, problemResponse } from "./errors";
 import { admin } from "./routes/admin";
 import { collections } from "./routes/collections";
 import { health } from "./routes/health";
+import { events } from "./routes/events";
 import { exportRoutes } from "./routes/export";
 import { jobs } from "./routes/jobs";
 import { runs } from "./routes/runs";
@@ -33,6 +34,7 @@ export function buildApp() {
   app.route("/v1/async/collections", runs);
   app.route("/v1/async/collections", jobs);
   app.route("/v1/async/collections", exportRoutes);
+  app.route("/v1/async/collections", events);
 
   app.doc31("/v1/openapi.json", OPENAPI_INFO);
   app.get("/v1/docs", (c) =>

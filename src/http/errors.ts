@@ -10,6 +10,7 @@ export type ProblemCode =
   | "bad_request"
   | "unauthorized"
   | "not_found"
+  | "not_acceptable"
   | "conflict"
   | "gone"
   | "payload_too_large"
@@ -23,6 +24,7 @@ const STATUS: Record<ProblemCode, number> = {
   bad_request: 400,
   unauthorized: 401,
   not_found: 404,
+  not_acceptable: 406,
   conflict: 409,
   gone: 410,
   payload_too_large: 413,
@@ -37,6 +39,7 @@ const TITLE: Record<ProblemCode, string> = {
   bad_request: "Malformed request",
   unauthorized: "Unauthorized",
   not_found: "Not found",
+  not_acceptable: "Not acceptable",
   conflict: "Conflict",
   gone: "Gone",
   payload_too_large: "Payload too large",

@@ -46,6 +46,7 @@ export const errorResponses = {
   429: problem("Rate limited"),
 };
 export const conflict = { 409: problem("Conflict (e.g. Idempotency-Key in flight, job not finished)") };
+export const notAcceptable = { 406: problem("The Accept header rules out every type this route answers with") };
 export const gone = { 410: problem("Expired") };
 export const tooLarge = { 413: problem("Body over 10 MB") };
 export const unavailable = { 503: problem("The configured admin token is too short (key management is off)") };

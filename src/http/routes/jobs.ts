@@ -22,6 +22,28 @@ const RAW_HEADERS = {
   "x-content-type-options": "nosniff",
 };
 
+const SUBMISSION = "jobs:created_at";
+const COMPLETION = "jobs:completed_at";
+
+function submissionAfter(cursor: string | undefined): { seq: number } | undefined {
+  const key = decodeCursor(SUBMISSION, cursor, ["position"]);
+  return key ? { seq: key[0] as number } : undefined;
+}
+
+/**
+ * A finished job's place in completion order: its completion instant and its position, the key of
+ * `order_by=completed_at`. The listing's `cursor_next` and the event stream's event ids are both
+ * this, so either resumes the other.
+ */
+export const completionCursor = (r: Pick<JobRow, "completed_ms" | "seq">) =>
+  encodeCursor(COMPLETION, [r.completed_ms!, r.seq]);
+
+/** The key a completion cursor carries, null without one; CursorError when it is not one. */
+export function decodeCompletionCursor(cursor: string | undefined): { completed_ms: number; seq: number } | null {
+  const key = decodeCursor(COMPLETION, cursor, ["position", "position"]);
+  return key && { completed_ms: key[0] as number, seq: key[1] as number };
+}
+
 const list = createRoute({
   method: "get",
   path: "/{id}/runs/{run_id}/jobs",
@@ -54,13 +76,8 @@ jobs.openapi(list, async (c) => {
       errors: [{ path: "since_completed_at", message: "needs order_by=completed_at" }],
     });
   }
-  const kind = `jobs:${q.order_by}`;
-  const key = decodeCursor(kind, q.cursor, q.order_by === "created_at" ? ["position"] : ["position", "position"]);
   const after =
-    key &&
-    (q.order_by === "created_at"
-      ? { seq: key[0] as number }
-      : { completed_ms: key[0] as number, seq: key[1] as number });
+    q.order_by === "created_at" ? submissionAfter(q.cursor) : (decodeCompletionCursor(q.cursor) ?? undefined);
   const page = await runObject(c.env, run_id).listJobs({
     tenant: c.get("tenant"),
     collection_id: id,
@@ -75,7 +92,9 @@ jobs.openapi(list, async (c) => {
   const last = page.rows.at(-1);
   const cursor_next =
     page.has_more && last
-      ? encodeCursor(kind, q.order_by === "created_at" ? [last.seq] : [last.completed_ms!, last.seq])
+      ? q.order_by === "created_at"
+        ? encodeCursor(SUBMISSION, [last.seq])
+        : completionCursor(last)
       : null;
   return c.json(
     { items: page.rows.map((r: JobRow) => jobView(page.run, r, t)), has_more: page.has_more, cursor_next },

@@ -132,6 +132,7 @@ async function runJobs(
       {
         queue_wait_ms: Math.max(0, startedMs - job.released_ms),
         screenshot_key,
+        screenshot_bytes: screenshot_key ? final.screenshot!.byteLength : null,
         result_meta: keptResults(job, final),
       },
     );

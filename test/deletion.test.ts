@@ -346,7 +346,8 @@ describe("DELETE of a collection", () => {
     expect(await keysOf(tenant)).toEqual([]);
     expect(await objectHolds(runId)).toBe(false);
     console.log(
-      `deleting a 100,000-job run (4,000 packs, a 100,000-request list): DELETE answered in ${Math.round(requestMs)} ms;` +
+      "deleting a 100,000-job run (4,000 packs, a 100,000-request list): " +
+        `DELETE answered in ${Math.round(requestMs)} ms;` +
         ` the cron deleted everything in ${reports.length} invocation(s), ${Math.round(sweepMs)} ms in all` +
         ` (operations per invocation: ${reports.map((r) => r.operations).join(", ")})`,
     );

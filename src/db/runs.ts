@@ -30,7 +30,7 @@ export interface RunRow {
   synced_at: string;
 }
 
-/** A tenant's unfinished jobs (`tenant` is its parameter): the totals of its runs in progress less what they counted. */
+/** A tenant's unfinished jobs (`tenant` names its parameter): its runs in progress' totals less what they counted. */
 const inFlight = (tenant: string) => `SELECT COALESCE(SUM(total_requests - success_requests - failed_requests -
   timeout_requests), 0) FROM runs WHERE tenant = ${tenant} AND status = 'in_progress'`;
 const IN_FLIGHT = inFlight("?2");
@@ -163,7 +163,8 @@ export interface RunCounters {
 const addUsage = (db: D1Database, s: RunCounters, day: string) =>
   db
     .prepare(
-      `INSERT INTO usage_days (tenant, day, success, failed, timeout, fetch_jobs, browser_jobs, browser_ms, bytes_stored)
+      `INSERT INTO usage_days
+         (tenant, day, success, failed, timeout, fetch_jobs, browser_jobs, browser_ms, bytes_stored)
        SELECT tenant, ?2, MAX(0, ?3 - success_requests), MAX(0, ?4 - failed_requests), MAX(0, ?5 - timeout_requests),
               MAX(0, ?6 - fetch_jobs), MAX(0, ?7 - browser_jobs), MAX(0, ?8 - browser_ms), MAX(0, ?9 - bytes_stored)
        FROM runs
@@ -292,7 +293,8 @@ export const collectionRunsPage = (
 export const runsInProgress = (db: D1Database, collectionId: string, limit: number) =>
   db
     .prepare(
-      "SELECT id, tenant, status, created_at, completed_at FROM runs WHERE collection_id = ?1 AND status = 'in_progress' LIMIT ?2",
+      `SELECT id, tenant, status, created_at, completed_at FROM runs
+       WHERE collection_id = ?1 AND status = 'in_progress' LIMIT ?2`,
     )
     .bind(collectionId, limit)
     .all<DeletedRunRow>()

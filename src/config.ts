@@ -50,7 +50,7 @@ export const LIMITS = {
   usageDays: 90,
   /**
    * TENANT_RATE_LIMIT as wrangler.toml configures it (the binding does not expose its figures);
-   * GET /v1/usage reports it. test/unit/usage.test.ts holds the two together.
+   * GET /v1/usage reports it. test/unit/usage-range.test.ts holds the two together.
    */
   tenantRateLimit: { limit: 1000, periodSeconds: 10 },
 } as const;

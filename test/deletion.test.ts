@@ -259,6 +259,28 @@ describe("DELETE of a collection", () => {
     expect(await objectHolds(run.run_id)).toBe(false);
   });
 
+  it("never starts a quiet run of a deleted collection from its row, and deletes it at once", async () => {
+    const { key, tenant } = await newTenant();
+    const col = await createCollection(key, [{ url: target("/ok") }]);
+    // A run row whose object never started (the Worker died between the two), quiet for 30 minutes:
+    // the backstop's kind of run.
+    const runId = crypto.randomUUID();
+    const t = Date.now();
+    await env.DB.prepare(
+      `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at)
+       VALUES (?1, ?2, ?3, 'in_progress', 1, ?4, 1, ?4)`,
+    )
+      .bind(runId, tenant, col.id, iso(t - 30 * 60_000))
+      .run();
+    expect((await api(`/v1/async/collections/${col.id}`, { method: "DELETE", key })).status).toBe(204);
+    const { report } = await sweepCounted(t);
+    expect(report.quiet_runs_resumed).toBe(0);
+    // Nothing was released, so nothing is waited for: gone in the same invocation.
+    expect(report.collections_deleted).toBe(1);
+    expect(await d1Rows(col.id)).toEqual({ collection: 0, requests: 0, versions: 0, runs: 0 });
+    expect(await objectHolds(runId)).toBe(false);
+  });
+
   it("replays the 204 to a retry with the same Idempotency-Key; without one a second DELETE is 404", async () => {
     const { key } = await newTenant();
     const col = await createCollection(key, [{ url: target("/ok") }]);

@@ -22,6 +22,8 @@ describe("job store upgrade", () => {
       sql.exec("DROP TABLE extract_fields");
       sql.exec("ALTER TABLE run DROP COLUMN synced_ms");
       sql.exec("ALTER TABLE run DROP COLUMN synced_count");
+      for (const c of ["fetch_jobs", "browser_jobs", "browser_ms", "bytes_stored"])
+        sql.exec(`ALTER TABLE run DROP COLUMN ${c}`);
       sql.exec("UPDATE schema_version SET version = 1");
       store.upgrade(sql);
       expect(tables(sql)).toContain("extract_fields");
@@ -29,8 +31,17 @@ describe("job store upgrade", () => {
         .exec<{ name: string }>("SELECT name FROM pragma_table_info('run')")
         .toArray()
         .map((c) => c.name);
-      expect(columns).toEqual(expect.arrayContaining(["synced_ms", "synced_count"]));
-      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(3);
+      expect(columns).toEqual(
+        expect.arrayContaining([
+          "synced_ms",
+          "synced_count",
+          "fetch_jobs",
+          "browser_jobs",
+          "browser_ms",
+          "bytes_stored",
+        ]),
+      );
+      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(4);
       const spec = (extract?: object) => JSON.stringify({ timeout: 30_000, extract });
       store.insertJobs(
         sql,

@@ -46,6 +46,13 @@ export const LIMITS = {
   maxRequestBytes: 64 * 1024,
   /** One `evaluate` script, in UTF-8 bytes: leaves room in the request for the URL and other actions. */
   maxScriptBytes: 48 * 1024,
+  /** Days of usage kept and served by GET /v1/usage: today (UTC) and the 89 before it. */
+  usageDays: 90,
+  /**
+   * TENANT_RATE_LIMIT as wrangler.toml configures it (the binding does not expose its figures);
+   * GET /v1/usage reports it. test/unit/usage-range.test.ts holds the two together.
+   */
+  tenantRateLimit: { limit: 1000, periodSeconds: 10 },
 } as const;
 
 const flag = z

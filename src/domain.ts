@@ -90,6 +90,8 @@ export interface Outcome {
   body_offset: number | null;
   body_length: number | null;
   screenshot_key: string | null;
+  /** The screenshot's size in bytes (usage); absent from outcomes recorded before it existed. */
+  screenshot_bytes?: number | null;
   result_meta: string | null;
   /** The job's Markdown, made when its request asked for it: a range of the same pack, after every page of it. */
   markdown_offset: number | null;
@@ -134,7 +136,12 @@ export function pageOutcome(
     fetch_ms: number | null;
     render_ms: number | null;
   },
-  extra: { queue_wait_ms: number | null; screenshot_key: string | null; result_meta: string | null },
+  extra: {
+    queue_wait_ms: number | null;
+    screenshot_key: string | null;
+    screenshot_bytes?: number | null;
+    result_meta: string | null;
+  },
 ): Outcome {
   return {
     job_id,
@@ -148,6 +155,7 @@ export function pageOutcome(
     render_ms: r.render_ms,
     queue_wait_ms: extra.queue_wait_ms,
     screenshot_key: extra.screenshot_key,
+    screenshot_bytes: extra.screenshot_bytes ?? null,
     result_meta: extra.result_meta,
     body_key: null,
     body_offset: null,

@@ -430,3 +430,49 @@ export const KeyCreated = z
 export const KeyParams = z.object({ key_id: Uuid.openapi({ param: { name: "key_id", in: "path" } }) });
 
 export const Health = z.object({ status: z.literal("ok") }).openapi("Health");
+
+// ── Usage ───────────────────────────────────────────────────────────────────────────────────
+/** A UTC calendar day that exists ("2026-02-30" does not). */
+export const Day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, "a date as YYYY-MM-DD")
+  .refine(
+    (d) => {
+      const t = Date.parse(`${d}T00:00:00Z`);
+      return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === d;
+    },
+    { message: "not a calendar date" },
+  )
+  .openapi({ example: "2026-11-28", description: "A UTC day, YYYY-MM-DD" });
+
+export const UsageQuery = z.object({
+  from: Day.optional().openapi({ description: "First day (UTC), inclusive; default: 29 days before `to`" }),
+  to: Day.optional().openapi({ description: "Last day (UTC), inclusive; default: today" }),
+});
+
+export const UsageDay = z
+  .object({
+    date: Day,
+    jobs: z
+      .object({ success: z.number().int(), failed: z.number().int(), timeout: z.number().int() })
+      .openapi({ description: "Jobs that ended that day, by outcome: the runs' counters" }),
+    fetch_jobs: z.number().int().openapi({ description: "Jobs a worker fetched to an outcome (fetch mode)" }),
+    browser_jobs: z.number().int().openapi({ description: "Jobs a worker rendered to an outcome (browser mode)" }),
+    browser_seconds: z
+      .number()
+      .openapi({ description: "Page time of those browser jobs (navigation, render, actions)" }),
+    bytes_stored: z.number().int().openapi({ description: "Bytes of HTML and screenshots stored for those jobs" }),
+  })
+  .openapi("UsageDay");
+
+export const Usage = z
+  .object({
+    days: z.array(UsageDay).openapi({ description: "Every day of the range, oldest first (zeros where nothing ran)" }),
+    in_flight: z
+      .object({ jobs: z.number().int(), cap: z.number().int() })
+      .openapi({ description: "Unfinished jobs of the tenant's runs in progress now, and the cap on them" }),
+    rate_limit: z
+      .object({ limit: z.number().int(), period_s: z.number().int() })
+      .openapi({ description: "API requests allowed per period (seconds) for the tenant" }),
+  })
+  .openapi("Usage");

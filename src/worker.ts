@@ -38,7 +38,8 @@ export default {
   async scheduled(_controller, env, ctx) {
     // Every minute: log only the invocations that found something to do.
     const report = sweep(instrument(env), now()).then((r) => {
-      const found = r.bodies_deleted + r.runs_deleted + r.quiet_runs_resumed;
+      const found =
+        r.bodies_deleted + r.runs_deleted + r.quiet_runs_resumed + r.deleted_runs_deleted + r.collections_deleted;
       if (found > 0 || !r.complete) console.log("retention sweep", JSON.stringify(r));
     });
     ctx.waitUntil(report);

@@ -87,7 +87,9 @@ describe("the run's job store: cost does not grow with the run", () => {
       store.releasePending(state.storage.sql, 3_000, 1, () => 60_000);
       rowsRead = 0;
       for (let seq = 2_000; seq < 2_025; seq++) {
-        expect(store.finishJob(sql, seq, pagelessOutcome(`j${seq}`, "completed", 1, "x"), 10 + seq)).toBe(true);
+        expect(store.finishJob(sql, seq, pagelessOutcome(`j${seq}`, "completed", 1, "x"), 10 + seq)).toEqual({
+          browser: 0,
+        });
       }
       // Each update reads its own row and index entries, not the run's 5,000 rows.
       expect(rowsRead).toBeLessThan(25 * 10);

@@ -54,6 +54,7 @@ describe("tenant isolation", () => {
       ["GET", `${base}/runs/${run.run_id}/jobs/${job.job_id}/screenshot`],
       ["GET", `${base}/runs/${run.run_id}/export`],
       ["GET", `${base}/runs/${run.run_id}/events`],
+      ["DELETE", base],
     ];
     for (const [method, path, json] of routes) {
       const res = await api(path, { method, key: b.key, json });
@@ -96,6 +97,8 @@ describe("OpenAPI", () => {
       ["get", "/v1/async/collections"],
       ["get", "/v1/async/collections/{id}"],
       ["put", "/v1/async/collections/{id}"],
+      ["delete", "/v1/async/collections/{id}"],
+      ["get", "/v1/usage"],
       ["post", "/v1/async/collections/{id}/run"],
       ["get", "/v1/async/collections/{id}/runs"],
       ["get", "/v1/async/collections/{id}/runs/{run_id}"],

@@ -119,8 +119,12 @@ export async function replaceCollection(
   ]);
 }
 
+/** A tenant's collection, unless it does not exist or was deleted (its deletion may still be under way). */
 export const getCollection = (db: D1Database, tenant: string, id: string) =>
-  db.prepare("SELECT * FROM collections WHERE id = ?1 AND tenant = ?2").bind(id, tenant).first<CollectionRow>();
+  db
+    .prepare("SELECT * FROM collections WHERE id = ?1 AND tenant = ?2 AND deleted_at IS NULL")
+    .bind(id, tenant)
+    .first<CollectionRow>();
 
 export async function getRequests(db: D1Database, collectionId: string): Promise<RequestRow[]> {
   const { results } = await db
@@ -149,21 +153,74 @@ export async function listCollections(
     ? db
         .prepare(
           `SELECT id, name, total_requests, created_at FROM collections
-           WHERE tenant = ?1 AND (created_at, id) < (?2, ?3) ORDER BY created_at DESC, id DESC LIMIT ?4`,
+           WHERE tenant = ?1 AND deleted_at IS NULL AND (created_at, id) < (?2, ?3)
+           ORDER BY created_at DESC, id DESC LIMIT ?4`,
         )
         .bind(tenant, after[0], after[1], limit + 1)
     : db
         .prepare(
           `SELECT id, name, total_requests, created_at FROM collections
-           WHERE tenant = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2`,
+           WHERE tenant = ?1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?2`,
         )
         .bind(tenant, limit + 1);
   const [rows, count] = await db.batch([
     page,
-    db.prepare("SELECT count(*) AS n FROM collections WHERE tenant = ?1").bind(tenant),
+    db.prepare("SELECT count(*) AS n FROM collections WHERE tenant = ?1 AND deleted_at IS NULL").bind(tenant),
   ]);
   const items = rows.results as { id: string; name: string; total_requests: number; created_at: string }[];
   const has_more = items.length > limit;
   if (has_more) items.pop();
   return { items, total: (count.results[0] as { n: number }).n, has_more };
+}
+
+/**
+ * Marks a tenant's collection deleted: from this statement on every read of it and of its runs
+ * answers 404 and no run of it can start (insertRun checks the mark in the same statement). Returns
+ * false when the tenant has no such collection, or it was deleted already.
+ */
+export async function markCollectionDeleted(db: D1Database, tenant: string, id: string, at: string): Promise<boolean> {
+  const r = await db
+    .prepare("UPDATE collections SET deleted_at = ?3 WHERE id = ?1 AND tenant = ?2 AND deleted_at IS NULL")
+    .bind(id, tenant, at)
+    .run();
+  return r.meta.changes > 0;
+}
+
+/** Collections marked deleted whose deletion is not finished, the oldest mark first. */
+export const deletedCollections = (db: D1Database, limit: number) =>
+  db
+    .prepare("SELECT id, tenant, deleted_at FROM collections WHERE deleted_at IS NOT NULL ORDER BY deleted_at LIMIT ?1")
+    .bind(limit)
+    .all<{ id: string; tenant: string; deleted_at: string }>()
+    .then((r) => r.results);
+
+/**
+ * Deletes up to `limit` request rows of a deleted collection, any version; returns how many. A
+ * page keeps each statement's work bounded whatever the lists' size (100,000 requests a version).
+ */
+export async function deleteRequestsPage(db: D1Database, collectionId: string, limit: number): Promise<number> {
+  const r = await db
+    .prepare(
+      `DELETE FROM requests WHERE collection_id = ?1 AND (version, seq) IN
+         (SELECT version, seq FROM requests WHERE collection_id = ?1 LIMIT ?2)`,
+    )
+    .bind(collectionId, limit)
+    .run();
+  return r.meta.changes;
+}
+
+/**
+ * The last step of a collection's deletion: its row, only once none of its runs and requests is
+ * left (the row is the record that the deletion still has work to do).
+ */
+export async function deleteCollectionRow(db: D1Database, id: string): Promise<boolean> {
+  const r = await db
+    .prepare(
+      `DELETE FROM collections WHERE id = ?1 AND deleted_at IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM runs WHERE collection_id = ?1)
+         AND NOT EXISTS (SELECT 1 FROM requests WHERE collection_id = ?1)`,
+    )
+    .bind(id)
+    .run();
+  return r.meta.changes > 0;
 }

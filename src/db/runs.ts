@@ -30,9 +30,18 @@ export interface RunRow {
   synced_at: string;
 }
 
-/** A tenant's unfinished jobs (?2 is the tenant): the totals of its runs in progress less what they counted. */
-const IN_FLIGHT = `SELECT COALESCE(SUM(total_requests - success_requests - failed_requests - timeout_requests), 0)
-  FROM runs WHERE tenant = ?2 AND status = 'in_progress'`;
+/** A tenant's unfinished jobs (`tenant` names its parameter): its runs in progress' totals less what they counted. */
+const inFlight = (tenant: string) => `SELECT COALESCE(SUM(total_requests - success_requests - failed_requests -
+  timeout_requests), 0) FROM runs WHERE tenant = ${tenant} AND status = 'in_progress'`;
+const IN_FLIGHT = inFlight("?2");
+
+/** A tenant's jobs in flight as the cap counts them (the rows lag their runs' objects by at most a sync). */
+export const inFlightJobs = (db: D1Database, tenant: string) =>
+  db
+    .prepare(`SELECT (${inFlight("?1")}) AS n`)
+    .bind(tenant)
+    .first<{ n: number }>()
+    .then((r) => r?.n ?? 0);
 
 /** What starting a run did: created it, found it created by an earlier attempt, or nothing (over the cap). */
 export type RunInsert =
@@ -66,7 +75,7 @@ export async function insertRun(
           `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at)
            SELECT ?1, ?2, c.id, 'in_progress', c.total_requests, ?4, c.requests_version, ?4
            FROM collections c
-           WHERE c.id = ?3 AND c.tenant = ?2
+           WHERE c.id = ?3 AND c.tenant = ?2 AND c.deleted_at IS NULL
              AND (c.total_requests + (${IN_FLIGHT}) <= ?5 OR EXISTS (SELECT 1 FROM runs WHERE id = ?1))
            RETURNING *`,
         )
@@ -126,37 +135,80 @@ export async function listRuns(
   return { total: (n.results[0] as { n: number }).n, rows: items, has_more };
 }
 
+/** A run's counters and usage as its object holds them: absolute values, only ever growing. */
+export interface RunCounters {
+  run_id: string;
+  tenant: string;
+  collection_id: string;
+  requests_version: number;
+  status: RunStatus;
+  success: number;
+  failed: number;
+  timeout: number;
+  completed_ms: number | null;
+  created_jobs: number;
+  total: number;
+  fetch_jobs: number;
+  browser_jobs: number;
+  browser_ms: number;
+  bytes_stored: number;
+}
+
 /**
- * Written only by the run's object, with absolute values, so a repeat is harmless. Returns how many
- * runs the tenant has in progress (the run's share of the tenant's window). When the run has
- * ended, its pinned request list goes too if the collection has moved on and no other run in
- * progress pinned it.
+ * Adds to the tenant's usage of the sync's UTC day what the run counted since its row was last
+ * written: the new absolute values less the row's. It runs in the same batch (one transaction)
+ * before the row's update, so a sync repeated with the same values (its answer lost, the alarm's
+ * retry) adds nothing, and one that failed added nothing either. Nothing when nothing moved.
  */
-export async function syncRunRow(
-  db: D1Database,
-  s: {
-    run_id: string;
-    tenant: string;
-    collection_id: string;
-    requests_version: number;
-    status: RunStatus;
-    success: number;
-    failed: number;
-    timeout: number;
-    completed_ms: number | null;
-    created_jobs: number;
-    total: number;
-  },
-  syncedAt: string,
-): Promise<number> {
+const addUsage = (db: D1Database, s: RunCounters, day: string) =>
+  db
+    .prepare(
+      `INSERT INTO usage_days
+         (tenant, day, success, failed, timeout, fetch_jobs, browser_jobs, browser_ms, bytes_stored)
+       SELECT tenant, ?2, MAX(0, ?3 - success_requests), MAX(0, ?4 - failed_requests), MAX(0, ?5 - timeout_requests),
+              MAX(0, ?6 - fetch_jobs), MAX(0, ?7 - browser_jobs), MAX(0, ?8 - browser_ms), MAX(0, ?9 - bytes_stored)
+       FROM runs
+       WHERE id = ?1 AND (?3 > success_requests OR ?4 > failed_requests OR ?5 > timeout_requests
+                          OR ?6 > fetch_jobs OR ?7 > browser_jobs OR ?8 > browser_ms OR ?9 > bytes_stored)
+       ON CONFLICT (tenant, day) DO UPDATE SET success = success + excluded.success,
+         failed = failed + excluded.failed, timeout = timeout + excluded.timeout,
+         fetch_jobs = fetch_jobs + excluded.fetch_jobs, browser_jobs = browser_jobs + excluded.browser_jobs,
+         browser_ms = browser_ms + excluded.browser_ms, bytes_stored = bytes_stored + excluded.bytes_stored`,
+    )
+    .bind(s.run_id, day, s.success, s.failed, s.timeout, s.fetch_jobs, s.browser_jobs, s.browser_ms, s.bytes_stored);
+
+/**
+ * Written only by the run's object, with absolute values, so a repeat is harmless; the counters
+ * never move back (MAX), so a late repeat of an older sync cannot make the next one count twice
+ * into usage. Returns how many runs the tenant has in progress (the run's share of the tenant's
+ * window). When the run has ended, its pinned request list goes too if the collection has moved
+ * on and no other run in progress pinned it.
+ */
+export async function syncRunRow(db: D1Database, s: RunCounters, syncedAt: string): Promise<number> {
   const completedAt = s.completed_ms === null ? null : iso(s.completed_ms);
   const statements = [
+    // Per-day attribution is by the day of the sync (UTC), which is when the service learned of it.
+    addUsage(db, s, syncedAt.slice(0, 10)),
     db
       .prepare(
-        `UPDATE runs SET status = ?2, success_requests = ?3, failed_requests = ?4, timeout_requests = ?5,
-           completed_at = ?6, synced_at = ?7 WHERE id = ?1`,
+        `UPDATE runs SET status = ?2, success_requests = MAX(success_requests, ?3),
+           failed_requests = MAX(failed_requests, ?4), timeout_requests = MAX(timeout_requests, ?5),
+           fetch_jobs = MAX(fetch_jobs, ?8), browser_jobs = MAX(browser_jobs, ?9), browser_ms = MAX(browser_ms, ?10),
+           bytes_stored = MAX(bytes_stored, ?11), completed_at = ?6, synced_at = ?7 WHERE id = ?1`,
       )
-      .bind(s.run_id, s.status, s.success, s.failed, s.timeout, completedAt, syncedAt),
+      .bind(
+        s.run_id,
+        s.status,
+        s.success,
+        s.failed,
+        s.timeout,
+        completedAt,
+        syncedAt,
+        s.fetch_jobs,
+        s.browser_jobs,
+        s.browser_ms,
+        s.bytes_stored,
+      ),
     db.prepare("SELECT count(*) AS n FROM runs WHERE tenant = ?1 AND status = 'in_progress'").bind(s.tenant),
   ];
   // A cancelled run may still be copying its pinned list (its remaining jobs are created ended).
@@ -172,14 +224,22 @@ export async function syncRunRow(
         .bind(s.collection_id, s.requests_version),
     );
   }
-  const [, count] = await db.batch(statements);
+  const [, , count] = await db.batch(statements);
   return Math.max(1, (count.results[0] as { n: number }).n);
 }
 
-/** Runs in progress whose object has not written their row since `before`: the cron's backstop. */
+/**
+ * Runs in progress whose object has not written their row since `before`: the cron's backstop. Not
+ * those of a deleted collection: the deletion cancels them, and resuming one whose object it already
+ * emptied would start it again from its row.
+ */
 export const quietRuns = (db: D1Database, before: string, limit: number) =>
   db
-    .prepare("SELECT * FROM runs WHERE status = 'in_progress' AND synced_at < ?1 ORDER BY synced_at LIMIT ?2")
+    .prepare(
+      `SELECT * FROM runs WHERE status = 'in_progress' AND synced_at < ?1
+         AND collection_id NOT IN (SELECT id FROM collections WHERE deleted_at IS NOT NULL)
+       ORDER BY synced_at LIMIT ?2`,
+    )
     .bind(before, limit)
     .all<RunRow>()
     .then((r) => r.results);
@@ -202,3 +262,40 @@ export const expiredRuns = (db: D1Database, nowMs: number, limit: number, skip: 
 /** The last step of a run's retention, once its Durable Object's storage is gone. */
 export const deleteRuns = (db: D1Database, ids: string[]) =>
   db.prepare("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?1))").bind(JSON.stringify(ids)).run();
+
+/** What the deletion of a collection needs of each of its runs. */
+export interface DeletedRunRow {
+  id: string;
+  tenant: string;
+  status: RunStatus;
+  created_at: string;
+  completed_at: string | null;
+}
+
+/** A page of a collection's runs in creation order after (created_at, id), for its deletion. */
+export const collectionRunsPage = (
+  db: D1Database,
+  collectionId: string,
+  after: [string, string] | null,
+  limit: number,
+) =>
+  db
+    .prepare(
+      `SELECT id, tenant, status, created_at, completed_at FROM runs
+       WHERE collection_id = ?1 AND (?2 IS NULL OR (created_at, id) > (?2, ?3))
+       ORDER BY created_at, id LIMIT ?4`,
+    )
+    .bind(collectionId, after?.[0] ?? null, after?.[1] ?? null, limit)
+    .all<DeletedRunRow>()
+    .then((r) => r.results);
+
+/** A collection's runs in progress (at most `limit`): what its deletion cancels first. */
+export const runsInProgress = (db: D1Database, collectionId: string, limit: number) =>
+  db
+    .prepare(
+      `SELECT id, tenant, status, created_at, completed_at FROM runs
+       WHERE collection_id = ?1 AND status = 'in_progress' LIMIT ?2`,
+    )
+    .bind(collectionId, limit)
+    .all<DeletedRunRow>()
+    .then((r) => r.results);

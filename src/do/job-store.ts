@@ -45,6 +45,12 @@ const MIGRATIONS: string[] = [
   // once by the consumer, so an export reads it instead of converting every page again.
   `ALTER TABLE jobs ADD COLUMN markdown_offset INTEGER;
    ALTER TABLE jobs ADD COLUMN markdown_length INTEGER;`,
+  // The run's usage (GET /v1/usage), summed from the outcomes that ended its jobs and copied to D1
+  // with the counters: absolute values, so the D1 side can take the difference exactly once.
+  `ALTER TABLE run ADD COLUMN fetch_jobs INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE run ADD COLUMN browser_jobs INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE run ADD COLUMN browser_ms INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE run ADD COLUMN bytes_stored INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export function migrate(sql: SqlStorage): void {
@@ -86,6 +92,11 @@ export interface RunState {
   /** When the D1 row was last written (Date.now()), and the ended jobs it then counted. */
   synced_ms: number;
   synced_count: number;
+  /** Usage: jobs ended by a worker's outcome, by mode; browser page time; bytes of pages and screenshots kept. */
+  fetch_jobs: number;
+  browser_jobs: number;
+  browser_ms: number;
+  bytes_stored: number;
   rate_mark_ms: number;
   rate_mark_count: number;
 }
@@ -232,16 +243,16 @@ export const nextLease = (sql: SqlStorage): number | null =>
 /**
  * Ends one job with its outcome unless it already ended: the first outcome wins for good, so a
  * duplicate delivery, a late success after a dead letter, or a re-released job's second report
- * changes nothing. Returns whether this call ended it.
+ * changes nothing. Returns the job's mode when this call ended it, null when it had ended already.
  */
-export function finishJob(sql: SqlStorage, seq: number, o: Outcome, completedMs: number): boolean {
-  const cursor = sql.exec(
+export function finishJob(sql: SqlStorage, seq: number, o: Outcome, completedMs: number): { browser: number } | null {
+  const ended = sql.exec<{ browser: number }>(
     `UPDATE jobs SET status = ?, status_code = ?, final_url = ?, blocked_reason = ?, error = ?,
        attempts = MAX(attempts, ?), queue_wait_ms = COALESCE(?, queue_wait_ms), fetch_ms = ?, render_ms = ?,
        body_key = ?, body_offset = ?, body_length = ?, screenshot_key = ?, result_meta = ?,
        markdown_offset = ?, markdown_length = ?, completed_ms = ?, total_ms = ? - COALESCE(released_ms, ?),
        lease_ms = NULL
-     WHERE seq = ? AND status IN ('pending', 'in_progress')`,
+     WHERE seq = ? AND status IN ('pending', 'in_progress') RETURNING browser`,
     o.status,
     o.status_code,
     o.final_url,
@@ -263,7 +274,7 @@ export function finishJob(sql: SqlStorage, seq: number, o: Outcome, completedMs:
     completedMs,
     seq,
   );
-  return cursor.rowsWritten > 0;
+  return ended.toArray()[0] ?? null;
 }
 
 /** Ends every unfinished job with one status and error (cancel); returns how many it ended. */
@@ -290,6 +301,25 @@ export function addCounts(sql: SqlStorage, c: { success: number; failed: number;
     c.failed,
     c.timeout,
     ts,
+  );
+}
+
+/** What the outcomes recorded in one transaction add to the run's usage. */
+export interface UsageDelta {
+  fetch_jobs: number;
+  browser_jobs: number;
+  browser_ms: number;
+  bytes_stored: number;
+}
+
+export function addUsage(sql: SqlStorage, u: UsageDelta) {
+  sql.exec(
+    `UPDATE run SET fetch_jobs = fetch_jobs + ?, browser_jobs = browser_jobs + ?, browser_ms = browser_ms + ?,
+       bytes_stored = bytes_stored + ?, d1_dirty = 1 WHERE id = 1`,
+    u.fetch_jobs,
+    u.browser_jobs,
+    u.browser_ms,
+    u.bytes_stored,
   );
 }
 

@@ -161,15 +161,25 @@ export class RunCoordinator extends DurableObject<Env> {
       const s = this.run()!;
       const ts = Math.max(now(), s.last_ts + 1);
       const counts = { success: 0, failed: 0, timeout: 0 };
+      const used = { fetch_jobs: 0, browser_jobs: 0, browser_ms: 0, bytes_stored: 0 };
       let ended = 0;
       for (const o of input.outcomes) {
         const seq = seqOf(s.job_prefix, o.job_id);
-        if (seq === null || !store.finishJob(this.sql, seq, o, ts)) continue;
+        const job = seq === null ? null : store.finishJob(this.sql, seq, o, ts);
+        if (!job) continue;
         counts[counterOf(o.status)]++;
         ended++;
+        // Usage counts the outcome that ended the job, once, like the counters: a duplicate's
+        // page time and bytes are not the tenant's to pay for.
+        if (job.browser) {
+          used.browser_jobs++;
+          used.browser_ms += (o.fetch_ms ?? 0) + (o.render_ms ?? 0);
+        } else used.fetch_jobs++;
+        used.bytes_stored += (o.body_length ?? 0) + (o.screenshot_bytes ?? 0);
       }
       if (ended > 0) {
         store.addCounts(this.sql, counts, ts);
+        store.addUsage(this.sql, used);
         store.completeIfDone(this.sql, ts);
         this.sample(this.run()!, ended, input.outcomes);
       }
@@ -316,6 +326,20 @@ export class RunCoordinator extends DurableObject<Env> {
   async destroy(): Promise<void> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+  }
+
+  /**
+   * The deletion of the run's collection: cancelled if still in progress, its D1 row written one
+   * last time (with the usage of its last jobs), then everything forgotten. False, with nothing
+   * deleted, while that write fails: the usage it carries would be lost with the object.
+   */
+  async purge(): Promise<boolean> {
+    const s = this.run();
+    if (s?.status === "in_progress") await this.cancel(s.tenant);
+    else await this.syncD1(true);
+    if (this.run()?.d1_dirty) return false;
+    await this.destroy();
+    return true;
   }
 
   // ── internals ──────────────────────────────────────────────────────────────────────────────

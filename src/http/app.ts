@@ -8,6 +8,7 @@ import { events } from "./routes/events";
 import { exportRoutes } from "./routes/export";
 import { jobs } from "./routes/jobs";
 import { runs } from "./routes/runs";
+import { usage } from "./routes/usage";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -27,6 +28,7 @@ export function buildApp() {
   // Once for all tenant routes: the three resource routers share this base path, and a "*"
   // middleware on each would run (and count against the rate limit) once per router.
   app.use("/v1/async/*", requireTenant);
+  app.use("/v1/usage", requireTenant);
 
   app.route("/v1/health", health);
   app.route("/v1/admin", admin);
@@ -35,6 +37,7 @@ export function buildApp() {
   app.route("/v1/async/collections", jobs);
   app.route("/v1/async/collections", exportRoutes);
   app.route("/v1/async/collections", events);
+  app.route("/v1/usage", usage);
 
   app.doc31("/v1/openapi.json", OPENAPI_INFO);
   app.get("/v1/docs", (c) =>

@@ -133,6 +133,7 @@ async function runJobs(
       {
         queue_wait_ms: Math.max(0, startedMs - job.released_ms),
         screenshot_key,
+        screenshot_bytes: screenshot_key ? final.screenshot!.byteLength : null,
         result_meta: kept.result_meta,
       },
     );

@@ -10,7 +10,9 @@ import type { Budget } from "./budget";
  * The hour prefix lets the retention sweep delete whole expired hours by listing only them. Keys
  * are never reused, so a late duplicate attempt cannot overwrite the body of the attempt that won.
  */
-const prefixOf = (atMs: number, tenant: string, runId: string) => `bodies/${hourOf(atMs)}/${tenant}/${runId}/`;
+const prefixOf = (atMs: number, tenant: string, runId: string) => runHourPrefix(hourOf(atMs), tenant, runId);
+/** Where a run's pages and screenshots of one UTC hour are: what the deletion of its collection lists. */
+export const runHourPrefix = (hour: string, tenant: string, runId: string) => `bodies/${hour}/${tenant}/${runId}/`;
 export const packKey = (atMs: number, tenant: string, runId: string) =>
   `${prefixOf(atMs, tenant, runId)}${crypto.randomUUID()}.pack`;
 export const screenshotKey = (atMs: number, tenant: string, runId: string, jobId: string, attempt: number) =>
@@ -133,6 +135,9 @@ export const hourOf = (ms: number) => new Date(ms).toISOString().slice(0, 13);
 export const bodiesExpired = (completedMs: number | null, nowMs: number) =>
   completedMs !== null && nowMs - completedMs >= LIMITS.bodyRetentionMs;
 
+/** The last hour prefix whose bodies are all past retention at `nowMs` (it ended more than 48 h ago). */
+export const lastExpiredHour = (nowMs: number) => hourOf(nowMs - LIMITS.bodyRetentionMs - 3600_000);
+
 /**
  * Deletes bodies and screenshots whose hour prefix ended more than 48 h ago, oldest hour first, one
  * list and one delete per 1,000 objects, while `budget` lasts. Returns how many it deleted and
@@ -144,7 +149,7 @@ export async function sweepBodies(
   nowMs: number,
   budget: Budget,
 ): Promise<{ deleted: number; complete: boolean }> {
-  const cutoff = hourOf(nowMs - LIMITS.bodyRetentionMs - 3600_000);
+  const cutoff = lastExpiredHour(nowMs);
   let deleted = 0;
   let cursor: string | undefined;
   do {
@@ -154,7 +159,7 @@ export async function sweepBodies(
     for (const prefix of page.delimitedPrefixes) {
       // Hour prefixes list in time order: the first one still kept ends the expired ones.
       if (prefix.slice("bodies/".length, -1) > cutoff) return { deleted, complete: true };
-      const hour = await deleteHour(bucket, prefix, budget);
+      const hour = await deletePrefix(bucket, prefix, budget);
       deleted += hour.deleted;
       if (!hour.complete) return { deleted, complete: false };
     }
@@ -163,14 +168,18 @@ export async function sweepBodies(
   return { deleted, complete: true };
 }
 
-async function deleteHour(bucket: R2Bucket, prefix: string, budget: Budget) {
+/**
+ * Deletes every object under `prefix`, one list and one delete per 1,000 objects, while `budget`
+ * lasts with `keep` operations left over for the caller.
+ */
+export async function deletePrefix(bucket: R2Bucket, prefix: string, budget: Budget, keep = 0) {
   let deleted = 0;
   let cursor: string | undefined;
   do {
-    if (!budget.take(1)) return { deleted, complete: false };
+    if (!budget.take(keep + 1)) return { deleted, complete: false };
     const page = await bucket.list({ prefix, cursor, limit: 1000 });
     if (page.objects.length) {
-      budget.take();
+      budget.take(keep);
       await bucket.delete(page.objects.map((o) => o.key));
       deleted += page.objects.length;
     }

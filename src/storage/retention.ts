@@ -1,9 +1,11 @@
 import { iso } from "../clock";
 import { deleteRuns, expiredRuns, quietRuns } from "../db/runs";
+import { deleteUsageBefore, firstKeptDay } from "../db/usage";
 import { startOf } from "../do/run-coordinator";
 import { runObject } from "../do/objects";
 import { sweepBodies } from "./bodies";
 import { Budget } from "./budget";
+import { continueDeletions } from "./deletion";
 
 /**
  * Operations one sweep invocation makes at most: D1 statements, Durable Object calls and R2
@@ -16,6 +18,10 @@ export const SWEEP_BUDGET = 500;
 const BODIES_SHARE = 100;
 /** The most the backstop may take: its query and one DO call per quiet run. */
 const BACKSTOP_SHARE = 51;
+/** The most deleted collections may take (DELETE /v1/async/collections/{id}, continued here). */
+const DELETIONS_SHARE = 200;
+/** Expired usage days deleted per invocation (one statement). */
+const USAGE_PAGE = 1_000;
 /** Expired runs read per query. */
 const RUN_PAGE = 100;
 /** An in-progress run whose object has not written its D1 row for this long is looked at by the backstop. */
@@ -27,6 +33,10 @@ export interface SweepReport {
   bodies_deleted: number;
   runs_deleted: number;
   quiet_runs_resumed: number;
+  /** Collections whose deletion finished, and runs of deleted collections deleted. */
+  collections_deleted: number;
+  deleted_runs_deleted: number;
+  usage_days_deleted: number;
   /** False when the budget ran out with bodies or runs left to delete; the next invocation continues. */
   complete: boolean;
 }
@@ -36,21 +46,28 @@ export interface SweepReport {
  * - the backstop for a run in progress whose object went quiet: it is resumed (started from its
  *   row if it never was); a deleted run has no row in progress, so it is never recreated;
  * - R2 bodies and screenshots 48 h after completion (production also has the R2 lifecycle rule);
+ * - deleted collections: their runs (objects, bodies, rows), request lists and rows (storage/deletion);
  * - D1 run rows 90 days after the run completed, the run's object's storage first (the object also
- *   deletes itself from its own alarm), so a row never outlives knowledge of what to delete.
+ *   deletes itself from its own alarm), so a row never outlives knowledge of what to delete;
+ * - usage days past their 90 days, with what budget is left.
  * Reads stop showing an expired run on their own (retained() in db/runs, the same rule in the run's
  * object), so a backlog here is storage not yet reclaimed, never data still served.
  */
 export async function sweep(env: Env, nowMs: number, budget = new Budget(SWEEP_BUDGET)): Promise<SweepReport> {
   const quiet_runs_resumed = await resumeQuiet(env, nowMs, budget.share(BACKSTOP_SHARE));
   const bodies = await sweepBodies(env.BODIES, nowMs, budget.share(BODIES_SHARE));
+  const deletions = await continueDeletions(env, nowMs, budget.share(DELETIONS_SHARE));
   const runs = await deleteExpiredRuns(env, nowMs, budget);
+  const usageDays = budget.take() ? await deleteUsageBefore(env.DB, firstKeptDay(nowMs), USAGE_PAGE) : 0;
   return {
     operations: budget.used,
     bodies_deleted: bodies.deleted,
     runs_deleted: runs.runs,
     quiet_runs_resumed,
-    complete: bodies.complete && runs.complete,
+    collections_deleted: deletions.collections_deleted,
+    deleted_runs_deleted: deletions.runs_deleted,
+    usage_days_deleted: usageDays,
+    complete: bodies.complete && deletions.complete && runs.complete,
   };
 }
 

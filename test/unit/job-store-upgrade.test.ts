@@ -24,6 +24,8 @@ describe("job store upgrade", () => {
       sql.exec("ALTER TABLE run DROP COLUMN synced_count");
       sql.exec("ALTER TABLE jobs DROP COLUMN markdown_offset");
       sql.exec("ALTER TABLE jobs DROP COLUMN markdown_length");
+      for (const c of ["fetch_jobs", "browser_jobs", "browser_ms", "bytes_stored"])
+        sql.exec(`ALTER TABLE run DROP COLUMN ${c}`);
       sql.exec("UPDATE schema_version SET version = 1");
       store.upgrade(sql);
       expect(tables(sql)).toContain("extract_fields");
@@ -31,13 +33,22 @@ describe("job store upgrade", () => {
         .exec<{ name: string }>("SELECT name FROM pragma_table_info('run')")
         .toArray()
         .map((c) => c.name);
-      expect(columns).toEqual(expect.arrayContaining(["synced_ms", "synced_count"]));
+      expect(columns).toEqual(
+        expect.arrayContaining([
+          "synced_ms",
+          "synced_count",
+          "fetch_jobs",
+          "browser_jobs",
+          "browser_ms",
+          "bytes_stored",
+        ]),
+      );
       const jobColumns = sql
         .exec<{ name: string }>("SELECT name FROM pragma_table_info('jobs')")
         .toArray()
         .map((c) => c.name);
       expect(jobColumns).toEqual(expect.arrayContaining(["markdown_offset", "markdown_length"]));
-      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(4);
+      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(5);
       const spec = (extract?: object) => JSON.stringify({ timeout: 30_000, extract });
       store.insertJobs(
         sql,

@@ -1,7 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { LIMITS, settings } from "../../config";
 import { findActiveKeyByHash } from "../../db/keys";
-import { ApiError } from "../errors";
+import { ApiError, notFound } from "../errors";
 
 export type AppEnv = { Bindings: Env; Variables: { tenant: string } };
 
@@ -84,18 +84,36 @@ async function failure(env: Env, bucket: string, detail: string): Promise<ApiErr
   return tooManyFailures(LIMITS.authFailureWindowMs);
 }
 
+const UNDER_COLLECTION = /^\/v1\/async\/collections\/([0-9a-fA-F-]{36})(\/.*)?$/;
+
+/**
+ * The collection a request is under, whose existence the key lookup checks: every URL below a
+ * deleted collection (its runs, jobs, results, exports, …) answers 404 from the moment it is
+ * deleted, whatever its runs' objects still hold, and routes added under it later are covered
+ * too. Not the collection's own DELETE, which answers for itself, so that a retry under its
+ * Idempotency-Key replays the first 204. An id that is not a UUID is left to the route's validation.
+ */
+function collectionOf(method: string, path: string): string | null {
+  const m = UNDER_COLLECTION.exec(path);
+  if (!m) return null;
+  const rest = m[2] ?? "";
+  return method === "DELETE" && (rest === "" || rest === "/") ? null : m[1];
+}
+
 /** API keys are looked up by their SHA-256, never stored or compared in clear. */
 export const requireTenant = createMiddleware<AppEnv>(async (c, next) => {
   const bucket = clientBucket(c.req.header("cf-connecting-ip"));
   refuseIfLimited(bucket);
   const key = bearer(c.req.header("authorization"));
-  const row = await findActiveKeyByHash(c.env.DB, await sha256Hex(key));
+  const collection = collectionOf(c.req.method, c.req.path);
+  const row = await findActiveKeyByHash(c.env.DB, await sha256Hex(key), collection);
   if (!row) throw await failure(c.env, bucket, "The API key is unknown or revoked.");
   const { success } = await c.env.TENANT_RATE_LIMIT.limit({ key: row.tenant });
   if (!success)
     throw new ApiError("rate_limited", "Too many requests for this tenant; retry after the time in Retry-After.", {
       headers: { "retry-after": "10" },
     });
+  if (collection !== null && !row.collection_live) throw notFound("Collection");
   c.set("tenant", row.tenant);
   await next();
 });

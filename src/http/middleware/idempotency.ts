@@ -42,7 +42,8 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   const begun = await record.begin(fingerprint, now(), crypto.randomUUID());
   switch (begun.state) {
     case "replay":
-      return new Response(begun.body, {
+      // A 204 (DELETE) was stored with an empty body; a Response of that status must have none.
+      return new Response(begun.status === 204 ? null : begun.body, {
         status: begun.status,
         headers: { ...begun.headers, "idempotent-replayed": "true" },
       });

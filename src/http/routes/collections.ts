@@ -1,6 +1,6 @@
 import { createRoute } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import { nowIso } from "../../clock";
+import { now, nowIso } from "../../clock";
 import { LIMITS, settings } from "../../config";
 import { browserOptions, resultOptions } from "../../domain";
 import {
@@ -17,6 +17,7 @@ import { normalizeTargetUrl, targetRefusal } from "../../fetchers/url-guard";
 import { idempotent, resourceId } from "../middleware/idempotency";
 import { extractNamesOverflow, MAX_EXTRACT_NAMES_PER_COLLECTION } from "../../extract";
 import { requestBytes } from "../../sizes";
+import { deleteCollection } from "../../storage/deletion";
 import {
   Collection,
   CollectionCreated,
@@ -258,4 +259,32 @@ collections.openapi(replace, async (c) => {
     },
     200,
   );
+});
+
+const remove = createRoute({
+  method: "delete",
+  path: "/{id}",
+  operationId: "deleteCollection",
+  tags: ["Collections"],
+  middleware: [idempotent] as const,
+  summary: "Delete a collection with its runs and everything stored for them",
+  description:
+    "Deletes the collection, its request lists and every run of it: job records, pages and screenshots. " +
+    "Runs in progress are cancelled first. From the 204 on, every URL of the collection and its runs answers " +
+    "404; the stored data is removed in the background within minutes (a run's pages a few minutes after it " +
+    "ended, so that none written by a job still finishing is left). A second DELETE is 404; a retry with the " +
+    "same Idempotency-Key replays the 204. The tenant's usage is kept.",
+  security,
+  request: { params: CollectionParams, headers: IdempotencyHeaders },
+  responses: {
+    204: { description: "Deleted" },
+    ...errorResponses,
+    ...conflict,
+  },
+});
+
+collections.openapi(remove, async (c) => {
+  const { id } = c.req.valid("param");
+  if (!(await deleteCollection(c.env, c.get("tenant"), id, now()))) throw notFound("Collection");
+  return c.body(null, 204);
 });

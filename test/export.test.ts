@@ -6,7 +6,9 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { setNow } from "../src/clock";
+import * as store from "../src/do/job-store";
 import { RunCoordinator } from "../src/do/run-coordinator";
+import { pagelessOutcome } from "../src/domain";
 import {
   allJobs,
   api,
@@ -260,6 +262,54 @@ describe("export", () => {
       // Markdown is kept for the jobs that asked for it, made when they ran.
       if (i % 7 === 3) expect(l.markdown).toBeNull();
       else expect(l.markdown?.startsWith(`# Page ${i}\n\nlorem ipsum`)).toBe(true);
+    });
+  });
+
+  it("stops an export page at 4 MB of job text, and reads no request spec", async () => {
+    const stub = env.RUNS.get(env.RUNS.idFromName(crypto.randomUUID()));
+    await runInDurableObject(stub, async (instance: RunCoordinator, state: DurableObjectState) => {
+      const sql = state.storage.sql;
+      store.migrate(sql);
+      const run = { run_id: "r", tenant: "t", collection_id: "c", job_prefix: "p".repeat(24), requests_version: 1 };
+      store.insertRun(sql, { ...run, total: 10, browser_total: 0, created_ms: 0 }, 1);
+      // Specs near the 64 KB request cap: an export page carries none of them.
+      const spec = JSON.stringify({ timeout: 30_000, pad: "s".repeat(60_000) });
+      const url = (seq: number) => `https://example.com/${seq}`;
+      const requests = Array.from({ length: 10 }, (_, seq) => ({
+        seq,
+        url: url(seq),
+        custom_id: null,
+        browser: 0,
+        spec,
+      }));
+      store.insertJobs(sql, requests, null);
+      store.setCreated(sql, 10);
+      // About 1 MB of kept results each: four fit in a page of 4 MB, a fifth does not.
+      const result_meta = JSON.stringify({ extracted: { big: "m".repeat(1_000_000) } });
+      for (let seq = 0; seq < 10; seq++) {
+        store.finishJob(sql, seq, { ...pagelessOutcome(`j${seq}`, "completed", 1, "x"), result_meta }, 10 + seq);
+      }
+      const q = {
+        tenant: "t",
+        collection_id: "c",
+        statuses: ["completed" as const],
+        limit: 500,
+        markdown: false,
+      };
+      const seqs: number[][] = [];
+      let page = await instance.exportPage({ ...q, after_seq: -1, up_to: null });
+      for (;;) {
+        expect(page).not.toBeNull();
+        expect(page!.rows.every((r) => !("spec" in r))).toBe(true);
+        seqs.push(page!.rows.map((r) => r.seq));
+        if (!page!.has_more) break;
+        page = await instance.exportPage({ ...q, after_seq: page!.rows.at(-1)!.seq, up_to: page!.up_to });
+      }
+      expect(seqs).toEqual([
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9],
+      ]);
     });
   });
 

@@ -7,6 +7,8 @@ import { health } from "./routes/health";
 import { exportRoutes } from "./routes/export";
 import { jobs } from "./routes/jobs";
 import { runs } from "./routes/runs";
+import { deliveries, webhookSecrets } from "./routes/webhooks";
+import { registerWebhookEvents } from "./webhook-events";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -26,6 +28,7 @@ export function buildApp() {
   // Once for all tenant routes: the three resource routers share this base path, and a "*"
   // middleware on each would run (and count against the rate limit) once per router.
   app.use("/v1/async/*", requireTenant);
+  app.use("/v1/webhooks/*", requireTenant);
 
   app.route("/v1/health", health);
   app.route("/v1/admin", admin);
@@ -33,6 +36,9 @@ export function buildApp() {
   app.route("/v1/async/collections", runs);
   app.route("/v1/async/collections", jobs);
   app.route("/v1/async/collections", exportRoutes);
+  app.route("/v1/async/collections", deliveries);
+  app.route("/v1/webhooks", webhookSecrets);
+  registerWebhookEvents(app.openAPIRegistry);
 
   app.doc31("/v1/openapi.json", OPENAPI_INFO);
   app.get("/v1/docs", (c) =>

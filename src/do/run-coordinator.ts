@@ -451,27 +451,32 @@ export class RunCoordinator extends DurableObject<Env> {
    * send leaves them to the alarm.
    */
   private sendDeliveries(): Promise<void> {
-    this.sendingDeliveries ??= (async () => {
-      try {
-        for (;;) {
-          const ids = store.unqueuedDeliveries(this.sql, PLATFORM.queueBatchMessages);
-          if (ids.length === 0) return;
-          const runId = this.run()!.run_id;
-          await this.env.WEBHOOKS.sendBatch(
-            ids.map((delivery_id) => ({
-              body: { kind: "webhook", run_id: runId, delivery_id, manual: false } satisfies DeliveryMessage,
-              contentType: "json" as const,
-            })),
-          );
-          store.markQueued(this.sql, ids);
-        }
-      } catch (e) {
-        console.error("sending webhook deliveries failed; the alarm sends them", e);
-      } finally {
+    if (!this.sendingDeliveries && store.hasUnqueued(this.sql)) {
+      // Cleared in a callback, which runs after the assignment whatever the loop does.
+      this.sendingDeliveries = this.sendUnqueued().finally(() => {
         this.sendingDeliveries = null;
+      });
+    }
+    return this.sendingDeliveries ?? Promise.resolve();
+  }
+
+  private async sendUnqueued() {
+    try {
+      for (;;) {
+        const ids = store.unqueuedDeliveries(this.sql, PLATFORM.queueBatchMessages);
+        if (ids.length === 0) return;
+        const runId = this.run()!.run_id;
+        await this.env.WEBHOOKS.sendBatch(
+          ids.map((delivery_id) => ({
+            body: { kind: "webhook", run_id: runId, delivery_id, manual: false } satisfies DeliveryMessage,
+            contentType: "json" as const,
+          })),
+        );
+        store.markQueued(this.sql, ids);
       }
-    })();
-    return this.sendingDeliveries;
+    } catch (e) {
+      console.error("sending webhook deliveries failed; the alarm sends them", e);
+    }
   }
 
   private retentionOver(s: RunState): boolean {

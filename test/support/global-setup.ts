@@ -1,5 +1,6 @@
 import type { TestProject } from "vitest/node";
 import { startRefusedSite, startTargetSite } from "./target-site";
+import { startReceiver } from "./webhook-receiver";
 
 /**
  * Starts the local target site (the stand-in for the outside web) once for the whole suite, and
@@ -8,14 +9,17 @@ import { startRefusedSite, startTargetSite } from "./target-site";
 export default async function setup(project: TestProject) {
   const site = await startTargetSite();
   const refused = await startRefusedSite("127.0.0.2");
+  const receiver = await startReceiver();
   project.provide("targetOrigin", site.origin);
+  project.provide("receiverOrigin", receiver.origin);
   return async () => {
-    await Promise.all([site.close(), refused.close()]);
+    await Promise.all([site.close(), refused.close(), receiver.close()]);
   };
 }
 
 declare module "vitest" {
   export interface ProvidedContext {
     targetOrigin: string;
+    receiverOrigin: string;
   }
 }

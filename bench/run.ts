@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { startTargetSite } from "../test/support/target-site.ts";
 import { capacityRows, consumerSettings, LIMITS_CHECKED, type Measured } from "./capacity.ts";
 import { runScenario, scenarios, type ScenarioResult } from "./fairness.ts";
+import { benchWebhooks } from "./webhooks.ts";
 import { d1File, grown, jobStoreBytes, runObjectFile, sqliteBytes, windowSampler } from "./storage.ts";
 import {
   client,
@@ -881,6 +882,14 @@ async function main() {
     await queueQuiet(worker, 3_000, 120_000);
     fairness.push(await runScenario(worker.origin, api, sc, String(i + 1)));
   }
+
+  // ── g. webhook deliveries to a local receiver ──
+  await queueQuiet(worker, 3_000, 120_000);
+  report.webhooks = await benchWebhooks(
+    api,
+    site.origin,
+    QUICK ? { burst: 2_000, run: 1_000 } : { burst: 10_000, run: 2_000 },
+  );
 
   // ── storage per job, from the SQLite files ──
   const bigFetch = SIZES.fetchRuns.at(-1)!;

@@ -93,7 +93,8 @@ export async function insertCollection(
 /**
  * Replaces the request list (and optionally the name) atomically, as a new version. Older versions
  * go unless a run in progress pinned them (its object may still be copying the list); such a
- * version is deleted when the last run pinning it ends (see finishRunSync).
+ * version is deleted when the last run pinning it ends (see finishRunSync). `webhook` undefined
+ * keeps the collection's webhook, null removes it.
  */
 export async function replaceCollection(
   db: D1Database,

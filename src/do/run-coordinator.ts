@@ -476,6 +476,7 @@ export class RunCoordinator extends DurableObject<Env> {
       }
     } catch (e) {
       console.error("sending webhook deliveries failed; the alarm sends them", e);
+      await this.armAlarm();
     }
   }
 

@@ -67,8 +67,9 @@ runs.openapi(start, async (c) => {
     throw e;
   }
   const live = inserted.kind === "existed" ? await object.snapshot(tenant) : null;
-  const fresh = { ...runSummaryOfRow(run), webhook: run.webhook === null ? null : { status: "pending", attempts: 0 } };
-  return c.json(live ? runView(live) : (fresh as RunSummary), 201, {
+  // A run just created has not ended, so its run.completed (if it has a webhook) is still to come.
+  const hook = run.webhook === null ? null : { status: "pending" as const, attempts: 0 };
+  return c.json(live ? runView(live) : { ...runSummaryOfRow(run), webhook: hook }, 201, {
     location: `/v1/async/collections/${id}/runs/${run_id}`,
   });
 });

@@ -233,7 +233,8 @@ export const RunSummary = z
       .optional()
       .openapi({
         description:
-          "The run's run.completed delivery (pending until the run ends), or null without a webhook. " +
+          "The run's run.completed delivery (pending until the run ends); null without a webhook that takes " +
+          "run.completed. " +
           "Present where the run is read live (GET the run, POST /run, cancel); not in the list of runs " +
           "nor in webhook payloads.",
       }),

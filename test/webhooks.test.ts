@@ -237,6 +237,31 @@ describe("webhooks: delivery and retries", () => {
     console.log(`webhook retry delays measured (no answer): ${delays.join(" s, ")} s; ${got.length} attempts`);
   });
 
+  it("a redirect is a failed attempt (not followed); a dead-lettered message fails its delivery", async () => {
+    const { key, tenant } = await newTenant();
+    const hook = crypto.randomUUID();
+    setNow(Date.now());
+    const run = await droppedRun(key, tenant, { url: hookUrl(hook, "302,200"), events: ["run.completed"] }, ["/ok"], {
+      cancel: true,
+    });
+    expect(await attemptOnce(run.captured[0])).toMatchObject({ acked: false });
+    const [d] = await deliveries(key, run.colId, run.runId);
+    expect(d).toMatchObject({ status: "pending", attempts: 1, last_status_code: 302 });
+    expect(d.last_error).toMatch(/redirects are not followed/);
+    expect(Date.parse(d.next_attempt_at!) - Date.parse(d.last_attempt_at!)).toBeGreaterThanOrEqual(24_000);
+
+    // The queue gave up on the message (its retries spent): the dead-letter consumer fails the delivery.
+    const fates: string[] = [];
+    const msg = { id: "d0", body: run.captured[0], ack: () => fates.push("ack"), retry: () => fates.push("retry") };
+    const batch = { queue: "scrape-webhooks-dlq", messages: [msg] } as unknown as MessageBatch;
+    await (worker.queue as ExportedHandlerQueueHandler<Env, unknown>)(batch, env as Env, createExecutionContext());
+    expect(fates).toEqual(["ack"]);
+    const [failed] = await deliveries(key, run.colId, run.runId);
+    expect(failed).toMatchObject({ status: "failed", attempts: 1, next_attempt_at: null });
+    expect(failed.last_error).toMatch(/outlived its retries/);
+    expect(await received(hook)).toHaveLength(1);
+  });
+
   it("delivers run.completed through the queue, signed, with the run's summary", async () => {
     const { key } = await newTenant();
     const { secret } = await secretOf(key);
@@ -396,6 +421,8 @@ describe("webhooks: job.completed", () => {
       ["job.completed", 100],
       ["job.completed", 50],
     ]);
+    // Its webhook does not take run.completed, so the run has no webhook status to show.
+    expect((await getRun(key, run.colId, run.runId)).webhook).toBeNull();
   });
 });
 

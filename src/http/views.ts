@@ -10,6 +10,7 @@ import { parseResultMeta } from "../kept-results";
 import { bodiesExpired } from "../storage/bodies";
 import type { Delivery, Job, RunSummary } from "../schemas";
 import type { z } from "@hono/zod-openapi";
+import { parseWebhook } from "../webhooks/messages";
 
 /** The live summary from the run's object. */
 export const runSummary = (s: RunState): RunSummary => ({
@@ -24,10 +25,19 @@ export const runSummary = (s: RunState): RunSummary => ({
   completed_at: s.completed_ms === null ? null : iso(s.completed_ms),
 });
 
-/** The live summary with its webhook: the run.completed delivery, pending until the run ends. */
+/** Whether a run's pinned webhook (JSON or null) announces its end. */
+export const announcesEnd = (webhook: string | null) =>
+  parseWebhook(webhook)?.events.includes("run.completed") ?? false;
+
+/**
+ * The live summary with its webhook: the run.completed delivery, pending until the run ends; null
+ * when the run has no webhook or its webhook does not take run.completed.
+ */
 export const runView = (s: RunView): RunSummary => ({
   ...runSummary(s),
-  webhook: s.webhook === null ? null : { status: s.delivery?.status ?? "pending", attempts: s.delivery?.attempts ?? 0 },
+  webhook: announcesEnd(s.webhook)
+    ? { status: s.delivery?.status ?? "pending", attempts: s.delivery?.attempts ?? 0 }
+    : null,
 });
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));

@@ -22,15 +22,18 @@ describe("job store upgrade", () => {
       sql.exec("DROP TABLE extract_fields");
       sql.exec("ALTER TABLE run DROP COLUMN synced_ms");
       sql.exec("ALTER TABLE run DROP COLUMN synced_count");
+      sql.exec("DROP TABLE deliveries");
+      sql.exec("ALTER TABLE run DROP COLUMN webhook");
+      sql.exec("ALTER TABLE run DROP COLUMN events_ms");
       sql.exec("UPDATE schema_version SET version = 1");
       store.upgrade(sql);
-      expect(tables(sql)).toContain("extract_fields");
+      expect(tables(sql)).toEqual(expect.arrayContaining(["extract_fields", "deliveries"]));
       const columns = sql
         .exec<{ name: string }>("SELECT name FROM pragma_table_info('run')")
         .toArray()
         .map((c) => c.name);
-      expect(columns).toEqual(expect.arrayContaining(["synced_ms", "synced_count"]));
-      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(3);
+      expect(columns).toEqual(expect.arrayContaining(["synced_ms", "synced_count", "webhook", "events_ms"]));
+      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(4);
       const spec = (extract?: object) => JSON.stringify({ timeout: 30_000, extract });
       store.insertJobs(
         sql,

@@ -1,4 +1,4 @@
-import { createExecutionContext, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { now, setNow } from "../src/clock";
@@ -98,7 +98,7 @@ async function droppedRun(
   tenant: string,
   webhook: { url: string; events: string[] },
   paths: string[],
-  o: { cancel?: boolean } = {},
+  o: { cancel?: boolean; webhooks?: Queue } = {},
 ) {
   const col = await createCollection(
     key,
@@ -124,7 +124,7 @@ async function droppedRun(
   await runInDurableObject(env.RUNS.get(env.RUNS.idFromName(run_id)), (instance: RunCoordinator) =>
     withObjectEnv(
       instance,
-      () => ({ JOBS: dropped, BROWSER_JOBS: dropped, ...(o.cancel ? { WEBHOOKS: capture } : {}) }),
+      () => ({ JOBS: dropped, BROWSER_JOBS: dropped, ...(o.cancel ? { WEBHOOKS: o.webhooks ?? capture } : {}) }),
       async () => {
         await instance.start(startOf(inserted.run, { browser_total: 0, tenant_runs: 1 }));
         if (o.cancel) await instance.cancel(tenant);
@@ -350,6 +350,25 @@ describe("webhooks: delivery and retries", () => {
       (ds) => ds[0]?.attempts === 2,
     );
     expect(d).toMatchObject({ status: "delivered", attempts: 2 });
+  });
+
+  it("a delivery whose queue send failed is sent by the run's alarm", async () => {
+    const { key, tenant } = await newTenant();
+    const hook = crypto.randomUUID();
+    const down = async () => {
+      throw new Error("queue unavailable");
+    };
+    const run = await droppedRun(key, tenant, { url: hookUrl(hook), events: ["run.completed"] }, ["/ok"], {
+      cancel: true,
+      webhooks: { send: down, sendBatch: down } as unknown as Queue,
+    });
+    const [d] = await deliveries(key, run.colId, run.runId);
+    expect(d).toMatchObject({ status: "pending", attempts: 0 });
+    expect(await received(hook)).toEqual([]);
+    expect(await runDurableObjectAlarm(env.RUNS.get(env.RUNS.idFromName(run.runId)))).toBe(true);
+    const [sent] = await until("delivered", () => deliveries(key, run.colId, run.runId), settled);
+    expect(sent).toMatchObject({ delivery_id: d.delivery_id, status: "delivered", attempts: 1 });
+    expect((await received(hook)).map((g) => g.headers["webhook-id"])).toEqual([d.delivery_id]);
   });
 
   it("duplicate completion reports make one run.completed", async () => {

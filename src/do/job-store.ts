@@ -570,7 +570,8 @@ export function recordAttempt(
 /** A delivery whose queue message outlived its retries: failed, unless it was delivered meanwhile. */
 export const failDelivery = (sql: SqlStorage, id: string, error: string) =>
   sql.exec(
-    "UPDATE deliveries SET status = 'failed', last_error = ?, next_attempt_ms = NULL WHERE id = ? AND status = 'pending'",
+    `UPDATE deliveries SET status = 'failed', last_error = ?, next_attempt_ms = NULL
+     WHERE id = ? AND status = 'pending'`,
     error,
     id,
   );

@@ -41,7 +41,8 @@ export function signingSecrets(row: SecretRow, nowMs: number): string[] {
 
 /**
  * One attempt: the URL guard (a refusal is permanent), then a signed POST with a timeout and no
- * redirects (a 3xx is a failed attempt). Never throws: every way it can go is an AttemptResult.
+ * redirects (a 3xx is a failed attempt). Whatever the receiver does is an AttemptResult; only a
+ * secret that cannot be read throws, and the consumer then retries the message as it is.
  */
 async function attempt(
   env: Env,

@@ -23,7 +23,7 @@ export default defineConfig(async () => {
             // so the guard is told to refuse it (src/config.ts, urlGuard).
             TEST_REFUSED_HOSTS: "127.0.0.2",
             // A receiver that never answers costs a test this long per attempt instead of 10 s.
-            TEST_WEBHOOK_TIMEOUT_MS: "500",
+            TEST_WEBHOOK_TIMEOUT_MS: "2000",
             // The webhook receiver of test/support/global-setup.ts (verifies with standardwebhooks).
             RECEIVER_ORIGIN: inject<string>("receiverOrigin"),
           },

@@ -225,7 +225,7 @@ describe("webhooks: delivery and retries", () => {
     expect(new Set(got.map((g) => g.headers["webhook-id"])).size).toBe(1);
     const [d] = await deliveries(key, run.colId, run.runId);
     expect(d).toMatchObject({ status: "failed", attempts: got.length, last_status_code: null, next_attempt_at: null });
-    expect(d.last_error).toMatch(/no answer within 500 ms/);
+    expect(d.last_error).toMatch(/no answer within 2000 ms/);
     // Every delay is its step of the schedule (± 20 %) except the last, cut to end at 24 h.
     delays
       .slice(0, -1)
@@ -235,7 +235,7 @@ describe("webhooks: delivery and retries", () => {
     expect(total).toBeLessThanOrEqual(24 * 3600 + delays.length);
     expect((await getRun(key, run.colId, run.runId)).webhook).toEqual({ status: "failed", attempts: got.length });
     console.log(`webhook retry delays measured (no answer): ${delays.join(" s, ")} s; ${got.length} attempts`);
-  });
+  }, 120_000);
 
   it("a redirect is a failed attempt (not followed); a dead-lettered message fails its delivery", async () => {
     const { key, tenant } = await newTenant();
@@ -423,7 +423,7 @@ describe("webhooks: job.completed", () => {
     }
     expect(seen).toHaveLength(250);
     expect(new Set(seen).size).toBe(250);
-  });
+  }, 120_000);
 
   it("250 jobs ended at once (a cancel) go out as 100, 100 and 50, every job once", async () => {
     const { key, tenant } = await newTenant();

@@ -406,9 +406,12 @@ describe("webhooks: job.completed", () => {
     expect(ds.filter((d) => d.event === "run.completed")).toHaveLength(1);
     expect(jobDeliveries.reduce((n, d) => n + (d.job_count ?? 0), 0)).toBe(250);
 
-    const got = (await received(hook)).filter((g) => (JSON.parse(g.body) as { type: string }).type === "job.completed");
-    expect(got).toHaveLength(jobDeliveries.length);
-    expect(got.every((g) => g.verified[0] === true)).toBe(true);
+    const all = (await received(hook)).filter((g) => (JSON.parse(g.body) as { type: string }).type === "job.completed");
+    expect(all.every((g) => g.verified[0] === true)).toBe(true);
+    // At least once: an attempt the receiver got but answered too late for the consumer comes again
+    // with the same webhook-id, which is what a receiver deduplicates on; one receipt per id counts.
+    const got = [...new Map(all.map((g) => [g.headers["webhook-id"], g])).values()];
+    expect(got.map((g) => g.headers["webhook-id"]).sort()).toEqual(jobDeliveries.map((d) => d.delivery_id).sort());
     const listed = new Map((await allJobs(key, col.id, started.run_id)).map((j) => [j.job_id, j]));
     const seen: string[] = [];
     for (const g of got) {

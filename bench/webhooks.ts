@@ -8,7 +8,7 @@
  *   made, and the time from each job's completed_at to its delivery's receipt (p50/p95).
  *
  * `node bench/webhooks.ts [--quick]` runs it alone against a fresh Worker; `npm run bench` runs it as
- * section g. Erasable-syntax TypeScript only: Node 22 runs this file by stripping types.
+ * section i. Erasable-syntax TypeScript only: Node 22 runs this file by stripping types.
  */
 import os from "node:os";
 import path from "node:path";
@@ -82,7 +82,7 @@ export async function benchWebhooks(
     const verifyWith = (hook: string) =>
       fetch(`${receiver.origin}/secrets/${hook}`, { method: "PUT", body: JSON.stringify({ secrets: [secret] }) });
 
-    log(`g. webhooks: a run of ${sizes.burst.toLocaleString("en-US")} cancelled at once (a burst of deliveries) …`);
+    log(`i. webhooks: a run of ${sizes.burst.toLocaleString("en-US")} cancelled at once (a burst of deliveries) …`);
     await verifyWith("burst");
     const bcid = await hookedCollection(api, siteOrigin, receiver.origin, "burst", sizes.burst);
     const brun = (await api.call("POST", `${COLLECTIONS}/${bcid}/run`, { expect: [201] })).body.run_id as string;
@@ -106,7 +106,7 @@ export async function benchWebhooks(
         `${fmt(burst.jobs_per_s, 0)} jobs announced/s`,
     );
 
-    log(`g. webhooks: a fetch run of ${sizes.run.toLocaleString("en-US")} pages with job.completed …`);
+    log(`i. webhooks: a fetch run of ${sizes.run.toLocaleString("en-US")} pages with job.completed …`);
     await verifyWith("run");
     const rcid = await hookedCollection(api, siteOrigin, receiver.origin, "run", sizes.run);
     const rrun = (await api.call("POST", `${COLLECTIONS}/${rcid}/run`, { expect: [201] })).body.run_id as string;

@@ -883,7 +883,7 @@ async function main() {
     fairness.push(await runScenario(worker.origin, api, sc, String(i + 1)));
   }
 
-  // ── i. webhook deliveries to a local receiver (g and h are export and live events on main) ──
+  // ── i. webhook deliveries to a local receiver ──
   await queueQuiet(worker, 3_000, 120_000);
   report.webhooks = await benchWebhooks(
     api,

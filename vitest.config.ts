@@ -24,6 +24,10 @@ export default defineConfig(async () => {
             // The counting server of test/support/global-setup.ts: loopback, which LOCAL_DEV allows,
             // so the guard is told to refuse it (src/config.ts, urlGuard).
             TEST_REFUSED_HOSTS: "127.0.0.2",
+            // A receiver that never answers costs a test this long per attempt instead of 10 s.
+            TEST_WEBHOOK_TIMEOUT_MS: "2000",
+            // The webhook receiver of test/support/global-setup.ts (verifies with standardwebhooks).
+            RECEIVER_ORIGIN: inject<string>("receiverOrigin"),
           },
           // wrangler.toml's consumers, but delivered as soon as a message is sent (the tests wait on
           // outcomes, not on batching). These replace the wrangler.toml entries whole, so every
@@ -32,6 +36,13 @@ export default defineConfig(async () => {
             "scrape-jobs": { maxBatchTimeout: 0, maxBatchSize: 50, maxRetries: 5, deadLetterQueue: "scrape-jobs-dlq" },
             "scrape-browser-jobs": { maxBatchTimeout: 0, maxBatchSize: 12, maxRetries: 5, deadLetterQueue: "scrape-jobs-dlq" },
             "scrape-jobs-dlq": { maxBatchTimeout: 0, maxBatchSize: 100 },
+            "scrape-webhooks": {
+              maxBatchTimeout: 0,
+              maxBatchSize: 10,
+              maxRetries: 20,
+              deadLetterQueue: "scrape-webhooks-dlq",
+            },
+            "scrape-webhooks-dlq": { maxBatchTimeout: 0, maxBatchSize: 100 },
           },
         },
       })),

@@ -18,6 +18,7 @@ import { capacityRows, consumerSettings, LIMITS_CHECKED, type Measured } from ".
 import { type ConversionCost, conversionCost, type ExportMeasure, measureExport } from "./export.ts";
 import { runScenario, scenarios, type ScenarioResult } from "./fairness.ts";
 import { type SseResult, sseLatency } from "./sse.ts";
+import { benchWebhooks } from "./webhooks.ts";
 import { d1File, grown, jobStoreBytes, runObjectFile, sqliteBytes, windowSampler } from "./storage.ts";
 import {
   client,
@@ -1078,6 +1079,13 @@ async function main() {
   // ── h. live events ──
   await queueQuiet(worker, 3_000, 120_000);
   const sse = await liveEvents(api, worker.origin, key.body.key, site.origin);
+  // ── i. webhook deliveries to a local receiver ──
+  await queueQuiet(worker, 3_000, 120_000);
+  report.webhooks = await benchWebhooks(
+    api,
+    site.origin,
+    QUICK ? { burst: 2_000, run: 1_000 } : { burst: 10_000, run: 2_000 },
+  );
 
   // ── storage per job, from the SQLite files ──
   const bigFetch = SIZES.fetchRuns.at(-1)!;

@@ -75,6 +75,8 @@ const Settings = z.object({
   BROWSER_PAGE_CONCURRENCY: count(1, 10, 3),
   /** Tests only (read under LOCAL_DEV): hosts the browser's guard refuses besides targetRefusal's. */
   TEST_REFUSED_HOSTS: z.string().optional(),
+  /** Tests only (read under LOCAL_DEV): a webhook receiver's time to answer, instead of 10 s. */
+  TEST_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(10_000).optional(),
 });
 export type Settings = z.infer<typeof Settings>;
 

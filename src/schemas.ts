@@ -10,6 +10,7 @@ import { normalizeTargetUrl, UrlError } from "./fetchers/url-guard";
 import { DEVICES, RESOURCE_TYPES, WAIT_UNTIL } from "./request-options";
 import { checkRequestOptions, RequestCookieSchema, requestOptionsShape } from "./request-options-schema";
 import { utf8Bytes } from "./sizes";
+import { WEBHOOK_EVENTS } from "./webhooks/messages";
 
 // ── Shared ──────────────────────────────────────────────────────────────────────────────────
 export const Uuid = z.string().uuid();
@@ -121,6 +122,38 @@ export const ScrapeRequest = z
   .openapi("Request", { description: REQUEST_SIZE_RULE });
 export type ScrapeRequest = z.infer<typeof ScrapeRequest>;
 
+// ── Webhooks (configuration) ────────────────────────────────────────────────────────────────
+export const WebhookEventName = z.enum(WEBHOOK_EVENTS);
+export const Webhook = z
+  .object({
+    url: z
+      .string()
+      .min(1)
+      .max(2_048)
+      .superRefine((raw, ctx) => {
+        try {
+          normalizeTargetUrl(raw);
+        } catch (e) {
+          ctx.addIssue({ code: "custom", message: e instanceof UrlError ? e.message : "not a valid URL" });
+        }
+      })
+      .openapi({
+        example: "https://example.com/hooks/scrape",
+        description: "Receives a signed POST per event; it must pass the same URL guard as targets",
+      }),
+    events: z
+      .array(WebhookEventName)
+      .min(1)
+      .max(WEBHOOK_EVENTS.length)
+      .default(["run.completed"])
+      .transform((e) => [...new Set(e)]),
+  })
+  .strict()
+  .openapi("Webhook");
+export type Webhook = z.infer<typeof Webhook>;
+/** A webhook as stored and shown (the URL normalised). */
+export const StoredWebhook = z.object({ url: z.string(), events: z.array(WebhookEventName) }).openapi("StoredWebhook");
+
 // ── Collections ─────────────────────────────────────────────────────────────────────────────
 export const HARD_MAX_REQUESTS = 100_000;
 
@@ -128,6 +161,7 @@ export const CreateCollectionBody = z
   .object({
     name: z.string().min(1).max(200),
     requests: z.array(ScrapeRequest).min(1).max(HARD_MAX_REQUESTS).openapi({ description: REQUEST_SIZE_RULE }),
+    webhook: Webhook.optional().openapi({ description: "Signed deliveries of its runs' events" }),
   })
   .strict()
   .openapi("CreateCollection");
@@ -136,6 +170,9 @@ export const ReplaceCollectionBody = z
   .object({
     name: z.string().min(1).max(200).optional(),
     requests: z.array(ScrapeRequest).min(1).max(HARD_MAX_REQUESTS).openapi({ description: REQUEST_SIZE_RULE }),
+    webhook: Webhook.nullable()
+      .optional()
+      .openapi({ description: "Replaces the webhook for future runs; null removes it; omitted keeps it" }),
   })
   .strict()
   .openapi("ReplaceCollection");
@@ -183,6 +220,7 @@ export const StoredRequest = z
 export const Collection = CollectionSummary.extend({
   updated_at: Timestamp,
   requests: z.array(StoredRequest),
+  webhook: StoredWebhook.nullable(),
 }).openapi("Collection");
 
 export const CollectionList = z
@@ -210,6 +248,17 @@ export const RunSummary = z
     collection_id: Uuid,
     created_at: Timestamp,
     completed_at: Timestamp.nullable(),
+    webhook: z
+      .object({ status: z.enum(["pending", "delivered", "failed"]), attempts: z.number().int() })
+      .nullable()
+      .optional()
+      .openapi({
+        description:
+          "The run's run.completed delivery (pending until the run ends); null without a webhook that takes " +
+          "run.completed. " +
+          "Present where the run is read live (GET the run, POST /run, cancel); not in the list of runs " +
+          "nor in webhook payloads.",
+      }),
   })
   .openapi("RunSummary");
 export type RunSummary = z.infer<typeof RunSummary>;
@@ -253,6 +302,11 @@ export const RunParams = z.object({
   id: Uuid.openapi({ param: { name: "id", in: "path" } }),
   run_id: Uuid.openapi({ param: { name: "run_id", in: "path" } }),
 });
+export const StartRunBody = z
+  .object({ webhook: Webhook.optional().openapi({ description: "For this run, instead of the collection's" }) })
+  .strict()
+  .openapi("StartRun");
+
 export const RunListQuery = z.object({
   status_filter: commaList(RUN_STATUSES, "run status"),
   limit: Limit,
@@ -411,6 +465,55 @@ export const ExportQuery = z.object({
       "jobs whose request asked for the markdown format; kept 48 h with the page)",
   }),
 });
+
+// ── Webhooks (deliveries and events) ────────────────────────────────────────────────────────
+export const Delivery = z
+  .object({
+    delivery_id: Uuid.openapi({ description: "The webhook-id header of every attempt" }),
+    event: WebhookEventName,
+    url: z.string(),
+    status: z.enum(["pending", "delivered", "failed"]),
+    attempts: z.number().int(),
+    last_status_code: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+    created_at: Timestamp,
+    last_attempt_at: Timestamp.nullable(),
+    next_attempt_at: Timestamp.nullable(),
+    delivered_at: Timestamp.nullable(),
+    job_count: z.number().int().optional().openapi({ description: "job.completed: the jobs it carries" }),
+  })
+  .openapi("Delivery");
+export const DeliveryList = z
+  .object({ items: z.array(Delivery), has_more: z.boolean(), cursor_next: z.string().nullable() })
+  .openapi("DeliveryList");
+export const DeliveryListQuery = z.object({ limit: Limit, cursor: Cursor });
+export const DeliveryParams = RunParams.extend({
+  delivery_id: Uuid.openapi({ param: { name: "delivery_id", in: "path" } }),
+});
+export const WebhookSecret = z
+  .object({
+    secret: z.string().openapi({
+      example: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+      description: "Standard Webhooks secret: whsec_ + base64 of the HMAC-SHA256 key",
+    }),
+    previous_valid_until: Timestamp.nullable().openapi({
+      description: "After a rotation, the replaced secret also signs deliveries until then",
+    }),
+  })
+  .openapi("WebhookSecret");
+
+export const RunCompletedEvent = z
+  .object({ type: z.literal("run.completed"), timestamp: Timestamp, data: RunSummary })
+  .openapi("RunCompletedEvent", { description: "Sent once when a run ends (completed or cancelled)" });
+export const JobCompletedEvent = z
+  .object({
+    type: z.literal("job.completed"),
+    timestamp: Timestamp,
+    data: z.object({ run_id: Uuid, collection_id: Uuid, jobs: z.array(Job).min(1).max(100) }),
+  })
+  .openapi("JobCompletedEvent", {
+    description: "Finished jobs of one recorded batch (at most 100); every finished job is in exactly one",
+  });
 
 // ── Admin ───────────────────────────────────────────────────────────────────────────────────
 export const CreateKeyBody = z

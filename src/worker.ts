@@ -4,6 +4,7 @@ import { count, instrument } from "./metrics";
 import { consumeJobs } from "./queue/consume";
 import { consumeDeadLetters } from "./queue/dead-letters";
 import { sweep } from "./storage/retention";
+import { consumeWebhookDeadLetters, consumeWebhooks } from "./webhooks/deliver";
 
 export { IdempotencyStore } from "./do/idempotency";
 export { RunCoordinator } from "./do/run-coordinator";
@@ -15,6 +16,8 @@ export const QUEUES = {
   jobs: "scrape-jobs",
   browserJobs: "scrape-browser-jobs",
   deadLetters: "scrape-jobs-dlq",
+  webhooks: "scrape-webhooks",
+  webhookDeadLetters: "scrape-webhooks-dlq",
 } as const;
 
 export default {
@@ -31,6 +34,10 @@ export default {
         return consumeJobs(batch, instrument(env), true);
       case QUEUES.deadLetters:
         return consumeDeadLetters(batch, instrument(env));
+      case QUEUES.webhooks:
+        return consumeWebhooks(batch, instrument(env));
+      case QUEUES.webhookDeadLetters:
+        return consumeWebhookDeadLetters(batch, instrument(env));
       default:
         throw new Error(`no consumer for queue ${batch.queue}`);
     }

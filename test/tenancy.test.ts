@@ -55,6 +55,7 @@ describe("tenant isolation", () => {
       ["GET", `${base}/runs/${run.run_id}/export`],
       ["GET", `${base}/runs/${run.run_id}/events`],
       ["DELETE", base],
+      ["GET", `${base}/runs/${run.run_id}/deliveries`],
     ];
     for (const [method, path, json] of routes) {
       const res = await api(path, { method, key: b.key, json });
@@ -109,6 +110,10 @@ describe("OpenAPI", () => {
       ["get", "/v1/async/collections/{id}/runs/{run_id}/jobs/{job_id}/screenshot"],
       ["get", "/v1/async/collections/{id}/runs/{run_id}/export"],
       ["get", "/v1/async/collections/{id}/runs/{run_id}/events"],
+      ["get", "/v1/async/collections/{id}/runs/{run_id}/deliveries"],
+      ["post", "/v1/async/collections/{id}/runs/{run_id}/deliveries/{delivery_id}/redeliver"],
+      ["get", "/v1/webhooks/secret"],
+      ["post", "/v1/webhooks/secret/rotate"],
       ["post", "/v1/admin/keys"],
       ["delete", "/v1/admin/keys/{key_id}"],
       ["get", "/v1/admin/usage"],

@@ -12,6 +12,8 @@ export interface CollectionRow {
   updated_at: string;
   /** The current version of the request list (runs pin the version they started with). */
   requests_version: number;
+  /** The webhook of its runs ({ url, events } JSON), or null. */
+  webhook: string | null;
 }
 
 /** A request as stored: url already normalised, spec holding the rest. */
@@ -67,7 +69,7 @@ const summaryOf = (requests: RequestRow[]) => ({
  */
 export async function insertCollection(
   db: D1Database,
-  c: { id: string; tenant: string; name: string; at: string },
+  c: { id: string; tenant: string; name: string; at: string; webhook?: string | null },
   requests: RequestRow[],
 ): Promise<void> {
   const s = summaryOf(requests);
@@ -76,10 +78,10 @@ export async function insertCollection(
       db
         .prepare(
           `INSERT INTO collections
-             (id, tenant, name, total_requests, browser_requests, max_timeout_ms, created_at, updated_at)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)`,
+             (id, tenant, name, total_requests, browser_requests, max_timeout_ms, created_at, updated_at, webhook)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)`,
         )
-        .bind(c.id, c.tenant, c.name, s.total, s.browser, s.maxTimeout, c.at),
+        .bind(c.id, c.tenant, c.name, s.total, s.browser, s.maxTimeout, c.at, c.webhook ?? null),
       ...requestInserts(db, c.id, requests),
     ]);
   } catch (e) {
@@ -91,11 +93,12 @@ export async function insertCollection(
 /**
  * Replaces the request list (and optionally the name) atomically, as a new version. Older versions
  * go unless a run in progress pinned them (its object may still be copying the list); such a
- * version is deleted when the last run pinning it ends (see finishRunSync).
+ * version is deleted when the last run pinning it ends (see finishRunSync). `webhook` undefined
+ * keeps the collection's webhook, null removes it.
  */
 export async function replaceCollection(
   db: D1Database,
-  c: { id: string; name?: string; at: string },
+  c: { id: string; name?: string; at: string; webhook?: string | null },
   requests: RequestRow[],
 ) {
   const s = summaryOf(requests);
@@ -104,10 +107,20 @@ export async function replaceCollection(
       .prepare(
         `UPDATE collections SET name = COALESCE(?2, name), total_requests = ?3, browser_requests = ?4,
            max_timeout_ms = ?5,
-           updated_at = ?6, requests_version = requests_version + 1
+           updated_at = ?6, requests_version = requests_version + 1,
+           webhook = CASE WHEN ?7 THEN ?8 ELSE webhook END
          WHERE id = ?1`,
       )
-      .bind(c.id, c.name ?? null, s.total, s.browser, s.maxTimeout, c.at),
+      .bind(
+        c.id,
+        c.name ?? null,
+        s.total,
+        s.browser,
+        s.maxTimeout,
+        c.at,
+        c.webhook !== undefined ? 1 : 0,
+        c.webhook ?? null,
+      ),
     db
       .prepare(
         `DELETE FROM requests WHERE collection_id = ?1

@@ -28,6 +28,8 @@ export interface RunRow {
   completed_at: string | null;
   requests_version: number;
   synced_at: string;
+  /** The run's pinned webhook ({ url, events } JSON), or null. */
+  webhook: string | null;
 }
 
 /** A tenant's unfinished jobs (`tenant` names its parameter): its runs in progress' totals less what they counted. */
@@ -59,7 +61,7 @@ export type RunInsert =
  */
 export async function insertRun(
   db: D1Database,
-  r: { id: string; tenant: string; collection_id: string; created_at: string; cap: number },
+  r: { id: string; tenant: string; collection_id: string; created_at: string; cap: number; webhook?: string | null },
 ): Promise<RunInsert> {
   const tenantRuns = db
     .prepare(`SELECT (${IN_FLIGHT}) AS in_flight,
@@ -72,14 +74,15 @@ export async function insertRun(
     [inserted, after] = await db.batch([
       db
         .prepare(
-          `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at)
-           SELECT ?1, ?2, c.id, 'in_progress', c.total_requests, ?4, c.requests_version, ?4
+          `INSERT INTO runs
+             (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at, webhook)
+           SELECT ?1, ?2, c.id, 'in_progress', c.total_requests, ?4, c.requests_version, ?4, COALESCE(?6, c.webhook)
            FROM collections c
            WHERE c.id = ?3 AND c.tenant = ?2 AND c.deleted_at IS NULL
              AND (c.total_requests + (${IN_FLIGHT}) <= ?5 OR EXISTS (SELECT 1 FROM runs WHERE id = ?1))
            RETURNING *`,
         )
-        .bind(r.id, r.tenant, r.collection_id, r.created_at, r.cap),
+        .bind(r.id, r.tenant, r.collection_id, r.created_at, r.cap, r.webhook ?? null),
       tenantRuns,
     ]);
   } catch (e) {

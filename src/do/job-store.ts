@@ -51,6 +51,22 @@ const MIGRATIONS: string[] = [
    ALTER TABLE run ADD COLUMN browser_jobs INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE run ADD COLUMN browser_ms INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE run ADD COLUMN bytes_stored INTEGER NOT NULL DEFAULT 0;`,
+  // Webhooks: the run's pinned webhook ({ url, events } JSON), the completion instant up to which
+  // finished jobs have their job.completed deliveries, and the run's delivery log. A delivery of
+  // job.completed names its jobs as one recorded batch's completion instant and a seq range (at
+  // most 100 jobs), so the payload is read from the job rows at delivery time. The partial unique
+  // index makes a second run.completed row impossible, whatever reports the run's end twice.
+  `ALTER TABLE run ADD COLUMN webhook TEXT;
+   ALTER TABLE run ADD COLUMN events_ms INTEGER NOT NULL DEFAULT -1;
+   CREATE TABLE deliveries (
+     seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, event TEXT NOT NULL, url TEXT NOT NULL,
+     status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+     last_status_code INTEGER, last_error TEXT, created_ms INTEGER NOT NULL, first_attempt_ms INTEGER,
+     last_attempt_ms INTEGER, next_attempt_ms INTEGER, delivered_ms INTEGER, queued INTEGER NOT NULL DEFAULT 0,
+     jobs_ms INTEGER, seq_from INTEGER, seq_to INTEGER, job_count INTEGER
+   );
+   CREATE UNIQUE INDEX one_run_completed ON deliveries (event) WHERE event = 'run.completed';
+   CREATE INDEX deliveries_unqueued ON deliveries (seq) WHERE queued = 0;`,
 ];
 
 export function migrate(sql: SqlStorage): void {
@@ -99,6 +115,10 @@ export interface RunState {
   bytes_stored: number;
   rate_mark_ms: number;
   rate_mark_count: number;
+  /** The run's webhook as JSON ({ url, events }), or null. */
+  webhook: string | null;
+  /** Jobs completed up to this instant have their job.completed deliveries. */
+  events_ms: number;
 }
 
 /** Null before the run was started here (a GET of an unknown id creates no tables). */
@@ -114,12 +134,12 @@ export function readRun(sql: SqlStorage): RunState | null {
 export type NewRun = Pick<
   RunState,
   "run_id" | "tenant" | "collection_id" | "job_prefix" | "requests_version" | "total" | "browser_total" | "created_ms"
->;
+> & { webhook?: string | null };
 
 export function insertRun(sql: SqlStorage, r: NewRun, tenantRuns: number): void {
   sql.exec(
     `INSERT INTO run (id, run_id, tenant, collection_id, job_prefix, requests_version, total, browser_total, created_ms,
-       status, tenant_runs, rate_mark_ms) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?)`,
+       status, tenant_runs, rate_mark_ms, webhook) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?)`,
     r.run_id,
     r.tenant,
     r.collection_id,
@@ -130,6 +150,7 @@ export function insertRun(sql: SqlStorage, r: NewRun, tenantRuns: number): void 
     r.created_ms,
     tenantRuns,
     r.created_ms,
+    r.webhook ?? null,
   );
 }
 
@@ -458,3 +479,156 @@ export function pageByCompletion(
     )
     .toArray() as unknown as JobRow[];
 }
+
+// ── Webhook deliveries ──────────────────────────────────────────────────────────────────────
+
+export type DeliveryStatus = "pending" | "delivered" | "failed";
+
+export interface DeliveryRow {
+  seq: number;
+  id: string;
+  event: "run.completed" | "job.completed";
+  url: string;
+  status: DeliveryStatus;
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_ms: number;
+  first_attempt_ms: number | null;
+  last_attempt_ms: number | null;
+  next_attempt_ms: number | null;
+  delivered_ms: number | null;
+  queued: number;
+  jobs_ms: number | null;
+  seq_from: number | null;
+  seq_to: number | null;
+  job_count: number | null;
+}
+
+/** Finished jobs completed after `afterMs`, in completion order: the ranges of jobs_by_completion. */
+export const endedSince = (sql: SqlStorage, afterMs: number) =>
+  sql
+    .exec<{ seq: number; completed_ms: number }>(
+      `SELECT seq, completed_ms FROM jobs INDEXED BY jobs_by_completion
+       WHERE status IN ('completed', 'failed', 'timeout') AND completed_ms IS NOT NULL AND completed_ms > ?
+       ORDER BY completed_ms, seq`,
+      afterMs,
+    )
+    .toArray();
+
+export const setEventsMs = (sql: SqlStorage, ms: number) =>
+  sql.exec("UPDATE run SET events_ms = MAX(events_ms, ?) WHERE id = 1", ms);
+
+/** job.completed deliveries, each one recorded batch's jobs (completed at jobs_ms) from seq_from to seq_to. */
+export function insertJobDeliveries(
+  sql: SqlStorage,
+  rows: {
+    id: string;
+    url: string;
+    created_ms: number;
+    jobs_ms: number;
+    seq_from: number;
+    seq_to: number;
+    count: number;
+  }[],
+) {
+  for (const r of rows) {
+    sql.exec(
+      `INSERT INTO deliveries (id, event, url, created_ms, jobs_ms, seq_from, seq_to, job_count)
+       VALUES (?, 'job.completed', ?, ?, ?, ?, ?, ?)`,
+      r.id,
+      r.url,
+      r.created_ms,
+      r.jobs_ms,
+      r.seq_from,
+      r.seq_to,
+      r.count,
+    );
+  }
+}
+
+/** The run's one run.completed delivery; a second call changes nothing (one_run_completed). */
+export const insertRunCompleted = (sql: SqlStorage, id: string, url: string, createdMs: number): boolean =>
+  sql.exec(
+    "INSERT OR IGNORE INTO deliveries (id, event, url, created_ms) VALUES (?, 'run.completed', ?, ?)",
+    id,
+    url,
+    createdMs,
+  ).rowsWritten > 0;
+
+/** Deliveries whose queue message was not sent yet, oldest first. */
+export const unqueuedDeliveries = (sql: SqlStorage, limit: number): string[] =>
+  sql
+    .exec<{ id: string }>("SELECT id FROM deliveries WHERE queued = 0 ORDER BY seq LIMIT ?", limit)
+    .toArray()
+    .map((r) => r.id);
+
+export const hasUnqueued = (sql: SqlStorage): boolean =>
+  sql.exec("SELECT 1 FROM deliveries WHERE queued = 0 LIMIT 1").toArray().length > 0;
+
+export const markQueued = (sql: SqlStorage, ids: string[]) =>
+  sql.exec("UPDATE deliveries SET queued = 1 WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(ids));
+
+export const deliveryById = (sql: SqlStorage, id: string): DeliveryRow | null =>
+  (sql.exec("SELECT * FROM deliveries WHERE id = ?", id).toArray()[0] as unknown as DeliveryRow | undefined) ?? null;
+
+export const runCompletedDelivery = (sql: SqlStorage): DeliveryRow | null =>
+  (sql.exec("SELECT * FROM deliveries WHERE event = 'run.completed'").toArray()[0] as unknown as
+    | DeliveryRow
+    | undefined) ?? null;
+
+/** The delivery log in creation order after `afterSeq`. */
+export const deliveriesPage = (sql: SqlStorage, afterSeq: number, limit: number): DeliveryRow[] =>
+  sql
+    .exec("SELECT * FROM deliveries WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, limit)
+    .toArray() as unknown as DeliveryRow[];
+
+/** The jobs a job.completed delivery announces: one completion instant, one seq range. */
+export const jobsOfDelivery = (sql: SqlStorage, d: Pick<DeliveryRow, "jobs_ms" | "seq_from" | "seq_to">) =>
+  sql
+    .exec(
+      `SELECT ${COLUMNS} FROM jobs INDEXED BY jobs_by_completion
+       WHERE status IN ('completed', 'failed', 'timeout') AND completed_ms = ? AND seq BETWEEN ? AND ? ORDER BY seq`,
+      d.jobs_ms,
+      d.seq_from,
+      d.seq_to,
+    )
+    .toArray() as unknown as JobRow[];
+
+/** One attempt's result: its counters, and the delivery's status and next attempt as the caller decided them. */
+export function recordAttempt(
+  sql: SqlStorage,
+  id: string,
+  a: {
+    at: number;
+    status_code: number | null;
+    error: string | null;
+    status: DeliveryStatus;
+    next_attempt_ms: number | null;
+  },
+) {
+  sql.exec(
+    `UPDATE deliveries SET attempts = attempts + 1, first_attempt_ms = COALESCE(first_attempt_ms, ?),
+       last_attempt_ms = ?, last_status_code = ?, last_error = ?, status = ?, next_attempt_ms = ?,
+       delivered_ms = CASE WHEN ? = 'delivered' THEN COALESCE(delivered_ms, ?) ELSE delivered_ms END
+     WHERE id = ?`,
+    a.at,
+    a.at,
+    a.status_code,
+    a.error,
+    a.status,
+    a.next_attempt_ms,
+    a.status,
+    a.at,
+    id,
+  );
+}
+
+/** A delivery whose queue message outlived its retries: failed, unless it was delivered meanwhile. */
+export const failDelivery = (sql: SqlStorage, id: string, error: string) =>
+  sql.exec(
+    `UPDATE deliveries SET status = 'failed', last_error = ?, next_attempt_ms = NULL
+     WHERE id = ? AND status = 'pending'`,
+    error,
+    id,
+  );

@@ -5,11 +5,15 @@ import { requestsPage } from "../db/requests";
 import { metadataExpired, type RunRow, syncRunRow } from "../db/runs";
 import { type JobMessage, type JobStatus, type Outcome, pagelessOutcome, type TerminalStatus } from "../domain";
 import { instrument } from "../metrics";
+import { PLATFORM } from "../sizes";
 import { buildJobMessage, sendJobs } from "../queue/dispatch";
 import { bodiesExpired, readMarkdown } from "../storage/bodies";
 import * as store from "./job-store";
 import type { ExportRow, JobRow, RunState } from "./job-store";
 import { isBrowserHeavy, leaseMs, nextRate, nextServiceMs, PACING, windowFor } from "./pacing";
+import { coalesceJobs } from "../webhooks/batches";
+import { type DeliveryMessage, parseWebhook } from "../webhooks/messages";
+import { delaySecondsUntil, nextAttemptAt } from "../webhooks/schedule";
 
 /** Jobs copied from the pinned request list per D1 read, and pages per alarm. */
 const CREATE_PAGE = 1_000;
@@ -32,6 +36,27 @@ const RETRY_SOON_MS = 5_000;
 export interface StartRun extends store.NewRun {
   /** The tenant's runs in progress when this one started (its share of the tenant's window). */
   tenant_runs: number;
+}
+
+/** The run's state with its run.completed delivery (null before the run ends, or without a webhook). */
+export type RunView = RunState & { delivery: Pick<store.DeliveryRow, "status" | "attempts"> | null };
+
+/** What a delivery attempt is made of: read from the object's rows when the attempt starts. */
+export interface AttemptInput {
+  run: RunState;
+  delivery: store.DeliveryRow;
+  /** The jobs of a job.completed delivery. */
+  jobs: JobRow[];
+}
+
+/** How one delivery attempt went, as the webhook consumer reports it. */
+export interface AttemptResult {
+  delivery_id: string;
+  manual: boolean;
+  status_code: number | null;
+  error: string | null;
+  /** The URL guard refused the receiver: no later attempt can do better. */
+  permanent: boolean;
 }
 
 export interface JobQuery {
@@ -90,6 +115,7 @@ export const startOf = (r: RunRow, o: { browser_total: number; tenant_runs: numb
   browser_total: o.browser_total,
   created_ms: Date.parse(r.created_at),
   tenant_runs: o.tenant_runs,
+  webhook: r.webhook ?? null,
 });
 
 export const jobIdOf = (prefix: string, seq: number) => `${prefix}${seq.toString(16).padStart(12, "0")}`;
@@ -118,12 +144,17 @@ const TERMINAL_ORDER: TerminalStatus[] = ["completed", "failed", "timeout"];
  *   consumer (or sent by the alarm) after the commit; a release that is never sent is released
  *   again when its lease runs out, and a job out of releases ends as timeout, so no run stays in
  *   progress past the last lease of its last job;
+ * - webhook events are rows written in the transaction that ends their jobs or the run: at most one
+ *   run.completed per run (a unique index), every finished job in exactly one job.completed (the
+ *   events_ms watermark); their queue messages go out after the commit, and a delivery whose
+ *   message was not sent is sent by the alarm, so a lost send delays an event but never loses it;
  * - after 90 days from completion every read answers as if the run never existed, whatever the
  *   clean-up's backlog, and the alarm deletes the object's storage.
  */
 export class RunCoordinator extends DurableObject<Env> {
   private sql: SqlStorage;
   private syncing: Promise<void> | null = null;
+  private sendingDeliveries: Promise<void> | null = null;
   private creating: Promise<void> | null = null;
   /** After a failed D1 sync, the next is not tried before this (so an outage is not hammered). */
   private syncRetryAt = 0;
@@ -141,13 +172,20 @@ export class RunCoordinator extends DurableObject<Env> {
       store.insertRun(this.sql, r, r.tenant_runs);
     }
     await this.createPages(1);
-    await this.send(this.ctx.storage.transactionSync(() => this.refill(this.run()!)));
+    const released = this.ctx.storage.transactionSync(() => {
+      const msgs = this.refill(this.run()!);
+      this.announce();
+      return msgs;
+    });
+    await this.send(released);
+    await this.sendDeliveries();
     await this.armAlarm();
   }
 
   /** The run's state, or null when it does not exist for this tenant (or its retention ended). */
-  async snapshot(tenant: string): Promise<RunState | null> {
-    return this.visible(tenant);
+  async snapshot(tenant: string): Promise<RunView | null> {
+    const s = this.visible(tenant);
+    return s && this.view(s);
   }
 
   /**
@@ -183,8 +221,11 @@ export class RunCoordinator extends DurableObject<Env> {
         store.completeIfDone(this.sql, ts);
         this.sample(this.run()!, ended, input.outcomes);
       }
-      return this.refill(this.run()!);
+      const release = this.refill(this.run()!);
+      this.announce();
+      return release;
     });
+    await this.sendDeliveries();
     await this.syncD1();
     // `ended` tells the consumer the run's unfinished jobs no longer count (cancelled or done), so
     // copies of them still in the queue are dropped instead of fetched.
@@ -192,7 +233,7 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   /** Cancels the run: unfinished jobs end as failed ("cancelled"); the counters still add up. */
-  async cancel(tenant: string): Promise<RunState | null> {
+  async cancel(tenant: string): Promise<RunView | null> {
     const s = this.visible(tenant);
     if (!s) return null;
     if (s.status === "in_progress") {
@@ -202,10 +243,12 @@ export class RunCoordinator extends DurableObject<Env> {
         // Jobs not created yet are counted now; they are created already failed.
         store.addCounts(this.sql, { success: 0, failed: ended + (s.total - s.created_jobs), timeout: 0 }, ts);
         store.setRunStatus(this.sql, "cancelled", ts);
+        this.announce();
       });
     }
+    await this.sendDeliveries();
     await this.syncD1(true);
-    return this.run();
+    return this.view(this.run()!);
   }
 
   /** One page of the run's jobs, or null when the run does not exist for this tenant and collection. */
@@ -294,8 +337,13 @@ export class RunCoordinator extends DurableObject<Env> {
       return;
     }
     if (s.created_jobs < s.total) await this.createPages(CREATE_PAGES_PER_ALARM);
-    const msgs = this.ctx.storage.transactionSync(() => [...this.reapLeases(), ...this.refill(this.run()!)]);
+    const msgs = this.ctx.storage.transactionSync(() => {
+      const out = [...this.reapLeases(), ...this.refill(this.run()!)];
+      this.announce();
+      return out;
+    });
     await this.send(msgs);
+    await this.sendDeliveries();
     await this.syncD1(true);
     await this.armAlarm();
   }
@@ -322,6 +370,85 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(Date.now() + RETRY_SOON_MS);
   }
 
+  /** One page of the run's delivery log, or null when the run does not exist for this tenant and collection. */
+  async listDeliveries(q: {
+    tenant: string;
+    collection_id: string;
+    after_seq: number;
+    limit: number;
+  }): Promise<{ rows: store.DeliveryRow[]; has_more: boolean } | null> {
+    const run = this.visible(q.tenant);
+    if (!run || run.collection_id !== q.collection_id) return null;
+    const rows = store.deliveriesPage(this.sql, q.after_seq, q.limit + 1);
+    const has_more = rows.length > q.limit;
+    return { rows: has_more ? rows.slice(0, q.limit) : rows, has_more };
+  }
+
+  /**
+   * Queues one attempt of a delivery now, beside its schedule, with the same webhook-id. Null when
+   * the run or the delivery does not exist for this tenant and collection.
+   */
+  async redeliver(q: {
+    tenant: string;
+    collection_id: string;
+    delivery_id: string;
+  }): Promise<store.DeliveryRow | null> {
+    const run = this.visible(q.tenant);
+    if (!run || run.collection_id !== q.collection_id) return null;
+    const d = store.deliveryById(this.sql, q.delivery_id);
+    if (!d) return null;
+    const body: DeliveryMessage = { kind: "webhook", run_id: run.run_id, delivery_id: d.id, manual: true };
+    await this.env.WEBHOOKS.send(body, { contentType: "json" });
+    return d;
+  }
+
+  /** What the webhook consumer needs for an attempt, or null when there is nothing to attempt. */
+  async beginAttempt(q: { delivery_id: string; manual: boolean }): Promise<AttemptInput | null> {
+    const s = this.run();
+    if (!s || this.retentionOver(s)) return null;
+    const d = store.deliveryById(this.sql, q.delivery_id);
+    // A scheduled message of a delivery already settled (delivered by a redelivery, failed) is spent.
+    if (!d || (!q.manual && d.status !== "pending")) return null;
+    return { run: s, delivery: d, jobs: d.event === "job.completed" ? store.jobsOfDelivery(this.sql, d) : [] };
+  }
+
+  /**
+   * Records an attempt and says when the delivery's own schedule wants the next one (null: none,
+   * it was delivered or failed, or this was a redelivery, which leaves the schedule as it was).
+   */
+  async finishAttempt(r: AttemptResult): Promise<{ retry_in_s: number } | null> {
+    if (!this.run()) return null;
+    return this.ctx.storage.transactionSync(() => {
+      const d = store.deliveryById(this.sql, r.delivery_id);
+      if (!d) return null;
+      const t = now();
+      const ok = r.error === null && r.status_code !== null && r.status_code >= 200 && r.status_code < 300;
+      let status = d.status;
+      let next = d.next_attempt_ms;
+      if (ok) {
+        status = "delivered";
+        next = null;
+      } else if (!r.manual && d.status === "pending") {
+        next = r.permanent ? null : nextAttemptAt(d.first_attempt_ms ?? t, t, d.attempts + 1, Math.random());
+        status = next === null ? "failed" : "pending";
+      }
+      store.recordAttempt(this.sql, d.id, {
+        at: t,
+        status_code: r.status_code,
+        error: r.error,
+        status,
+        next_attempt_ms: next,
+      });
+      return !r.manual && status === "pending" && next !== null ? { retry_in_s: delaySecondsUntil(next, t) } : null;
+    });
+  }
+
+  /** A delivery whose queue message outlived its retries (the dead-letter queue's consumer). */
+  async deliveryDeadLettered(q: { delivery_id: string }): Promise<void> {
+    if (!this.run()) return;
+    store.failDelivery(this.sql, q.delivery_id, "the delivery's queue message outlived its retries");
+  }
+
   /** Retention, or the deletion of a collection: forget everything. */
   async destroy(): Promise<void> {
     await this.ctx.storage.deleteAlarm();
@@ -346,6 +473,74 @@ export class RunCoordinator extends DurableObject<Env> {
 
   private run(): RunState | null {
     return store.readRun(this.sql);
+  }
+
+  private view(s: RunState): RunView {
+    const d = s.webhook === null ? null : store.runCompletedDelivery(this.sql);
+    return { ...s, delivery: d && { status: d.status, attempts: d.attempts } };
+  }
+
+  /**
+   * Writes the webhook events of what the current transaction ended: job.completed deliveries for
+   * jobs finished since the watermark (one per recorded batch, ≤ 100 jobs each), and the one
+   * run.completed once the run has ended. Inside the transaction that ended them.
+   */
+  private announce() {
+    const s = this.run()!;
+    const hook = parseWebhook(s.webhook);
+    if (!hook) return;
+    const t = now();
+    if (hook.events.includes("job.completed")) {
+      const ended = store.endedSince(this.sql, s.events_ms);
+      if (ended.length > 0) {
+        const batches = coalesceJobs(ended).map((b) => ({
+          ...b,
+          id: crypto.randomUUID(),
+          url: hook.url,
+          created_ms: t,
+        }));
+        store.insertJobDeliveries(this.sql, batches);
+        store.setEventsMs(this.sql, ended.at(-1)!.completed_ms);
+      }
+    }
+    if (s.status !== "in_progress" && hook.events.includes("run.completed")) {
+      store.insertRunCompleted(this.sql, crypto.randomUUID(), hook.url, s.completed_ms ?? t);
+    }
+  }
+
+  /**
+   * Sends the queue messages of deliveries not sent yet, then marks them sent. One loop at a time,
+   * and it runs until none is left, so concurrent callers never send a delivery twice; a failed
+   * send leaves them to the alarm.
+   */
+  private sendDeliveries(): Promise<void> {
+    if (!this.sendingDeliveries && store.hasUnqueued(this.sql)) {
+      // Cleared in a callback, which runs after the assignment whatever the loop does.
+      this.sendingDeliveries = this.sendUnqueued().finally(() => {
+        this.sendingDeliveries = null;
+      });
+    }
+    return this.sendingDeliveries ?? Promise.resolve();
+  }
+
+  private async sendUnqueued() {
+    try {
+      for (;;) {
+        const ids = store.unqueuedDeliveries(this.sql, PLATFORM.queueBatchMessages);
+        if (ids.length === 0) return;
+        const runId = this.run()!.run_id;
+        await this.env.WEBHOOKS.sendBatch(
+          ids.map((delivery_id) => ({
+            body: { kind: "webhook", run_id: runId, delivery_id, manual: false } satisfies DeliveryMessage,
+            contentType: "json" as const,
+          })),
+        );
+        store.markQueued(this.sql, ids);
+      }
+    } catch (e) {
+      console.error("sending webhook deliveries failed; the alarm sends them", e);
+      await this.armAlarm();
+    }
   }
 
   private retentionOver(s: RunState): boolean {
@@ -412,7 +607,10 @@ export class RunCoordinator extends DurableObject<Env> {
     store.insertJobs(this.sql, rows, cancelled);
     if (rows.length > 0) {
       store.setCreated(this.sql, rows.at(-1)!.seq + 1);
-      if (cancelled) store.addCounts(this.sql, { success: 0, failed: 0, timeout: 0 }, ts);
+      if (cancelled) {
+        store.addCounts(this.sql, { success: 0, failed: 0, timeout: 0 }, ts);
+        this.announce();
+      }
       return;
     }
     // The pinned list ended early: it was deleted under the run (its collection was deleted). The
@@ -421,6 +619,7 @@ export class RunCoordinator extends DurableObject<Env> {
     if (s.status === "in_progress") store.addCounts(this.sql, { success: 0, failed: missing, timeout: 0 }, ts);
     store.setCreated(this.sql, s.total);
     store.completeIfDone(this.sql, ts);
+    this.announce();
   }
 
   /** Releases jobs up to the window; call inside a transaction. */
@@ -579,6 +778,7 @@ export class RunCoordinator extends DurableObject<Env> {
       if (lease !== null) due.push(lease);
     }
     if (s.completed_ms !== null) due.push(s.completed_ms + LIMITS.metadataRetentionMs);
+    if (store.hasUnqueued(this.sql)) due.push(t + RETRY_SOON_MS);
     if (due.length === 0) return;
     const at = Math.max(Date.now(), Math.min(...due) - (t - Date.now()));
     const current = await this.ctx.storage.getAlarm();

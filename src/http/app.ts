@@ -9,6 +9,8 @@ import { exportRoutes } from "./routes/export";
 import { jobs } from "./routes/jobs";
 import { runs } from "./routes/runs";
 import { usage } from "./routes/usage";
+import { deliveries, webhookSecrets } from "./routes/webhooks";
+import { registerWebhookEvents } from "./webhook-events";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -29,6 +31,7 @@ export function buildApp() {
   // middleware on each would run (and count against the rate limit) once per router.
   app.use("/v1/async/*", requireTenant);
   app.use("/v1/usage", requireTenant);
+  app.use("/v1/webhooks/*", requireTenant);
 
   app.route("/v1/health", health);
   app.route("/v1/admin", admin);
@@ -38,6 +41,9 @@ export function buildApp() {
   app.route("/v1/async/collections", exportRoutes);
   app.route("/v1/async/collections", events);
   app.route("/v1/usage", usage);
+  app.route("/v1/async/collections", deliveries);
+  app.route("/v1/webhooks", webhookSecrets);
+  registerWebhookEvents(app.openAPIRegistry);
 
   app.doc31("/v1/openapi.json", OPENAPI_INFO);
   app.get("/v1/docs", (c) =>

@@ -4,11 +4,13 @@
  */
 import { iso } from "../clock";
 import type { RunRow } from "../db/runs";
-import type { JobRow, RunState } from "../do/job-store";
-import { jobIdOf } from "../do/run-coordinator";
+import type { DeliveryRow, JobRow, RunState } from "../do/job-store";
+import { jobIdOf, type RunView } from "../do/run-coordinator";
 import { parseResultMeta } from "../kept-results";
 import { bodiesExpired } from "../storage/bodies";
-import type { Job, RunSummary } from "../schemas";
+import type { Delivery, Job, RunSummary } from "../schemas";
+import type { z } from "@hono/zod-openapi";
+import { parseWebhook } from "../webhooks/messages";
 
 /** The live summary from the run's object. */
 export const runSummary = (s: RunState): RunSummary => ({
@@ -21,6 +23,38 @@ export const runSummary = (s: RunState): RunSummary => ({
   collection_id: s.collection_id,
   created_at: iso(s.created_ms),
   completed_at: s.completed_ms === null ? null : iso(s.completed_ms),
+});
+
+/** Whether a run's pinned webhook (JSON or null) announces its end. */
+export const announcesEnd = (webhook: string | null) =>
+  parseWebhook(webhook)?.events.includes("run.completed") ?? false;
+
+/**
+ * The live summary with its webhook: the run.completed delivery, pending until the run ends; null
+ * when the run has no webhook or its webhook does not take run.completed.
+ */
+export const runView = (s: RunView): RunSummary => ({
+  ...runSummary(s),
+  webhook: announcesEnd(s.webhook)
+    ? { status: s.delivery?.status ?? "pending", attempts: s.delivery?.attempts ?? 0 }
+    : null,
+});
+
+const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
+
+export const deliveryView = (d: DeliveryRow): z.infer<typeof Delivery> => ({
+  delivery_id: d.id,
+  event: d.event,
+  url: d.url,
+  status: d.status,
+  attempts: d.attempts,
+  last_status_code: d.last_status_code,
+  last_error: d.last_error,
+  created_at: iso(d.created_ms),
+  last_attempt_at: isoOrNull(d.last_attempt_ms),
+  next_attempt_at: d.status === "pending" ? isoOrNull(d.next_attempt_ms) : null,
+  delivered_at: isoOrNull(d.delivered_ms),
+  ...(d.job_count === null ? {} : { job_count: d.job_count }),
 });
 
 /** A run as the D1 row has it (the list of runs). */

@@ -26,9 +26,12 @@ describe("job store upgrade", () => {
       sql.exec("ALTER TABLE jobs DROP COLUMN markdown_length");
       for (const c of ["fetch_jobs", "browser_jobs", "browser_ms", "bytes_stored"])
         sql.exec(`ALTER TABLE run DROP COLUMN ${c}`);
+      sql.exec("DROP TABLE deliveries");
+      sql.exec("ALTER TABLE run DROP COLUMN webhook");
+      sql.exec("ALTER TABLE run DROP COLUMN events_ms");
       sql.exec("UPDATE schema_version SET version = 1");
       store.upgrade(sql);
-      expect(tables(sql)).toContain("extract_fields");
+      expect(tables(sql)).toEqual(expect.arrayContaining(["extract_fields", "deliveries"]));
       const columns = sql
         .exec<{ name: string }>("SELECT name FROM pragma_table_info('run')")
         .toArray()
@@ -41,6 +44,8 @@ describe("job store upgrade", () => {
           "browser_jobs",
           "browser_ms",
           "bytes_stored",
+          "webhook",
+          "events_ms",
         ]),
       );
       const jobColumns = sql
@@ -48,7 +53,7 @@ describe("job store upgrade", () => {
         .toArray()
         .map((c) => c.name);
       expect(jobColumns).toEqual(expect.arrayContaining(["markdown_offset", "markdown_length"]));
-      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(5);
+      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(6);
       const spec = (extract?: object) => JSON.stringify({ timeout: 30_000, extract });
       store.insertJobs(
         sql,

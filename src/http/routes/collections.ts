@@ -32,6 +32,8 @@ import {
 } from "../../schemas";
 import { z } from "@hono/zod-openapi";
 import { conflict, errorResponses, IdempotencyHeaders, router, security, tooLarge } from "./common";
+import { webhookJson } from "./webhooks";
+import { parseWebhook } from "../../webhooks/messages";
 
 export const collections = router();
 
@@ -147,10 +149,11 @@ const create = createRoute({
 collections.openapi(create, async (c) => {
   const body = c.req.valid("json");
   const { rows, duplicates } = prepareRequests(c.env, body.requests);
+  const webhook = body.webhook ? webhookJson(c.env, body.webhook, "webhook") : null;
   // Every attempt under one Idempotency-Key creates this id (insertCollection is idempotent on it)
   // from the same body, so a retry that finds the collection created answers as the first would have.
   const id = resourceId(c);
-  await insertCollection(c.env.DB, { id, tenant: c.get("tenant"), name: body.name, at: nowIso() }, rows);
+  await insertCollection(c.env.DB, { id, tenant: c.get("tenant"), name: body.name, at: nowIso(), webhook }, rows);
   return c.json(
     {
       id,
@@ -217,6 +220,7 @@ collections.openapi(get, async (c) => {
         ...browserOptions(r.spec),
         custom_id: r.custom_id,
       })),
+      webhook: parseWebhook(col.webhook),
     },
     200,
   );
@@ -248,7 +252,8 @@ collections.openapi(replace, async (c) => {
   const col = await getCollection(c.env.DB, c.get("tenant"), id);
   if (!col) throw notFound("Collection");
   const { rows, duplicates } = prepareRequests(c.env, body.requests);
-  await replaceCollection(c.env.DB, { id, name: body.name, at: nowIso() }, rows);
+  const webhook = body.webhook ? webhookJson(c.env, body.webhook, "webhook") : body.webhook;
+  await replaceCollection(c.env.DB, { id, name: body.name, at: nowIso(), webhook }, rows);
   return c.json(
     {
       id,

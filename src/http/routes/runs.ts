@@ -7,9 +7,10 @@ import { deleteRun, insertRun, listRuns } from "../../db/runs";
 import { runObject } from "../../do/objects";
 import { startOf } from "../../do/run-coordinator";
 import { ApiError, notFound } from "../errors";
-import { runSummary, runSummaryOfRow } from "../views";
+import { announcesEnd, runSummaryOfRow, runView } from "../views";
 import { idempotent, resourceId } from "../middleware/idempotency";
-import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary } from "../../schemas";
+import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary, StartRunBody } from "../../schemas";
+import { webhookJson } from "./webhooks";
 import { conflict, errorResponses, IdempotencyHeaders, router, security } from "./common";
 
 export const runs = router();
@@ -21,7 +22,11 @@ const start = createRoute({
   summary: "Start a run of the collection",
   description: "Each call starts a new run; pass an Idempotency-Key to make a retry safe.",
   security,
-  request: { params: CollectionParams, headers: IdempotencyHeaders },
+  request: {
+    params: CollectionParams,
+    headers: IdempotencyHeaders,
+    body: { content: { "application/json": { schema: StartRunBody } }, required: false },
+  },
   responses: {
     201: { content: { "application/json": { schema: RunSummary } }, description: "Started" },
     ...errorResponses,
@@ -37,12 +42,15 @@ const start = createRoute({
  */
 runs.openapi(start, async (c) => {
   const { id } = c.req.valid("param");
+  const body = c.req.valid("json");
   const tenant = c.get("tenant");
   const col = await getCollection(c.env.DB, tenant, id);
   if (!col) throw notFound("Collection");
+  const webhook = body.webhook ? webhookJson(c.env, body.webhook, "webhook") : null;
   const run_id = resourceId(c);
   const cap = settings(c.env).MAX_JOBS_IN_FLIGHT;
-  const inserted = await insertRun(c.env.DB, { id: run_id, tenant, collection_id: id, created_at: iso(now()), cap });
+  const created_at = iso(now());
+  const inserted = await insertRun(c.env.DB, { id: run_id, tenant, collection_id: id, created_at, cap, webhook });
   if (inserted.kind === "over_cap") {
     const detail =
       `This tenant already has ${inserted.in_flight} jobs in flight; ` +
@@ -59,7 +67,9 @@ runs.openapi(start, async (c) => {
     throw e;
   }
   const live = inserted.kind === "existed" ? await object.snapshot(tenant) : null;
-  return c.json(live ? runSummary(live) : runSummaryOfRow(run), 201, {
+  // A run just created has not ended, so its run.completed (if it has a webhook) is still to come.
+  const hook = announcesEnd(run.webhook) ? { status: "pending" as const, attempts: 0 } : null;
+  return c.json(live ? runView(live) : { ...runSummaryOfRow(run), webhook: hook }, 201, {
     location: `/v1/async/collections/${id}/runs/${run_id}`,
   });
 });
@@ -117,7 +127,7 @@ runs.openapi(list, async (c) => {
 async function liveRun(env: Env, tenant: string, collectionId: string, runId: string) {
   const snap = await runObject(env, runId).snapshot(tenant);
   if (!snap || snap.collection_id !== collectionId) throw notFound("Run");
-  return runSummary(snap);
+  return runView(snap);
 }
 
 const get = createRoute({
@@ -158,5 +168,5 @@ runs.openapi(cancel, async (c) => {
   await liveRun(c.env, tenant, id, run_id);
   const after = await runObject(c.env, run_id).cancel(tenant);
   if (!after) throw notFound("Run");
-  return c.json(runSummary(after), 200);
+  return c.json(runView(after), 200);
 });

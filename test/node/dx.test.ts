@@ -312,7 +312,7 @@ describe("GET /v1/docs", () => {
   let browser: Browser | null = null;
   afterAll(async () => browser?.close());
 
-  it("lists every operation in a Chromium that can reach only this machine", async () => {
+  it("lists every operation in a Chromium that can reach only this machine, and tries one with a key", async () => {
     expect(CHROMIUM, "chromium is installed (scripts/local-browser.mjs, .ci/run)").toBeTruthy();
     const doc = (await (await fetch(`${origin()}/v1/openapi.json`)).json()) as {
       paths: Record<string, Record<string, { summary: string; operationId: string }>>;
@@ -323,10 +323,15 @@ describe("GET /v1/docs", () => {
       args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--headless=new"],
     });
     const page = await browser.newPage();
+    // A 4 MB script on a machine other tests load: generous waits, the assertions are about content.
+    page.setDefaultTimeout(180_000);
     await page.setViewport({ width: 1400, height: 1000 });
     const blocked: string[] = [];
+    const apiCalls: string[] = [];
     await page.setRequestInterception(true);
     page.on("request", (req) => {
+      if (req.url().includes("/v1/async/"))
+        apiCalls.push(`${req.method()} ${req.url()} ${req.headers().authorization}`);
       const u = new URL(req.url());
       const local = u.protocol === "data:" || u.protocol === "blob:" || ["127.0.0.1", "localhost"].includes(u.hostname);
       if (local) return req.continue();
@@ -335,7 +340,7 @@ describe("GET /v1/docs", () => {
     });
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(`${origin()}/v1/docs`, { waitUntil: "load" });
+    await page.goto(`${origin()}/v1/docs`, { waitUntil: "load", timeout: 180_000 });
     // innerText, not textContent: the text the page shows, not what its scripts and hidden nodes hold.
     await page.waitForFunction(
       // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what is asserted
@@ -352,6 +357,22 @@ describe("GET /v1/docs", () => {
     // "Try it" calls the document's server, the origin the page came from.
     expect(text).toContain(origin());
     expect(errors).toEqual([]);
+
+    // Try it: the key entered once on the page, then listCollections sent from the reference's client.
+    await page.type('input[placeholder="Token"]', key);
+    const tryIt = await page.waitForSelector(
+      'xpath///button[contains(., "Test Request") and contains(., "(get /v1/async/collections)")]',
+    );
+    await tryIt!.click();
+    const send = await page.waitForSelector('xpath///button[normalize-space(.)="Send"]');
+    await send!.click();
+    await page.waitForFunction(
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what is asserted
+      () => /200 OK/.test((globalThis as unknown as Page).document.body.innerText),
+      { polling: 250 },
+    );
+    await page.screenshot({ path: path.join(OUT, "docs-try-it.png") });
+    expect(apiCalls).toEqual([`GET ${origin()}/v1/async/collections?limit=100 Bearer ${key}`]);
     // Nothing was even attempted beyond this machine: no CDN script, font or telemetry.
     expect(blocked).toEqual([]);
   });

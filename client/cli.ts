@@ -28,6 +28,7 @@ Commands:
       --webhook <url>             POST run.completed to this URL
       --name <name>               the collection's name (default: the file's name)
       --fail-on-error             exit 1 when any job failed or timed out
+      --poll <ms>                 how often to read the run (default 500 on a terminal, else 1000)
   status <collection_id> <run_id> A run's counters
   jobs <collection_id> <run_id>   A run's jobs  [--status completed,failed,…] [--limit N]
   result <collection_id> <run_id> <job_id>   A job's result  [--format json|html|markdown|text]
@@ -117,7 +118,7 @@ export async function main(argv: string[], io: Io = process): Promise<number> {
         return await jobsCommand(client, out, need(rest, 2, "jobs <collection_id> <run_id>"), flags);
       case "result": {
         const [cid, rid, jid] = need(rest, 3, "result <collection_id> <run_id> <job_id>");
-        const format = oneOf(flags.format ?? (flags.json ? "json" : "json"), ["json", "html", "markdown", "text"]);
+        const format = oneOf(flags.format ?? "json", ["json", "html", "markdown", "text"]);
         if (format === "json") {
           const r = await client.getResult(cid, rid, jid, "json");
           io.stdout.write(`${JSON.stringify(r, null, flags.json ? 0 : 2)}\n`);
@@ -320,6 +321,7 @@ async function runCommand(
 
   const sink = flags.out ? fs.createWriteStream(flags.out) : null;
   let written = 0;
+  let writing: Promise<void> | null = null;
   try {
     const watch = client.waitForRun(cid, rid, {
       intervalMs: pollMs,
@@ -329,7 +331,7 @@ async function runCommand(
         draw();
       },
     });
-    const writing = sink ? writeResults(client, cid, rid, sink, pollMs, abort.signal, () => written++) : null;
+    writing = sink ? writeResults(client, cid, rid, sink, pollMs, abort.signal, () => written++) : null;
     const done = Promise.all([watch, writing]).then(([r]) => ({ r }));
     // Once aborted after an interrupt, the pollers reject with the abort: nobody waits for them then.
     done.catch(() => undefined);
@@ -349,6 +351,8 @@ async function runCommand(
   } finally {
     process.off("SIGINT", onSigint);
     abort.abort();
+    // The writer stops at the abort and finishes the lines in hand before the file is closed.
+    await writing?.catch(() => undefined);
     if (sink) await new Promise<void>((r) => sink.end(r));
   }
   const r = last;
@@ -399,15 +403,23 @@ async function writeResults(
   const inFlight = new Set<Promise<void>>();
   const write = (line: string) =>
     new Promise<void>((resolve, reject) => sink.write(line, (e) => (e ? reject(e) : resolve())));
-  for await (const job of client.iterateJobs(cid, rid, { pollMs, signal })) {
-    const p = resultLine(client, cid, rid, job)
-      .then(write)
-      .then(onLine)
-      .finally(() => inFlight.delete(p));
-    inFlight.add(p);
-    if (inFlight.size >= RESULT_READS) await Promise.race(inFlight);
+  try {
+    for await (const job of client.iterateJobs(cid, rid, { pollMs, signal })) {
+      const p = resultLine(client, cid, rid, job)
+        .then(write)
+        .then(onLine)
+        .finally(() => inFlight.delete(p));
+      // Its failure is reported below, once the iteration ends, not as an unhandled rejection now.
+      p.catch(() => undefined);
+      inFlight.add(p);
+      if (inFlight.size >= RESULT_READS) await Promise.race(inFlight);
+    }
+  } finally {
+    // Also when the iteration was aborted: no write may outlive this function (the file closes next).
+    const settled = await Promise.allSettled(inFlight);
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed && !signal.aborted) throw failed.reason;
   }
-  await Promise.all(inFlight);
 }
 
 /** One NDJSON line: the job, then the result's format fields (html, markdown, text, links, …). */

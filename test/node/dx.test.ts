@@ -364,7 +364,7 @@ describe("GET /v1/docs", () => {
       'xpath///button[contains(., "Test Request") and contains(., "(get /v1/async/collections)")]',
     );
     await tryIt!.click();
-    const send = await page.waitForSelector('xpath///button[normalize-space(.)="Send"]');
+    const send = await page.waitForSelector('xpath///button[starts-with(normalize-space(.), "Send")]');
     await send!.click();
     await page.waitForFunction(
       // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what is asserted

@@ -403,6 +403,7 @@ async function writeResults(
   const inFlight = new Set<Promise<void>>();
   const write = (line: string) =>
     new Promise<void>((resolve, reject) => sink.write(line, (e) => (e ? reject(e) : resolve())));
+  let stopped: unknown = null;
   try {
     for await (const job of client.iterateJobs(cid, rid, { pollMs, signal })) {
       const p = resultLine(client, cid, rid, job)
@@ -414,12 +415,13 @@ async function writeResults(
       inFlight.add(p);
       if (inFlight.size >= RESULT_READS) await Promise.race(inFlight);
     }
-  } finally {
-    // Also when the iteration was aborted: no write may outlive this function (the file closes next).
-    const settled = await Promise.allSettled(inFlight);
-    const failed = settled.find((r) => r.status === "rejected");
-    if (failed && !signal.aborted) throw failed.reason;
+  } catch (e) {
+    stopped = e;
   }
+  // Also when the iteration was aborted: no write may outlive this function (the file closes next).
+  const failed = (await Promise.allSettled(inFlight)).find((r) => r.status === "rejected");
+  if (stopped) throw stopped;
+  if (failed) throw failed.reason;
 }
 
 /** One NDJSON line: the job, then the result's format fields (html, markdown, text, links, …). */

@@ -53,6 +53,8 @@ export default defineConfig(async () => {
       testTimeout: 60_000,
       hookTimeout: 60_000,
       include: ["test/**/*.test.ts"],
+      // Node-side tests of the developer tools, with their own config (vitest.node.config.ts).
+      exclude: ["test/node/**", "**/node_modules/**"],
       // CI also writes a JSON report, from which .ci/run prints its "N passed, N failed" line.
       // VITEST_REPORT names the file when npm test runs vitest twice (the fairness scenarios alone).
       reporters: process.env.CI

@@ -31,6 +31,16 @@ export const Problem = z
 export const Limit = z.coerce.number().int().min(1).max(500).default(100).openapi({ description: "Page size, 1..500" });
 export const Cursor = z.string().max(512).optional().openapi({ description: "Opaque cursor from `cursor_next`" });
 
+/** Ids and instants the examples of the document share, so one example's ids lead to the next. */
+const EX = {
+  collection: "3f6c2a1e-8b4d-4c7a-9e21-5d0b7a6c4f10",
+  run: "b2d7e9c4-1a3f-4e6b-8c5d-7f9a0b1c2d3e",
+  job: "5e8a1c3b-7d2f-4a9e-b6c1-0d4f8e2a9b7c",
+  created: "2026-11-28T12:00:00.123Z",
+  started: "2026-11-28T12:00:00.456Z",
+  completed: "2026-11-28T12:00:01.789Z",
+};
+
 // ── Requests and actions ────────────────────────────────────────────────────────────────────
 const Ms = (max: number) => z.number().int().min(0).max(max);
 const Selector = z.string().min(1).max(1_000);
@@ -164,7 +174,21 @@ export const CreateCollectionBody = z
     webhook: Webhook.optional().openapi({ description: "Signed deliveries of its runs' events" }),
   })
   .strict()
-  .openapi("CreateCollection");
+  .openapi("CreateCollection", {
+    example: {
+      name: "Product pages",
+      requests: [
+        { url: "www.example.com", custom_id: "home" },
+        {
+          url: "https://example.com/pricing",
+          browser: true,
+          screenshot: true,
+          actions: [{ type: "wait-for-selector", selector: "#prices" }],
+          formats: ["markdown", "metadata"],
+        },
+      ],
+    },
+  });
 
 export const ReplaceCollectionBody = z
   .object({
@@ -185,7 +209,15 @@ export const CollectionCreated = z
     total_requests: z.number().int(),
     duplicates_skipped: z.number().int(),
   })
-  .openapi("CollectionCreated");
+  .openapi("CollectionCreated", {
+    example: {
+      id: EX.collection,
+      name: "Product pages",
+      message: "Collection created successfully.",
+      total_requests: 2,
+      duplicates_skipped: 0,
+    },
+  });
 
 export const CollectionSummary = z
   .object({ id: Uuid, name: z.string(), total_requests: z.number().int(), created_at: Timestamp })
@@ -260,7 +292,19 @@ export const RunSummary = z
           "nor in webhook payloads.",
       }),
   })
-  .openapi("RunSummary");
+  .openapi("RunSummary", {
+    example: {
+      run_id: EX.run,
+      status: "in_progress",
+      total_requests: 2,
+      success_requests: 1,
+      failed_requests: 0,
+      timeout_requests: 0,
+      collection_id: EX.collection,
+      created_at: EX.created,
+      completed_at: null,
+    },
+  });
 export type RunSummary = z.infer<typeof RunSummary>;
 
 export const RunList = z
@@ -381,7 +425,28 @@ export const Job = z
     screenshot_available: z.boolean(),
     ...keptResultFields,
   })
-  .openapi("Job");
+  .openapi("Job", {
+    example: {
+      job_id: EX.job,
+      run_id: EX.run,
+      collection_id: EX.collection,
+      custom_id: "home",
+      url: "https://www.example.com/",
+      browser: false,
+      status: "completed",
+      status_code: 200,
+      final_url: "https://www.example.com/",
+      blocked_reason: null,
+      error: null,
+      attempts: 1,
+      created_at: EX.created,
+      started_at: EX.started,
+      completed_at: EX.completed,
+      timings: { queue_wait_ms: 333, fetch_ms: 950, total_ms: 1333 },
+      result_available: true,
+      screenshot_available: false,
+    },
+  });
 export type Job = z.infer<typeof Job>;
 
 export const JobList = z
@@ -437,6 +502,18 @@ export const JobResult = z
       .openapi({ description: "Return values of the job's `evaluate` actions, in order" }),
   })
   .openapi("JobResult", {
+    example: {
+      job_id: EX.job,
+      url: "https://www.example.com/",
+      final_url: "https://www.example.com/",
+      custom_id: "home",
+      status: "completed",
+      status_code: 200,
+      blocked_reason: null,
+      error: null,
+      timings: { queue_wait_ms: 333, fetch_ms: 950, total_ms: 1333 },
+      html: "<!doctype html><html><head><title>Example Domain</title></head><body><h1>Example Domain</h1></body></html>",
+    },
     description:
       "One field per requested format; html, markdown, text and links are made from the stored page " +
       "(null when none was captured).",

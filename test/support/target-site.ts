@@ -129,6 +129,13 @@ function route(req: http.IncomingMessage, res: http.ServerResponse) {
   };
   let m: RegExpMatchArray | null;
   if (p === "/ok" || p === "/") return send(200, html("OK", "<h1>Hello from the target site</h1>"));
+  if (p === "/slow") {
+    // A page that takes its time (?ms=, at most 10 s): runs that last long enough to watch or interrupt.
+    const ms = Math.min(10_000, Number(url.searchParams.get("ms") ?? 500) || 0);
+    const t = setTimeout(() => send(200, html("Slow", `<h1>Slow page</h1><p>answered after ${ms} ms</p>`)), ms);
+    res.on("close", () => clearTimeout(t));
+    return;
+  }
   if ((m = p.match(/^\/page\/(\d+)$/)))
     return send(200, html(`Page ${m[1]}`, `<h1>Page ${m[1]}</h1><p>${"lorem ipsum ".repeat(50)}</p>`));
   if ((m = p.match(/^\/status\/(\d{3})$/)))

@@ -5,7 +5,7 @@ import { insertKey, revokeKey } from "../../db/keys";
 import { ApiError, notFound } from "../errors";
 import { benchMode, resetUsage, usage } from "../../metrics";
 import { CreateKeyBody, KeyCreated, KeyParams } from "../../schemas";
-import { errorResponses, router, security, unavailable } from "./common";
+import { adminSecurity as security, errorResponses, router, unavailable } from "./common";
 
 export const admin = router();
 admin.use("*", requireAdmin);
@@ -13,6 +13,8 @@ admin.use("*", requireAdmin);
 const create = createRoute({
   method: "post",
   path: "/keys",
+  operationId: "createApiKey",
+  tags: ["Admin"],
   summary: "Create an API key for a tenant (admin token)",
   description: "The key is shown once; only its SHA-256 is stored.",
   security,
@@ -42,6 +44,8 @@ admin.openapi(create, async (c) => {
 const revoke = createRoute({
   method: "delete",
   path: "/keys/{key_id}",
+  operationId: "revokeApiKey",
+  tags: ["Admin"],
   summary: "Revoke an API key (admin token)",
   security,
   request: { params: KeyParams },
@@ -69,6 +73,8 @@ const benchOnly = (env: Env) => {
 const getUsage = createRoute({
   method: "get",
   path: "/usage",
+  operationId: "getBenchCounters",
+  tags: ["Admin"],
   summary: "Operation counters for the benchmark (admin token, bench mode)",
   security,
   responses: {
@@ -86,6 +92,8 @@ admin.openapi(getUsage, (c) => {
 const reset = createRoute({
   method: "post",
   path: "/usage/reset",
+  operationId: "resetBenchCounters",
+  tags: ["Admin"],
   summary: "Reset the benchmark's operation counters (admin token, bench mode)",
   security,
   responses: { 204: { description: "Reset" }, ...errorResponses, ...unavailable },

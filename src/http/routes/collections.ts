@@ -31,7 +31,7 @@ import {
   type ScrapeRequest,
 } from "../../schemas";
 import { z } from "@hono/zod-openapi";
-import { conflict, errorResponses, IdempotencyHeaders, router, security, tooLarge } from "./common";
+import { conflict, errorResponses, IdempotencyHeaders, location, replayed, router, security, tooLarge } from "./common";
 import { webhookJson } from "./webhooks";
 import { parseWebhook } from "../../webhooks/messages";
 
@@ -132,14 +132,23 @@ const create = createRoute({
   path: "/",
   // The body cap runs before anything reads the body; the Idempotency-Key check reads it next.
   middleware: [limitBody, idempotent] as const,
+  operationId: "createCollection",
+  tags: ["Collections"],
   summary: "Create a collection of page requests",
+  description:
+    "Stores the requests for runs to come; nothing is fetched until POST .../run. Requests with the same " +
+    "(normalised url, custom_id) are kept once (`duplicates_skipped`). Pass an Idempotency-Key to make a retry safe.",
   security,
   request: {
     headers: IdempotencyHeaders,
     body: { content: { "application/json": { schema: CreateCollectionBody } }, required: true },
   },
   responses: {
-    201: { content: { "application/json": { schema: CollectionCreated } }, description: "Created" },
+    201: {
+      content: { "application/json": { schema: CollectionCreated } },
+      headers: { ...location, ...replayed },
+      description: "Created",
+    },
     ...errorResponses,
     ...conflict,
     ...tooLarge,
@@ -170,6 +179,8 @@ collections.openapi(create, async (c) => {
 const list = createRoute({
   method: "get",
   path: "/",
+  operationId: "listCollections",
+  tags: ["Collections"],
   summary: "List collections, newest first",
   security,
   request: { query: z.object({ limit: Limit, cursor: Cursor }) },
@@ -191,6 +202,8 @@ collections.openapi(list, async (c) => {
 const get = createRoute({
   method: "get",
   path: "/{id}",
+  operationId: "getCollection",
+  tags: ["Collections"],
   summary: "Get a collection with its requests",
   security,
   request: { params: CollectionParams },
@@ -230,7 +243,10 @@ const replace = createRoute({
   method: "put",
   path: "/{id}",
   middleware: [limitBody] as const,
+  operationId: "replaceCollection",
+  tags: ["Collections"],
   summary: "Replace a collection's requests (for future runs)",
+  description: "Runs already started keep the request list they pinned.",
   security,
   request: {
     params: CollectionParams,

@@ -40,6 +40,8 @@ const TYPES = {
 const route = createRoute({
   method: "get",
   path: "/{id}/runs/{run_id}/export",
+  operationId: "exportRun",
+  tags: ["Jobs"],
   summary: "Download a run's jobs (NDJSON or CSV)",
   description:
     "A streamed download of the run's jobs in submission order: by default those finished so far " +
@@ -64,7 +66,13 @@ const route = createRoute({
         "application/x-ndjson": { schema: z.string().openapi({ description: "One JSON object (a Job) per line" }) },
         "text/csv": { schema: z.string().openapi({ description: "RFC 4180 CSV with a header row" }) },
       },
-      description: 'The export, as an attachment (content-disposition: attachment; filename="run-<run_id>.<ext>")',
+      headers: {
+        "Content-Disposition": {
+          description: 'attachment; filename="run-<run_id>.<ext>"',
+          schema: { type: "string" as const },
+        },
+      },
+      description: "The export, as an attachment",
     },
     ...errorResponses,
   },

@@ -8,7 +8,10 @@ health.openapi(
   createRoute({
     method: "get",
     path: "/",
+    operationId: "health",
+    tags: ["Operations"],
     summary: "Liveness (no auth)",
+    security: [],
     responses: { 200: { content: { "application/json": { schema: Health } }, description: "OK" } },
   }),
   (c) => c.json({ status: "ok" as const }, 200),

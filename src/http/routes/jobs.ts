@@ -47,6 +47,8 @@ export function decodeCompletionCursor(cursor: string | undefined): { completed_
 const list = createRoute({
   method: "get",
   path: "/{id}/runs/{run_id}/jobs",
+  operationId: "listJobs",
+  tags: ["Jobs"],
   summary: "Page through a run's jobs",
   description:
     "Keyset pagination. `order_by=completed_at` lists finished jobs in completion order (ties by job_id); " +
@@ -111,6 +113,8 @@ async function ownedJob(env: Env, tenant: string, collectionId: string, runId: s
 const get = createRoute({
   method: "get",
   path: "/{id}/runs/{run_id}/jobs/{job_id}",
+  operationId: "getJob",
+  tags: ["Jobs"],
   summary: "One job",
   security,
   request: { params: JobParams },
@@ -145,6 +149,8 @@ const PAGE_FORMATS = ["html", "markdown", "text", "links"];
 const result = createRoute({
   method: "get",
   path: "/{id}/runs/{run_id}/jobs/{job_id}/result",
+  operationId: "getJobResult",
+  tags: ["Jobs"],
   summary: "A finished job's outcome and its result formats",
   description:
     "JSON by default, with one field per format the request asked for (html, markdown, text, links, " +
@@ -234,6 +240,8 @@ jobs.openapi(result, async (c) => {
 const screenshot = createRoute({
   method: "get",
   path: "/{id}/runs/{run_id}/jobs/{job_id}/screenshot",
+  operationId: "getJobScreenshot",
+  tags: ["Jobs"],
   summary: "A browser job's screenshot (PNG)",
   security,
   request: { params: JobParams },

@@ -11,7 +11,7 @@ import { announcesEnd, runSummaryOfRow, runView } from "../views";
 import { idempotent, resourceId } from "../middleware/idempotency";
 import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary, StartRunBody } from "../../schemas";
 import { webhookJson } from "./webhooks";
-import { conflict, errorResponses, IdempotencyHeaders, router, security } from "./common";
+import { conflict, errorResponses, IdempotencyHeaders, location, replayed, router, security } from "./common";
 
 export const runs = router();
 
@@ -19,6 +19,8 @@ const start = createRoute({
   method: "post",
   path: "/{id}/run",
   middleware: [idempotent] as const,
+  operationId: "startRun",
+  tags: ["Runs"],
   summary: "Start a run of the collection",
   description: "Each call starts a new run; pass an Idempotency-Key to make a retry safe.",
   security,
@@ -28,7 +30,11 @@ const start = createRoute({
     body: { content: { "application/json": { schema: StartRunBody } }, required: false },
   },
   responses: {
-    201: { content: { "application/json": { schema: RunSummary } }, description: "Started" },
+    201: {
+      content: { "application/json": { schema: RunSummary } },
+      headers: { ...location, ...replayed },
+      description: "Started",
+    },
     ...errorResponses,
     ...conflict,
   },
@@ -95,6 +101,8 @@ async function undoStart(env: Env, tenant: string, runId: string) {
 const list = createRoute({
   method: "get",
   path: "/{id}/runs",
+  operationId: "listRuns",
+  tags: ["Runs"],
   summary: "List a collection's runs, newest first",
   description: "`status_filter=in_progress` finds the run to reattach to when the response to POST /run was lost.",
   security,
@@ -133,7 +141,10 @@ async function liveRun(env: Env, tenant: string, collectionId: string, runId: st
 const get = createRoute({
   method: "get",
   path: "/{id}/runs/{run_id}",
+  operationId: "getRun",
+  tags: ["Runs"],
   summary: "A run's status with live counters",
+  description: "On a completed run `total_requests = success_requests + failed_requests + timeout_requests`.",
   security,
   request: { params: RunParams },
   responses: {
@@ -150,6 +161,8 @@ runs.openapi(get, async (c) => {
 const cancel = createRoute({
   method: "post",
   path: "/{id}/runs/{run_id}/cancel",
+  operationId: "cancelRun",
+  tags: ["Runs"],
   summary: "Cancel a run",
   description:
     'Unfinished jobs end as failed with error "cancelled"; the counters still add up to the total. ' +

@@ -12,6 +12,9 @@ const DeliveryHeaders = z.object({
   }),
 });
 
+/** The receiver authenticates a delivery by its webhook-signature header, not by a credential of ours. */
+const security: { [scheme: string]: string[] }[] = [];
+
 const received = {
   "2XX": { description: "Received; any other answer, or none within 10 s, is retried" },
 };
@@ -23,6 +26,7 @@ export function registerWebhookEvents(registry: OpenAPIHono["openAPIRegistry"]) 
     path: "run.completed",
     operationId: "runCompletedWebhook",
     tags: ["Webhooks"],
+    security,
     summary: "A run ended (completed or cancelled); sent once per run",
     request: {
       headers: DeliveryHeaders,
@@ -35,6 +39,7 @@ export function registerWebhookEvents(registry: OpenAPIHono["openAPIRegistry"]) 
     path: "job.completed",
     operationId: "jobCompletedWebhook",
     tags: ["Webhooks"],
+    security,
     summary: "Finished jobs of one recorded batch (up to 100); every finished job is sent once",
     request: {
       headers: DeliveryHeaders,

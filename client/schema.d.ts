@@ -126,7 +126,11 @@ export interface paths {
          */
         put: operations["replaceCollection"];
         post?: never;
-        delete?: never;
+        /**
+         * Delete a collection with its runs and everything stored for them
+         * @description Deletes the collection, its request lists and every run of it: job records, pages and screenshots. Runs in progress are cancelled first. From the 204 on, every URL of the collection and its runs answers 404; the stored data is removed in the background within minutes (a run's pages a few minutes after it ended, so that none written by a job still finishing is left). A second DELETE is 404; a retry with the same Idempotency-Key replays the 204. The tenant's usage is kept.
+         */
+        delete: operations["deleteCollection"];
         options?: never;
         head?: never;
         patch?: never;
@@ -295,11 +299,125 @@ export interface paths {
         };
         /**
          * Download a run's jobs (NDJSON or CSV)
-         * @description A streamed download of the run's jobs in submission order: by default those finished so far (completed, failed, timeout); `status_filter` picks others. NDJSON: one Job per line plus the included fields (null when absent). CSV (RFC 4180, UTF-8, header row): job_id, custom_id, url, status, status_code, final_url, blocked_reason, error, attempts, created_at, started_at, completed_at, total_ms; then `title` with include=metadata; then one `extracted.<name>` column per extract field of the run's requests (lists joined by a newline) with include=extracted; then `markdown` with include=markdown (null/empty once the page expired, 48 h). The extract columns are the field names of the jobs created when the export starts, in order of first appearance; an export of a run in progress holds the jobs that had been created when it started and had finished when read.
+         * @description A streamed download of the run's jobs in submission order: by default those finished so far (completed, failed, timeout); `status_filter` picks others. NDJSON: one Job per line plus the included fields (null when absent). CSV (RFC 4180, UTF-8, header row): job_id, custom_id, url, status, status_code, final_url, blocked_reason, error, attempts, created_at, started_at, completed_at, total_ms; then `title` with include=metadata; then one `extracted.<name>` column per extract field of the run's requests (lists joined by a newline) with include=extracted; then `markdown` with include=markdown: the Markdown made when the job ran, for a job whose request asked for the `markdown` format (null/empty for the others, and once the page expired, 48 h). The extract columns are the field names of the jobs created when the export starts, in order of first appearance; an export of a run in progress holds the jobs that had been created when it started and had finished when read. A failure after the response began (the status and headers are sent) ends the download with one last record and then a broken transfer: in NDJSON the line `{"error": <problem details>}`; in CSV a record whose job_id is `#error` and whose custom_id column holds the problem details as JSON. A download without that record and without a transfer error is complete.
          */
         get: operations["exportRun"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/async/collections/{id}/runs/{run_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live events of a run (Server-Sent Events)
+         * @description A `text/event-stream` of the run's finished jobs and its counters. `event: job` (`id:` the job's completion cursor, `data:` the Job as the jobs listing shows it) for every finished job, in the order and with the cursors of `order_by=completed_at`: the same jobs a `since_completed_at` poll returns. `event: run` (`data:` the RunSummary) when the counters change, at most once a second, and once at the end (status no longer in_progress), after which the stream closes. `: keep-alive` comments every 15 s. `Last-Event-ID` (or `?after=`, the header winning) resumes after that job: none missed, none repeated; an id is also a `cursor` of the completed_at listing and its `cursor_next` an `after`. A finished run replays from the start (or the cursor) and closes. A stream lasts at most 5 minutes and then closes without the final run event: reconnect with Last-Event-ID (EventSource does so by itself, after the `retry:` of 1 s; close it on the final run event). An Accept header that rules out text/event-stream is 406; none, `*\/*` or `text/*` are served.
+         */
+        get: operations["streamRunEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's usage per day, its jobs in flight and its rate limit
+         * @description Days are UTC and attributed when the service recorded the jobs' outcomes. Counters are kept as runs progress, so a run in progress shows up within seconds of its jobs ending. Usage stays after the runs and collections it came from are deleted; days are kept 90 days.
+         */
+        get: operations["getUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/async/collections/{id}/runs/{run_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's webhook deliveries, oldest first */
+        get: operations["listDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/async/collections/{id}/runs/{run_id}/deliveries/{delivery_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Attempt a delivery again now, with the same webhook-id
+         * @description One attempt, queued at once, signed with the secrets valid now. It does not change the delivery's own retry schedule; a success marks the delivery delivered.
+         */
+        post: operations["redeliverWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's webhook signing secret (created on first use) */
+        get: operations["getWebhookSecret"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/secret/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the signing secret; the old one also signs for 24 hours
+         * @description Deliveries carry one signature per valid secret (space-separated), so a receiver can switch to the new secret at any time within 24 hours. Rotating again within them drops the oldest.
+         */
+        post: operations["rotateWebhookSecret"];
         delete?: never;
         options?: never;
         head?: never;
@@ -344,213 +462,54 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "run.completed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A run ended (completed or cancelled); sent once per run */
+        post: operations["runCompletedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "job.completed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Finished jobs of one recorded batch (up to 100); every finished job is sent once */
+        post: operations["jobCompletedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
-        Health: {
+        /** @description Sent once when a run ends (completed or cancelled) */
+        RunCompletedEvent: {
             /** @enum {string} */
-            status: "ok";
-        };
-        KeyCreated: {
-            /** Format: uuid */
-            key_id: string;
-            tenant: string;
-            name: string | null;
-            key: string;
-        };
-        /** @description RFC 9457 problem details */
-        Problem: {
-            type: string;
-            title: string;
-            status: number;
-            detail: string;
-            errors?: {
-                path: string;
-                message: string;
-            }[];
-        };
-        CreateKey: {
-            tenant: string;
-            name?: string;
-        };
-        /** @description Operation counters of this isolate since start or the last reset (bench mode only) */
-        Usage: {
-            counters: {
-                [key: string]: number;
-            };
-        };
-        /**
-         * @example {
-         *       "id": "3f6c2a1e-8b4d-4c7a-9e21-5d0b7a6c4f10",
-         *       "name": "Product pages",
-         *       "message": "Collection created successfully.",
-         *       "total_requests": 2,
-         *       "duplicates_skipped": 0
-         *     }
-         */
-        CollectionCreated: {
-            /** Format: uuid */
-            id: string;
-            name: string;
-            /** @example Collection created successfully. */
-            message: string;
-            total_requests: number;
-            duplicates_skipped: number;
-        };
-        /**
-         * @example {
-         *       "name": "Product pages",
-         *       "requests": [
-         *         {
-         *           "url": "www.example.com",
-         *           "custom_id": "home"
-         *         },
-         *         {
-         *           "url": "https://example.com/pricing",
-         *           "browser": true,
-         *           "screenshot": true,
-         *           "actions": [
-         *             {
-         *               "type": "wait-for-selector",
-         *               "selector": "#prices"
-         *             }
-         *           ],
-         *           "formats": [
-         *             "markdown",
-         *             "metadata"
-         *           ]
-         *         }
-         *       ]
-         *     }
-         */
-        CreateCollection: {
-            name: string;
-            /** @description A request serialised as JSON (url, custom_id and its options) is at most 64 KB (65536 bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]). */
-            requests: components["schemas"]["Request"][];
-        };
-        /** @description A request serialised as JSON (url, custom_id and its options) is at most 64 KB (65536 bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]). */
-        Request: {
-            /**
-             * @description http(s) URL; without a scheme, https:// is assumed
-             * @example www.example.com
-             */
-            url: string;
-            /** @description Default: `false`. */
-            browser?: boolean;
-            /** @description Default: `false`. */
-            screenshot?: boolean;
-            /** @description Screenshot the whole page instead of the 1280×800 viewport. Default: `false`. */
-            full_page?: boolean;
-            /** @description Default: `[]`. */
-            actions?: components["schemas"]["Action"][];
-            custom_id?: string;
-            /** @description Worker-level timeout in ms for the whole job. Default: `30000`. */
-            timeout?: number;
-            /** @description Result fields to produce for each job. Default: `["html"]`. */
-            formats?: ("html" | "markdown" | "text" | "links" | "metadata")[];
-            /** @description markdown and text without header, navigation, footer, asides and cookie banners. Default: `false`. */
-            only_main_content?: boolean;
-            /** @description Named values to pick from the page with CSS selectors */
-            extract?: {
-                [key: string]: components["schemas"]["ExtractField"];
-            };
-        };
-        Action: {
-            /** @enum {string} */
-            type: "wait-for-timeout";
-            time: number;
-        } | {
-            /** @enum {string} */
-            type: "wait-for-selector";
-            selector: string;
-            timeout?: number;
-        } | {
-            /** @enum {string} */
-            type: "click";
-            selector: string;
-        } | {
-            /** @enum {string} */
-            type: "fill";
-            selector: string;
-            value: string;
-        } | {
-            /** @enum {string} */
-            type: "press";
-            key: string;
-        } | {
-            /** @enum {string} */
-            type: "scroll";
-            /** @enum {string} */
-            direction?: "down" | "up";
-            amount?: number | "bottom";
-        } | {
-            /** @enum {string} */
-            type: "evaluate";
-            /** @description JavaScript run in the page; at most 48 KB (49152 bytes) in UTF-8 */
-            script: string;
-        } | {
-            /** @enum {string} */
-            type: "wait-for-navigation";
-            timeout?: number;
-        };
-        ExtractField: {
-            /**
-             * @description CSS selector (Selectors Level 4 as css-select implements it, plus :contains() and :icontains()); pseudo-elements and state pseudo-classes such as :hover are refused
-             * @example article h1
-             */
-            selector: string;
-            /** @description "text", "html" (outer HTML) or an attribute name; href, src and other URL attributes come back absolute. Default: `"text"`. */
-            attribute?: string;
-            /** @description Every match (a list) instead of the first (a string or null). Default: `false`. */
-            all?: boolean;
-        };
-        CollectionList: {
-            items: components["schemas"]["CollectionSummary"][];
-            total: number;
-            has_more: boolean;
-            cursor_next: string | null;
-        };
-        CollectionSummary: {
-            /** Format: uuid */
-            id: string;
-            name: string;
-            total_requests: number;
+            type: "run.completed";
             /**
              * @description ISO 8601 UTC with milliseconds
              * @example 2026-11-28T12:00:00.123Z
              */
-            created_at: string;
-        };
-        Collection: components["schemas"]["CollectionSummary"] & {
-            /**
-             * @description ISO 8601 UTC with milliseconds
-             * @example 2026-11-28T12:00:00.123Z
-             */
-            updated_at: string;
-            requests: components["schemas"]["StoredRequest"][];
-        };
-        StoredRequest: {
-            url: string;
-            browser: boolean;
-            screenshot: boolean;
-            full_page: boolean;
-            actions: components["schemas"]["Action"][];
-            custom_id: string | null;
-            timeout: number;
-            formats: ("html" | "markdown" | "text" | "links" | "metadata")[];
-            only_main_content: boolean;
-            extract?: {
-                [key: string]: {
-                    selector: string;
-                    attribute?: string;
-                    all?: boolean;
-                };
-            };
-        };
-        ReplaceCollection: {
-            name?: string;
-            /** @description A request serialised as JSON (url, custom_id and its options) is at most 64 KB (65536 bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]). */
-            requests: components["schemas"]["Request"][];
+            timestamp: string;
+            data: components["schemas"]["RunSummary"];
         };
         /**
          * @example {
@@ -586,17 +545,29 @@ export interface components {
              * @example 2026-11-28T12:00:00.123Z
              */
             completed_at: string | null;
+            /** @description The run's run.completed delivery (pending until the run ends); null without a webhook that takes run.completed. Present where the run is read live (GET the run, POST /run, cancel); not in the list of runs nor in webhook payloads. */
+            webhook?: {
+                /** @enum {string} */
+                status: "pending" | "delivered" | "failed";
+                attempts: number;
+            } | null;
         };
-        RunList: {
-            total: number;
-            items: components["schemas"]["RunSummary"][];
-            has_more: boolean;
-            cursor_next: string | null;
-        };
-        JobList: {
-            items: components["schemas"]["Job"][];
-            has_more: boolean;
-            cursor_next: string | null;
+        /** @description Finished jobs of one recorded batch (at most 100); every finished job is in exactly one */
+        JobCompletedEvent: {
+            /** @enum {string} */
+            type: "job.completed";
+            /**
+             * @description ISO 8601 UTC with milliseconds
+             * @example 2026-11-28T12:00:00.123Z
+             */
+            timestamp: string;
+            data: {
+                /** Format: uuid */
+                run_id: string;
+                /** Format: uuid */
+                collection_id: string;
+                jobs: components["schemas"]["Job"][];
+            };
         };
         /**
          * @example {
@@ -687,6 +658,296 @@ export interface components {
             render_ms?: number | null;
             total_ms: number | null;
         };
+        Health: {
+            /** @enum {string} */
+            status: "ok";
+        };
+        KeyCreated: {
+            /** Format: uuid */
+            key_id: string;
+            tenant: string;
+            name: string | null;
+            key: string;
+        };
+        /** @description RFC 9457 problem details */
+        Problem: {
+            type: string;
+            title: string;
+            status: number;
+            detail: string;
+            errors?: {
+                path: string;
+                message: string;
+            }[];
+        };
+        CreateKey: {
+            tenant: string;
+            name?: string;
+        };
+        /** @description Operation counters of this isolate since start or the last reset (bench mode only) */
+        Usage: {
+            counters: {
+                [key: string]: number;
+            };
+        };
+        /**
+         * @example {
+         *       "id": "3f6c2a1e-8b4d-4c7a-9e21-5d0b7a6c4f10",
+         *       "name": "Product pages",
+         *       "message": "Collection created successfully.",
+         *       "total_requests": 2,
+         *       "duplicates_skipped": 0
+         *     }
+         */
+        CollectionCreated: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @example Collection created successfully. */
+            message: string;
+            total_requests: number;
+            duplicates_skipped: number;
+        };
+        /**
+         * @example {
+         *       "name": "Product pages",
+         *       "requests": [
+         *         {
+         *           "url": "www.example.com",
+         *           "custom_id": "home"
+         *         },
+         *         {
+         *           "url": "https://example.com/pricing",
+         *           "browser": true,
+         *           "screenshot": true,
+         *           "actions": [
+         *             {
+         *               "type": "wait-for-selector",
+         *               "selector": "#prices"
+         *             }
+         *           ],
+         *           "formats": [
+         *             "markdown",
+         *             "metadata"
+         *           ]
+         *         }
+         *       ]
+         *     }
+         */
+        CreateCollection: {
+            name: string;
+            /** @description A request serialised as JSON (url, custom_id and its options) is at most 64 KB (65536 bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]). The requests of a collection use at most 100 distinct extract field names (the export's CSV has a column for each); the first past it is refused with 422 naming it. */
+            requests: components["schemas"]["Request"][];
+            webhook?: components["schemas"]["Webhook"];
+        };
+        /** @description A request serialised as JSON (url, custom_id and its options) is at most 64 KB (65536 bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]). The requests of a collection use at most 100 distinct extract field names (the export's CSV has a column for each); the first past it is refused with 422 naming it. */
+        Request: {
+            /**
+             * @description http(s) URL; without a scheme, https:// is assumed
+             * @example www.example.com
+             */
+            url: string;
+            /** @description Default: `false`. */
+            browser?: boolean;
+            /** @description Default: `false`. */
+            screenshot?: boolean;
+            /** @description Screenshot the whole page instead of the 1280×800 viewport. Default: `false`. */
+            full_page?: boolean;
+            /** @description Default: `[]`. */
+            actions?: components["schemas"]["Action"][];
+            custom_id?: string;
+            /** @description Worker-level timeout in ms for the whole job. Default: `30000`. */
+            timeout?: number;
+            /** @description Result fields to produce for each job. Default: `["html"]`. */
+            formats?: ("html" | "markdown" | "text" | "links" | "metadata")[];
+            /** @description markdown and text without header, navigation, footer, asides and cookie banners. Default: `false`. */
+            only_main_content?: boolean;
+            /** @description Named values to pick from the page with CSS selectors */
+            extract?: {
+                [key: string]: components["schemas"]["ExtractField"];
+            };
+            /**
+             * @description Extra request headers, at most 50 and 16 KB (names and values, UTF-8). Not Host, Content-Length, Transfer-Encoding, hop-by-hop headers, Proxy-*, Cookie (use cookies) or User-Agent (use user_agent). Sent only to the request URL's own host (any port; never to another host a redirect or the page leads to, and not from https down to http).
+             * @example {
+             *       "Authorization": "Bearer …",
+             *       "Accept-Language": "de-DE"
+             *     }
+             */
+            headers?: {
+                [key: string]: string;
+            };
+            /** @description At most 50 cookies, in both modes. Fetch: sent on each redirect hop to the request's host whose path matches. Browser: set in the job's own browser context, where the browser sends them by their domain and path. */
+            cookies?: components["schemas"]["RequestCookie"][];
+            /** @description User-Agent for the request (both modes; browser: also navigator.userAgent). Sent only to the request URL's own host (any port; never to another host a redirect or the page leads to, and not from https down to http). */
+            user_agent?: string;
+            /**
+             * @description Browser only; default "desktop" (1280×800). "mobile": 390×844 at device scale factor 3, touch, and an iPhone Safari user agent unless user_agent is given
+             * @enum {string}
+             */
+            device?: "desktop" | "mobile";
+            /**
+             * @description Browser only; when navigation counts as done before the actions run; default "load"
+             * @enum {string}
+             */
+            wait_until?: "load" | "domcontentloaded" | "networkidle0" | "networkidle2";
+            /** @description Browser only; resource types the page does not download (refused before the network) */
+            block_resources?: ("image" | "font" | "media" | "stylesheet")[];
+        };
+        Action: {
+            /** @enum {string} */
+            type: "wait-for-timeout";
+            time: number;
+        } | {
+            /** @enum {string} */
+            type: "wait-for-selector";
+            selector: string;
+            timeout?: number;
+        } | {
+            /** @enum {string} */
+            type: "click";
+            selector: string;
+        } | {
+            /** @enum {string} */
+            type: "fill";
+            selector: string;
+            value: string;
+        } | {
+            /** @enum {string} */
+            type: "press";
+            key: string;
+        } | {
+            /** @enum {string} */
+            type: "scroll";
+            /** @enum {string} */
+            direction?: "down" | "up";
+            amount?: number | "bottom";
+        } | {
+            /** @enum {string} */
+            type: "evaluate";
+            /** @description JavaScript run in the page; at most 48 KB (49152 bytes) in UTF-8 */
+            script: string;
+        } | {
+            /** @enum {string} */
+            type: "wait-for-navigation";
+            timeout?: number;
+        };
+        ExtractField: {
+            /**
+             * @description CSS selector (Selectors Level 4 as css-select implements it, plus :contains() and :icontains()); pseudo-elements and state pseudo-classes such as :hover are refused. At most 512 characters and 32 compound selectors (each entry of a list and each run between combinators, :is()/:not()/:has() arguments included)
+             * @example article h1
+             */
+            selector: string;
+            /** @description "text", "html" (outer HTML) or an attribute name; href, src and other URL attributes come back absolute. Default: `"text"`. */
+            attribute?: string;
+            /** @description Every match (a list) instead of the first (a string or null). Default: `false`. */
+            all?: boolean;
+        };
+        /** @description A cookie sent with the request (RFC 6265 name and value) */
+        RequestCookie: {
+            name: string;
+            value: string;
+            /** @description The request's host or a domain above it; absent: a host-only cookie of the host */
+            domain?: string;
+            /** @description Starts with "/"; default "/" */
+            path?: string;
+        };
+        /** @description Signed deliveries of its runs' events */
+        Webhook: {
+            /**
+             * @description Receives a signed POST per event; it must pass the same URL guard as targets
+             * @example https://example.com/hooks/scrape
+             */
+            url: string;
+            /** @description Default: `["run.completed"]`. */
+            events?: ("run.completed" | "job.completed")[];
+        };
+        CollectionList: {
+            items: components["schemas"]["CollectionSummary"][];
+            total: number;
+            has_more: boolean;
+            cursor_next: string | null;
+        };
+        CollectionSummary: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            total_requests: number;
+            /**
+             * @description ISO 8601 UTC with milliseconds
+             * @example 2026-11-28T12:00:00.123Z
+             */
+            created_at: string;
+        };
+        Collection: components["schemas"]["CollectionSummary"] & {
+            /**
+             * @description ISO 8601 UTC with milliseconds
+             * @example 2026-11-28T12:00:00.123Z
+             */
+            updated_at: string;
+            requests: components["schemas"]["StoredRequest"][];
+            webhook: components["schemas"]["StoredWebhook"];
+        };
+        StoredRequest: {
+            url: string;
+            browser: boolean;
+            screenshot: boolean;
+            full_page: boolean;
+            actions: components["schemas"]["Action"][];
+            custom_id: string | null;
+            timeout: number;
+            formats: ("html" | "markdown" | "text" | "links" | "metadata")[];
+            only_main_content: boolean;
+            extract?: {
+                [key: string]: {
+                    selector: string;
+                    attribute?: string;
+                    all?: boolean;
+                };
+            };
+            headers?: {
+                [key: string]: string;
+            };
+            cookies?: components["schemas"]["RequestCookie"][];
+            user_agent?: string;
+            /** @enum {string} */
+            device: "desktop" | "mobile";
+            /** @enum {string} */
+            wait_until: "load" | "domcontentloaded" | "networkidle0" | "networkidle2";
+            block_resources: ("image" | "font" | "media" | "stylesheet")[];
+        };
+        StoredWebhook: {
+            url: string;
+            events: ("run.completed" | "job.completed")[];
+        } | null;
+        ReplaceCollection: {
+            name?: string;
+            /** @description A request serialised as JSON (url, custom_id and its options) is at most 64 KB (65536 bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]). The requests of a collection use at most 100 distinct extract field names (the export's CSV has a column for each); the first past it is refused with 422 naming it. */
+            requests: components["schemas"]["Request"][];
+            /** @description Replaces the webhook for future runs; null removes it; omitted keeps it */
+            webhook?: {
+                /**
+                 * @description Receives a signed POST per event; it must pass the same URL guard as targets
+                 * @example https://example.com/hooks/scrape
+                 */
+                url: string;
+                /** @description Default: `["run.completed"]`. */
+                events?: ("run.completed" | "job.completed")[];
+            } | null;
+        };
+        StartRun: {
+            webhook?: components["schemas"]["Webhook"] & unknown;
+        };
+        RunList: {
+            total: number;
+            items: components["schemas"]["RunSummary"][];
+            has_more: boolean;
+            cursor_next: string | null;
+        };
+        JobList: {
+            items: components["schemas"]["Job"][];
+            has_more: boolean;
+            cursor_next: string | null;
+        };
         /**
          * @description One field per requested format; html, markdown, text and links are made from the stored page (null when none was captured).
          * @example {
@@ -752,6 +1013,60 @@ export interface components {
         PageLink: {
             url: string;
             text: string;
+        };
+        DeliveryList: {
+            items: components["schemas"]["Delivery"][];
+            has_more: boolean;
+            cursor_next: string | null;
+        };
+        Delivery: {
+            /**
+             * Format: uuid
+             * @description The webhook-id header of every attempt
+             */
+            delivery_id: string;
+            /** @enum {string} */
+            event: "run.completed" | "job.completed";
+            url: string;
+            /** @enum {string} */
+            status: "pending" | "delivered" | "failed";
+            attempts: number;
+            last_status_code: number | null;
+            last_error: string | null;
+            /**
+             * @description ISO 8601 UTC with milliseconds
+             * @example 2026-11-28T12:00:00.123Z
+             */
+            created_at: string;
+            /**
+             * @description ISO 8601 UTC with milliseconds
+             * @example 2026-11-28T12:00:00.123Z
+             */
+            last_attempt_at: string | null;
+            /**
+             * @description ISO 8601 UTC with milliseconds
+             * @example 2026-11-28T12:00:00.123Z
+             */
+            next_attempt_at: string | null;
+            /**
+             * @description ISO 8601 UTC with milliseconds
+             * @example 2026-11-28T12:00:00.123Z
+             */
+            delivered_at: string | null;
+            /** @description job.completed: the jobs it carries */
+            job_count?: number;
+        };
+        WebhookSecret: {
+            /**
+             * @description Standard Webhooks secret: whsec_ + base64 of the HMAC-SHA256 key
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
+            /**
+             * @description After a rotation, the replaced secret also signs deliveries until then
+             * @example 2026-11-28T12:00:00.123Z
+             */
+            previous_valid_until: string | null;
         };
     };
     responses: never;
@@ -1411,7 +1726,7 @@ export interface operations {
             };
         };
     };
-    startRun: {
+    deleteCollection: {
         parameters: {
             query?: never;
             header?: {
@@ -1424,6 +1739,91 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (e.g. Idempotency-Key in flight, job not finished) */
+            409: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startRun: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1..255 characters, kept 24 h per tenant: a retry with the same key and body replays the first response (with `Idempotent-Replayed: true`) and creates nothing; the same key with another body is 422; while the first request with the key is still being processed, 409 with Retry-After. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["StartRun"];
+            };
+        };
         responses: {
             /** @description Started */
             201: {
@@ -2048,7 +2448,7 @@ export interface operations {
                 format?: "ndjson" | "csv";
                 /** @description Comma-separated job statuses; default completed, failed, timeout (what has finished so far) */
                 status_filter?: string;
-                /** @description Comma-separated includes: metadata, extracted, markdown */
+                /** @description Comma-separated extra fields: metadata, extracted (kept 90 days), markdown (made when the job ran, for jobs whose request asked for the markdown format; kept 48 h with the page) */
                 include?: string;
             };
             header?: never;
@@ -2070,6 +2470,443 @@ export interface operations {
                 content: {
                     "application/x-ndjson": string;
                     "text/csv": string;
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    streamRunEvents: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event id (a job cursor of order_by=completed_at); Last-Event-ID wins over it */
+                after?: string;
+            };
+            header?: {
+                /** @description The id of the last event received: resume after it */
+                "last-event-id"?: string;
+            };
+            path: {
+                id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Accept header rules out every type this route answers with */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUsage: {
+        parameters: {
+            query?: {
+                /** @description First day (UTC), inclusive; default: 29 days before `to` */
+                from?: string;
+                /** @description Last day (UTC), inclusive; default: today */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Usage */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1..500 */
+                limit?: number;
+                /** @description Opaque cursor from `cursor_next` */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryList"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    redeliverWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                run_id: string;
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempt is queued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
                 };
             };
             /** @description Malformed request */
@@ -2158,6 +2995,64 @@ export interface operations {
                 content: {
                     "text/html": string;
                 };
+            };
+        };
+    };
+    runCompletedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery's id: the same on every attempt (deduplicate on it) */
+                "webhook-id": string;
+                /** @description Unix seconds when this attempt was signed */
+                "webhook-timestamp": string;
+                /** @description Space-separated "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>", one per secret that signs (two for 24 h after a rotation); the key is the base64-decoded part of the whsec_ secret */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunCompletedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received; any other answer, or none within 10 s, is retried */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    jobCompletedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery's id: the same on every attempt (deduplicate on it) */
+                "webhook-id": string;
+                /** @description Unix seconds when this attempt was signed */
+                "webhook-timestamp": string;
+                /** @description Space-separated "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>", one per secret that signs (two for 24 h after a rotation); the key is the base64-decoded part of the whsec_ secret */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobCompletedEvent"];
+            };
+        };
+        responses: {
+            /** @description Received; any other answer, or none within 10 s, is retried */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

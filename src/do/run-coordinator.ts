@@ -115,7 +115,9 @@ export class RunCoordinator extends DurableObject<Env> {
   async start(r: StartRun): Promise<void> {
     if (!store.readRun(this.sql)) {
       store.migrate(this.sql);
-      store.insertRun(this.sql, r, r.tenant_runs);
+      // POST /run (or the backstop) wrote the D1 row with this very state, so no sync (and no alarm
+      // for one) is due until something changes: an alarm is a billed request like a record().
+      store.insertRun(this.sql, r, r.tenant_runs, Date.now());
     }
     await this.createPages(1);
     await this.send(this.ctx.storage.transactionSync(() => this.refill(this.run()!)));
@@ -253,7 +255,7 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /** For the cron backstop: a run whose D1 row stopped moving. Starts it if its object never did. */
   async resume(r: StartRun): Promise<void> {
-    if (!store.readRun(this.sql)) return this.start(r);
+    if (!store.readRun(this.sql)) await this.start(r);
     // The row is written even when nothing changed, so its synced_at says this object is alive and
     // the backstop moves on to the next quiet run.
     this.sql.exec("UPDATE run SET d1_dirty = 1 WHERE id = 1");

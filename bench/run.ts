@@ -42,6 +42,8 @@ const KEEP_TMP = process.argv.includes("--keep");
  */
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length) ?? null;
 if (ONLY !== null && ONLY !== "browser") throw new Error(`--only=${ONLY}: the only section is "browser"`);
+/** `--pages-per-browser=N`: the Worker's BROWSER_PAGE_CONCURRENCY for this bench instead of wrangler.toml's. */
+const PAGES_PER_BROWSER = process.argv.find((a) => a.startsWith("--pages-per-browser="))?.split("=")[1];
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const REPORT = path.join(PROJECT, "bench", "report.json");
 
@@ -698,6 +700,7 @@ async function main() {
         BENCH_METRICS: "true",
         MAX_REQUESTS_PER_COLLECTION: "100000",
         MAX_JOBS_IN_FLIGHT: "10000000",
+        ...(PAGES_PER_BROWSER ? { BROWSER_PAGE_CONCURRENCY: PAGES_PER_BROWSER } : {}),
       },
       onSpawn: (stop) => cleanups.push(stop),
     });

@@ -316,6 +316,8 @@ async function dispose(session: BrowserSession, browserContextId: string): Promi
  */
 export class JobContexts {
   private ahead: Promise<JobContext>[] = [];
+  /** Handed to a job and not yet given back. */
+  private taken = new Set<JobContext>();
   private closing = new Set<Promise<void>>();
 
   constructor(
@@ -333,7 +335,9 @@ export class JobContexts {
     this.left--;
     if (this.ahead.length === 0 && this.left > 0) this.ahead.push(this.make());
     try {
-      return await within(mine);
+      const c = await within(mine);
+      this.taken.add(c);
+      return c;
     } catch (e) {
       void mine.then(
         (c) => this.retire(c),
@@ -345,14 +349,16 @@ export class JobContexts {
 
   /** Disposes a job's context without holding up the job's slot. */
   retire(c: JobContext): void {
+    this.taken.delete(c);
     const p = c.close();
     this.closing.add(p);
     void p.finally(() => this.closing.delete(p));
   }
 
-  /** Disposes the contexts made ahead and not taken, and waits for every disposal. */
+  /** Disposes every context, made ahead and not taken or still held by a job, and waits for it. */
   async drain(): Promise<void> {
     this.left = 0;
+    for (const c of this.taken) this.retire(c);
     for (const c of this.ahead.splice(0)) {
       const arrived = c.then(
         (ctx) => this.retire(ctx),

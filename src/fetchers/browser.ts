@@ -333,10 +333,12 @@ export class JobContexts {
   async take(within: Within): Promise<JobContext> {
     const mine = this.ahead.shift() ?? this.make();
     this.left--;
-    if (this.ahead.length === 0 && this.left > 0) this.ahead.push(this.make());
     try {
       const c = await within(mine);
       this.taken.add(c);
+      // Made once this job's context is open, not beside it: at a batch's start every slot is
+      // opening one already, and another opening then would only slow those down.
+      if (this.ahead.length === 0 && this.left > 0) this.ahead.push(this.make());
       return c;
     } catch (e) {
       void mine.then(

@@ -216,7 +216,11 @@ export interface BrowserSession {
  * next batch) when it is healthy, and closed when anything went wrong with it, so no broken or
  * orphaned browser is left behind.
  */
-export async function withBrowser<T>(env: Env, jobs: number, fn: (s: BrowserSession) => Promise<T>): Promise<T> {
+export async function withBrowser<T>(
+  env: Env,
+  jobs: { count: number; startBy: number },
+  fn: (s: BrowserSession) => Promise<T>,
+): Promise<T> {
   const browser = await acquire(env);
   const since = Date.now();
   let guard: BrowserGuard | null = null;
@@ -227,7 +231,7 @@ export async function withBrowser<T>(env: Env, jobs: number, fn: (s: BrowserSess
     const refusal = urlGuard(env);
     guard = await BrowserGuard.install(browser, refusal);
     const s: BrowserSession = { browser, cdp: guard.cdp, refusal, broken: false, contexts: null! };
-    s.contexts = new JobContexts(s, jobs);
+    s.contexts = new JobContexts(s, jobs.count, jobs.startBy);
     session = s;
     return await fn(s);
   } catch (e) {
@@ -324,6 +328,8 @@ export class JobContexts {
     private session: BrowserSession,
     /** Jobs that may still take a context: no context is made ahead past the last of them. */
     private left: number,
+    /** After this instant the batch starts no job (the rest go back to the queue): none is made ahead. */
+    private startBy: number,
   ) {}
 
   /**
@@ -338,7 +344,7 @@ export class JobContexts {
       this.taken.add(c);
       // Made once this job's context is open, not beside it: at a batch's start every slot is
       // opening one already, and another opening then would only slow those down.
-      if (this.ahead.length === 0 && this.left > 0) this.ahead.push(this.make());
+      if (this.ahead.length === 0 && this.left > 0 && Date.now() < this.startBy) this.ahead.push(this.make());
       return c;
     } catch (e) {
       void mine.then(
@@ -362,11 +368,13 @@ export class JobContexts {
     this.left = 0;
     for (const c of this.taken) this.retire(c);
     for (const c of this.ahead.splice(0)) {
+      // Still opening is not a fault of the browser (a loaded one takes seconds): it is waited for
+      // as long as an opening may take, and only one that never opens condemns the browser.
       const arrived = c.then(
         (ctx) => this.retire(ctx),
         () => undefined,
       );
-      if (!(await settlesWithin(arrived, CLOSE_MS))) this.session.broken = true;
+      if (!(await settlesWithin(arrived, OPEN_MS))) this.session.broken = true;
     }
     while (this.closing.size) await Promise.all(this.closing);
   }

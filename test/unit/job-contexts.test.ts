@@ -59,7 +59,7 @@ const expireAt =
 describe("JobContexts", () => {
   it("gives every job a context of its own, made one ahead, and disposes them all on drain", async () => {
     const f = fakeSession();
-    const contexts = new JobContexts(f.session, 3);
+    const contexts = new JobContexts(f.session, 3, Number.MAX_SAFE_INTEGER);
     f.session.contexts = contexts;
     const taken = [];
     for (let i = 0; i < 3; i++) {
@@ -78,7 +78,7 @@ describe("JobContexts", () => {
 
   it("disposes a context that came after its job gave up, and one made ahead that no job took", async () => {
     const f = fakeSession(30);
-    const contexts = new JobContexts(f.session, 5);
+    const contexts = new JobContexts(f.session, 5, Number.MAX_SAFE_INTEGER);
     f.session.contexts = contexts;
     const first = await contexts.take(forever);
     contexts.retire(first);
@@ -92,9 +92,19 @@ describe("JobContexts", () => {
     expect(f.disposed.sort()).toEqual([...f.created].sort());
   });
 
+  it("makes none ahead once the batch starts no more jobs", async () => {
+    const f = fakeSession();
+    const contexts = new JobContexts(f.session, 8, Date.now() - 1);
+    f.session.contexts = contexts;
+    contexts.retire(await contexts.take(forever));
+    await contexts.drain();
+    expect(f.created).toHaveLength(1);
+    expect(f.disposed).toEqual(f.created);
+  });
+
   it("takes concurrently without sharing: four jobs at once get four contexts", async () => {
     const f = fakeSession(5);
-    const contexts = new JobContexts(f.session, 8);
+    const contexts = new JobContexts(f.session, 8, Number.MAX_SAFE_INTEGER);
     f.session.contexts = contexts;
     const ids = (await Promise.all(Array.from({ length: 4 }, () => contexts.take(forever)))).map((c) => c.id);
     expect(new Set(ids).size).toBe(4);

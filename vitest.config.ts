@@ -28,7 +28,7 @@ export default defineConfig(async () => {
           // setting that shapes behaviour (batch size, retries, dead-letter queue) is repeated here.
           queueConsumers: {
             "scrape-jobs": { maxBatchTimeout: 0, maxBatchSize: 50, maxRetries: 5, deadLetterQueue: "scrape-jobs-dlq" },
-            "scrape-browser-jobs": { maxBatchTimeout: 0, maxBatchSize: 16, maxRetries: 5, deadLetterQueue: "scrape-jobs-dlq" },
+            "scrape-browser-jobs": { maxBatchTimeout: 0, maxBatchSize: 12, maxRetries: 5, deadLetterQueue: "scrape-jobs-dlq" },
             "scrape-jobs-dlq": { maxBatchTimeout: 0, maxBatchSize: 100 },
           },
         },

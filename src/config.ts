@@ -65,7 +65,7 @@ const Settings = z.object({
   MAX_REQUESTS_PER_COLLECTION: count(1, 100_000, 10_000),
   MAX_JOBS_IN_FLIGHT: count(1, 10_000_000, 200_000),
   BENCH_METRICS: flag,
-  BROWSER_PAGE_CONCURRENCY: count(1, 10, 4),
+  BROWSER_PAGE_CONCURRENCY: count(1, 10, 3),
   /** Tests only (read under LOCAL_DEV): hosts the browser's guard refuses besides targetRefusal's. */
   TEST_REFUSED_HOSTS: z.string().optional(),
 });

@@ -30,10 +30,10 @@ export interface FlushPolicy {
 /** Fetch jobs finish in milliseconds: flush often enough that results stream. */
 export const FETCH_FLUSH: FlushPolicy = { size: 25, ms: 500 };
 /**
- * Browser pages take seconds: flush once per browser batch (16 jobs, within its 15 s start grace
- * and their timeouts), so a browser job costs a sixteenth of a record() call.
+ * Browser pages take seconds: flush once per browser batch (12 jobs, within its 15 s start grace
+ * and their timeouts), so a browser job costs a twelfth of a record() call.
  */
-export const BROWSER_FLUSH: FlushPolicy = { size: 16, ms: 30_000 };
+export const BROWSER_FLUSH: FlushPolicy = { size: 12, ms: 30_000 };
 
 interface Pending {
   job: JobMessage;

@@ -22,8 +22,6 @@ const KEEP_ALIVE_MS = 600_000;
 const released: string[] = [];
 /** How long closing a job's browser context may take; past it the browser is closed, not kept. */
 const CLOSE_MS = 5_000;
-/** How long opening a job's context and page may take, whatever the job's own timeout. */
-const OPEN_MS = 30_000;
 
 /** Whether p settled successfully within ms. */
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -207,8 +205,6 @@ export interface BrowserSession {
   refusal: Refusal;
   /** Set when a job's context could not be closed: the browser is then closed, not kept. */
   broken: boolean;
-  /** Where the batch's jobs take their contexts from, and give them back to be disposed. */
-  contexts: JobContexts;
 }
 
 /**
@@ -216,11 +212,7 @@ export interface BrowserSession {
  * next batch) when it is healthy, and closed when anything went wrong with it, so no broken or
  * orphaned browser is left behind.
  */
-export async function withBrowser<T>(
-  env: Env,
-  jobs: { count: number; startBy: number },
-  fn: (s: BrowserSession) => Promise<T>,
-): Promise<T> {
+export async function withBrowser<T>(env: Env, fn: (s: BrowserSession) => Promise<T>): Promise<T> {
   const browser = await acquire(env);
   const since = Date.now();
   let guard: BrowserGuard | null = null;
@@ -230,17 +222,12 @@ export async function withBrowser<T>(
     // No page is opened without the guard: failing to install it fails the batch.
     const refusal = urlGuard(env);
     guard = await BrowserGuard.install(browser, refusal);
-    const s: BrowserSession = { browser, cdp: guard.cdp, refusal, broken: false, contexts: null! };
-    s.contexts = new JobContexts(s, jobs.count, jobs.startBy);
-    session = s;
-    return await fn(s);
+    session = { browser, cdp: guard.cdp, refusal, broken: false };
+    return await fn(session);
   } catch (e) {
     healthy = false;
     throw e;
   } finally {
-    // Every context is disposed (or the browser condemned) before the guard goes: a page still
-    // open when its interception ends could load anything.
-    if (session) await session.contexts.drain();
     count("browser_ms", Date.now() - since);
     if (healthy && guard && session && !session.broken && browser.isConnected()) {
       const id = browser.sessionId();
@@ -267,123 +254,48 @@ const utf8 = new TextEncoder();
 const VIEWPORT = { width: 1280, height: 800 };
 
 /**
- * A job's own browser context (cookies, storage, cache, permissions, service workers) with its one
- * blank page, created with disposeOnDetach: if the Worker dies before the context is disposed, the
- * browser disposes it, with its pages, when the guard's session goes, so no page outlives the guard
- * either. Created through CDP because puppeteer's createBrowserContext() cannot ask for that;
- * puppeteer then files the job's page under its default context object, which only shares its
- * screenshot queue. A context serves exactly one job.
+ * A job's own browser context (cookies, storage, cache, permissions, service workers), created
+ * with disposeOnDetach: if the Worker dies before the job's `finally`, the browser disposes it,
+ * with its pages, when the guard's session goes, so no page outlives the guard either. Created
+ * through CDP because puppeteer's createBrowserContext() cannot ask for that; puppeteer then files
+ * the job's page under its default context object, which only shares its screenshot queue.
  */
 class JobContext {
   private constructor(
     private session: BrowserSession,
     readonly id: string,
-    readonly page: Page,
   ) {}
 
-  /** The context is disposed again when its page cannot be opened. */
-  static async create(session: BrowserSession): Promise<JobContext> {
-    const { browserContextId: id } = await session.cdp.send("Target.createBrowserContext", { disposeOnDetach: true });
+  /** A context that arrives after the job gave up waiting for it is disposed on arrival. */
+  static async open(session: BrowserSession, within: Within): Promise<JobContext> {
+    const pending = session.cdp.send("Target.createBrowserContext", { disposeOnDetach: true });
     try {
-      // The target is found by a URL no page can guess; its id is not public in puppeteer.
-      const marker = `about:blank#job-${crypto.randomUUID()}`;
-      const [target] = await Promise.all([
-        session.browser.waitForTarget((t) => t.url() === marker, { timeout: OPEN_MS }),
-        session.cdp.send("Target.createTarget", { url: marker, browserContextId: id }),
-      ]);
-      const page = await target.page();
-      if (!page) throw new Error("the job's page could not be opened");
-      return new JobContext(session, id, page);
+      return new JobContext(session, (await within(pending)).browserContextId);
     } catch (e) {
-      await dispose(session, id);
-      throw e;
-    }
-  }
-
-  close(): Promise<void> {
-    return dispose(this.session, this.id);
-  }
-}
-
-/** Closes a context with every page in it; a context that will not close condemns the browser. */
-async function dispose(session: BrowserSession, browserContextId: string): Promise<void> {
-  const done = session.cdp.send("Target.disposeBrowserContext", { browserContextId });
-  if (!(await settlesWithin(done, CLOSE_MS))) session.broken = true;
-}
-
-/**
- * The contexts of one batch's jobs. Opening a context and its page takes several round trips to
- * the browser (and puppeteer's set-up of the page), so the next job's is made while the current
- * pages render; a finished job's context is disposed beside the next job rather than before it.
- * Isolation is unchanged: every job gets a context made for it alone and never used before, and
- * drain() disposes every context, taken or not, before the batch lets its browser go.
- */
-export class JobContexts {
-  private ahead: Promise<JobContext>[] = [];
-  /** Handed to a job and not yet given back. */
-  private taken = new Set<JobContext>();
-  private closing = new Set<Promise<void>>();
-
-  constructor(
-    private session: BrowserSession,
-    /** Jobs that may still take a context: no context is made ahead past the last of them. */
-    private left: number,
-    /** After this instant the batch starts no job (the rest go back to the queue): none is made ahead. */
-    private startBy: number,
-  ) {}
-
-  /**
-   * A fresh context for one job, raced against the job's clock; one that arrives after the job
-   * gave up waiting is disposed on arrival.
-   */
-  async take(within: Within): Promise<JobContext> {
-    const mine = this.ahead.shift() ?? this.make();
-    this.left--;
-    try {
-      const c = await within(mine);
-      this.taken.add(c);
-      // Made once this job's context is open, not beside it: at a batch's start every slot is
-      // opening one already, and another opening then would only slow those down.
-      if (this.ahead.length === 0 && this.left > 0 && Date.now() < this.startBy) this.ahead.push(this.make());
-      return c;
-    } catch (e) {
-      void mine.then(
-        (c) => this.retire(c),
+      void pending.then(
+        (r) => new JobContext(session, r.browserContextId).close(),
         () => undefined,
       );
       throw e;
     }
   }
 
-  /** Disposes a job's context without holding up the job's slot. */
-  retire(c: JobContext): void {
-    this.taken.delete(c);
-    const p = c.close();
-    this.closing.add(p);
-    void p.finally(() => this.closing.delete(p));
+  async newPage(timeoutMs: number): Promise<Page> {
+    // The target is found by a URL no page can guess; its id is not public in puppeteer.
+    const marker = `about:blank#job-${crypto.randomUUID()}`;
+    const [target] = await Promise.all([
+      this.session.browser.waitForTarget((t) => t.url() === marker, { timeout: timeoutMs }),
+      this.session.cdp.send("Target.createTarget", { url: marker, browserContextId: this.id }),
+    ]);
+    const page = await target.page();
+    if (!page) throw new Error("the job's page could not be opened");
+    return page;
   }
 
-  /** Disposes every context, made ahead and not taken or still held by a job, and waits for it. */
-  async drain(): Promise<void> {
-    this.left = 0;
-    for (const c of this.taken) this.retire(c);
-    for (const c of this.ahead.splice(0)) {
-      // Still opening is not a fault of the browser (a loaded one takes seconds): it is waited for
-      // as long as an opening may take, and only one that never opens condemns the browser.
-      const arrived = c.then(
-        (ctx) => this.retire(ctx),
-        () => undefined,
-      );
-      if (!(await settlesWithin(arrived, OPEN_MS))) this.session.broken = true;
-    }
-    while (this.closing.size) await Promise.all(this.closing);
-  }
-
-  private make(): Promise<JobContext> {
-    const c = JobContext.create(this.session);
-    // Failure surfaces to the job that takes it; one made ahead and never taken must not go unhandled.
-    c.catch(() => undefined);
-    return c;
+  /** Closes the context with every page in it; a context that will not close condemns the browser. */
+  async close(): Promise<void> {
+    const done = this.session.cdp.send("Target.disposeBrowserContext", { browserContextId: this.id });
+    if (!(await settlesWithin(done, CLOSE_MS))) this.session.broken = true;
   }
 }
 
@@ -405,7 +317,7 @@ export async function renderPage(session: BrowserSession, job: JobMessage, budge
     return attempt.failure(e);
   } finally {
     // Always, whatever ended the job: the context takes the page, its popups and all its state.
-    attempt.close();
+    await attempt.close();
   }
 }
 
@@ -467,8 +379,8 @@ class RenderAttempt {
 
   /** The job's context and page, with the listeners that follow its main document. */
   async open(): Promise<Page> {
-    this.context = await this.session.contexts.take(this.within);
-    const p = this.context.page;
+    this.context = await JobContext.open(this.session, this.within);
+    const p = await this.within(this.context.newPage(Math.max(1, this.left())));
     this.page = p;
     await this.within(p.setViewport(VIEWPORT));
     await this.within(p.setUserAgent(BROWSER_HEADERS["user-agent"]));
@@ -602,8 +514,8 @@ class RenderAttempt {
     };
   }
 
-  close() {
-    if (this.context) this.session.contexts.retire(this.context);
+  async close() {
+    if (this.context) await this.context.close();
   }
 }
 

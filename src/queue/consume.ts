@@ -82,8 +82,7 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, browse
   const fates = new BatchFates(copies);
   if (browser) {
     try {
-      const startBy = Date.now() + START_GRACE_MS;
-      await withBrowser(env, { count: jobs.length, startBy }, (b) => {
+      await withBrowser(env, (b) => {
         const render: Attempt = (j, budget) => renderPage(b, j, budget);
         return runJobs(env, jobs, fates, render, settings(env).BROWSER_PAGE_CONCURRENCY, BROWSER_FLUSH);
       });

@@ -109,7 +109,8 @@ export type NewRun = Pick<
 export function insertRun(sql: SqlStorage, r: NewRun, tenantRuns: number, syncedMs?: number): void {
   sql.exec(
     `INSERT INTO run (id, run_id, tenant, collection_id, job_prefix, requests_version, total, browser_total, created_ms,
-       status, tenant_runs, rate_mark_ms, d1_dirty, synced_ms) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?, ?)`,
+       status, tenant_runs, rate_mark_ms, d1_dirty, synced_ms)
+     VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?, ?)`,
     r.run_id,
     r.tenant,
     r.collection_id,

@@ -43,6 +43,15 @@ const EXPORT_ONLY = process.argv.includes("--export-only");
 const KEEP_TMP = process.argv.includes("--keep");
 /** `--sse`: only the live-events measurement (h.), printed and written to bench/report-sse.json. */
 const SSE_ONLY = process.argv.includes("--sse");
+/**
+ * `--only=browser`: the Worker, then only the browser run and its baseline, with the run's unit
+ * counts. For comparing changes to browser rendering on a shared machine, where a full bench takes
+ * long enough for the load to change under it.
+ */
+const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length) ?? null;
+if (ONLY !== null && ONLY !== "browser") throw new Error(`--only=${ONLY}: the only section is "browser"`);
+/** `--pages-per-browser=N`: the Worker's BROWSER_PAGE_CONCURRENCY for this bench instead of wrangler.toml's. */
+const PAGES_PER_BROWSER = process.argv.find((a) => a.startsWith("--pages-per-browser="))?.split("=")[1];
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const REPORT = path.join(PROJECT, "bench", "report.json");
 const SSE_REPORT = path.join(PROJECT, "bench", "report-sse.json");
@@ -515,6 +524,104 @@ async function browserBaseline(
   return { pagesPerSec: (n * 1000) / ms, ms, launchMs, failures };
 }
 
+/**
+ * b. A browser run of `nb` pages of /js with its unit costs, then the puppeteer-core baseline on the
+ * same Chromium: the Worker first, so the baseline's browser is closed before the Worker renders.
+ */
+async function browserSection(api: Client, origin: string, usageOk: boolean) {
+  const nb = SIZES.browserJobs;
+  log(`b. browser run of ${nb} jobs …`);
+  const bcid = (
+    await createCollection(
+      api,
+      "bench browser",
+      Array.from({ length: nb }, (_, i) => ({ url: `${origin}/js`, browser: true, custom_id: `b${i}` })),
+    )
+  ).id;
+  const counted = usageOk && (await usageReset(api));
+  const brun = await runToEnd(api, bcid, nb, "   browser run", undefined, 120_000 + nb * 2_000);
+  const busage = counted ? await usageGet(api) : null;
+  const bpoll = busage ? await perPollCost(api, bcid, brun.runId) : null;
+  const bwalk = await walkJobs(api, bcid, brun.runId);
+  if (brun.summary.success_requests !== nb)
+    report.problems.push(
+      `browser run: ${brun.summary.success_requests} of ${nb} succeeded; errors ${JSON.stringify(bwalk.errors)}`,
+    );
+  const bpps = (brun.done * 1000) / brun.elapsedMs;
+  log(
+    `   Worker ${fmt(bpps, 2)} pages/s; baseline: puppeteer-core on the same Chromium, concurrency ${BROWSER_CONCURRENCY} …`,
+  );
+  const bbase = await browserBaseline(origin, nb);
+  if ("skipped" in bbase) {
+    report.skipped.push(`browser baseline: ${bbase.skipped}`);
+    log(`   browser baseline skipped: ${bbase.skipped}`);
+  } else {
+    log(
+      `   baseline ${fmt(bbase.pagesPerSec, 2)} pages/s (launch ${fmt(bbase.launchMs, 0)} ms); Worker/baseline = ${fmt(bpps / bbase.pagesPerSec, 3)}`,
+    );
+  }
+  const browserRun = {
+    jobs: nb,
+    done: brun.done,
+    cut: brun.cut,
+    window: brun.window,
+    run_id: brun.runId,
+    elapsed_ms: brun.elapsedMs,
+    pages_per_sec: bpps,
+    summary: brun.summary,
+    job_latency_ms: { p50: pct(bwalk.totals, 50), p95: pct(bwalk.totals, 95) },
+    statuses: bwalk.statuses,
+    errors: bwalk.errors,
+    queue_batches: brun.batches,
+    baseline: bbase,
+    ratio: "skipped" in bbase ? null : bpps / bbase.pagesPerSec,
+    polls: brun.polls,
+    usage: busage,
+    per_poll_usage: bpoll,
+  };
+
+  return { nb, brun, busage, bpoll, bpps, bbase, browserRun };
+}
+
+/** The browser section alone (`--only=browser`): its figures and its operations per page, status polls excluded. */
+async function browserOnly(api: Client, origin: string, usageOk: boolean) {
+  const { nb, brun, busage, bpoll, bbase, bpps, browserRun } = await browserSection(api, origin, usageOk);
+  const perPage = busage ? minus(busage, bpoll, brun.polls) : null;
+  const per = (k: string) => (perPage ? (perPage[k] ?? NaN) / nb : NaN);
+  const rows: (string | number)[][] = [
+    ["pages/s (Worker)", fmt(bpps, 2)],
+    [
+      `pages/s (puppeteer-core, ${BROWSER_CONCURRENCY} at once)`,
+      "skipped" in bbase ? "skipped" : fmt(bbase.pagesPerSec, 2),
+    ],
+    ["ratio", fmt(browserRun.ratio, 3)],
+    ["job p50 / p95 ms", `${fmt(browserRun.job_latency_ms.p50, 0)} / ${fmt(browserRun.job_latency_ms.p95, 0)}`],
+    ["DO calls per page", fmt(per("do_requests"), 4)],
+    ["DO alarms per page", fmt(per("do_alarms"), 4)],
+    ["DO setAlarm calls per page", fmt(per("do_set_alarms"), 4)],
+    ["D1 write statements per page", fmt(per("d1_write_statements"), 4)],
+    ["browser seconds per page", fmt(per("browser_ms") / 1000, 2)],
+    ["browser launches / reuses", `${busage?.browser_launches ?? "n/a"} / ${busage?.browser_reuses ?? "n/a"}`],
+  ];
+  for (const [q, v] of Object.entries(browserRun.queue_batches ?? {}) as [string, any][]) {
+    rows.push([`${q}: batches, p50 / p95 ms`, `${v.batches}, ${fmt(v.p50_ms, 0)} / ${fmt(v.p95_ms, 0)}`]);
+  }
+  const load = `load average ${loadAtStart} at start, ${os.loadavg()[0].toFixed(1)} at the end`;
+  console.log(
+    `\nBrowser section (${QUICK ? "--quick" : "full"}: ${nb} pages of /js), ${new Date().toISOString()}, ${load}`,
+  );
+  console.log(table(["", "measured"], rows));
+  if (report.problems.length) console.log(`\nProblems seen: \n- ${report.problems.join("\n- ")}`);
+  Object.assign(report, {
+    only: ONLY,
+    finished_at: new Date().toISOString(),
+    browser_run: browserRun,
+    per_page: perPage,
+  });
+  fs.writeFileSync(REPORT, `${JSON.stringify(report, null, 2)}\n`);
+  log(`report written to ${path.relative(process.cwd(), REPORT)}`);
+}
+
 // ── status pollers ───────────────────────────────────────────────────────────────────────────
 
 function startPollers(api: Client, cid: string, runId: string, count: number) {
@@ -752,6 +859,7 @@ async function main() {
         BENCH_METRICS: "true",
         MAX_REQUESTS_PER_COLLECTION: "100000",
         MAX_JOBS_IN_FLIGHT: "10000000",
+        ...(PAGES_PER_BROWSER ? { BROWSER_PAGE_CONCURRENCY: PAGES_PER_BROWSER } : {}),
       },
       onSpawn: (stop) => cleanups.push(stop),
     });
@@ -809,6 +917,11 @@ async function main() {
     const file = path.join(PROJECT, "bench", "report-export.json");
     fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
     log(`report written to ${path.relative(process.cwd(), file)}`);
+    return;
+  }
+
+  if (ONLY === "browser") {
+    await browserOnly(api, site.origin, usageOk);
     return;
   }
 
@@ -961,56 +1074,7 @@ async function main() {
 
   memory.phases = { after_fetch_runs_mb: workerdRssMb(worker.pid) };
   // ── b. browser mode ──
-  const nb = SIZES.browserJobs;
-  log(`b. browser run of ${nb} jobs …`);
-  const bcid = (
-    await createCollection(
-      api,
-      "bench browser",
-      Array.from({ length: nb }, (_, i) => ({ url: `${site.origin}/js`, browser: true, custom_id: `b${i}` })),
-    )
-  ).id;
-  if (usageOk) usageOk = await usageReset(api);
-  const brun = await runToEnd(api, bcid, nb, "   browser run", undefined, 120_000 + nb * 2_000);
-  const busage = usageOk ? await usageGet(api) : null;
-  const bpoll = busage ? await perPollCost(api, bcid, brun.runId) : null;
-  const bwalk = await walkJobs(api, bcid, brun.runId);
-  if (brun.summary.success_requests !== nb)
-    report.problems.push(
-      `browser run: ${brun.summary.success_requests} of ${nb} succeeded; errors ${JSON.stringify(bwalk.errors)}`,
-    );
-  const bpps = (brun.done * 1000) / brun.elapsedMs;
-  log(
-    `   Worker ${fmt(bpps, 2)} pages/s; baseline: puppeteer-core on the same Chromium, concurrency ${BROWSER_CONCURRENCY} …`,
-  );
-  const bbase = await browserBaseline(site.origin, nb);
-  if ("skipped" in bbase) {
-    report.skipped.push(`browser baseline: ${bbase.skipped}`);
-    log(`   browser baseline skipped: ${bbase.skipped}`);
-  } else {
-    log(
-      `   baseline ${fmt(bbase.pagesPerSec, 2)} pages/s (launch ${fmt(bbase.launchMs, 0)} ms); Worker/baseline = ${fmt(bpps / bbase.pagesPerSec, 3)}`,
-    );
-  }
-  const browserRun = {
-    jobs: nb,
-    done: brun.done,
-    cut: brun.cut,
-    window: brun.window,
-    run_id: brun.runId,
-    elapsed_ms: brun.elapsedMs,
-    pages_per_sec: bpps,
-    summary: brun.summary,
-    job_latency_ms: { p50: pct(bwalk.totals, 50), p95: pct(bwalk.totals, 95) },
-    statuses: bwalk.statuses,
-    errors: bwalk.errors,
-    queue_batches: brun.batches,
-    baseline: bbase,
-    ratio: "skipped" in bbase ? null : bpps / bbase.pagesPerSec,
-    polls: brun.polls,
-    usage: busage,
-    per_poll_usage: bpoll,
-  };
+  const { nb, brun, busage, bpoll, bpps, bbase, browserRun } = await browserSection(api, site.origin, usageOk);
 
   memory.phases.after_browser_run_mb = workerdRssMb(worker.pid);
   // ── d. listing on a big run (seeded by create + run + cancel) ──

@@ -13,11 +13,11 @@ import {
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { setNow, now } from "../src/clock";
-import type { RunCoordinator } from "../src/do/run-coordinator";
+import { RETRY_SOON_MS, type RunCoordinator } from "../src/do/run-coordinator";
 import { pagelessOutcome } from "../src/domain";
 import worker from "../src/worker";
 import { allJobs, api, createCollection, getRun, newTenant, startRun, target, waitForRun } from "./support/api";
-import { messagesOf, withObjectEnv } from "./support/queue";
+import { messagesOf, pendingRun, withObjectEnv } from "./support/queue";
 
 afterEach(() => setNow(null));
 
@@ -168,6 +168,55 @@ describe("exactly one outcome per job", () => {
     expect(await row()).toMatchObject({ status: "completed", failed_requests: 1 });
     await new Promise((r) => setTimeout(r, 2_000));
     await expectConsistent(key, col.id, started.run_id, 1);
+  });
+
+  it("backs off a failed D1 sync: retried by the alarm after RETRY_SOON_MS, not by each call meanwhile", async () => {
+    const { key, tenant } = await newTenant();
+    const run = await pendingRun(key, tenant, ["/ok", "/ok"]);
+    const outcomes = run.messages.map((m) => pagelessOutcome(m.job_id, "failed", 1, "injected"));
+    const stub = runStub(run.run_id);
+    // D1 as the run's object sees it: its batch (the sync's one call) fails while `down`, and each
+    // try is timed.
+    let down = true;
+    const tries: number[] = [];
+    let restore: () => void = () => undefined;
+    await runInDurableObject(stub, (instance: RunCoordinator) => {
+      const holder = instance as unknown as { env: Env };
+      const real = holder.env;
+      const batch: D1Database["batch"] = (statements) => {
+        tries.push(Date.now());
+        if (down) throw new Error("injected D1 failure");
+        return real.DB.batch(statements);
+      };
+      holder.env = { ...real, DB: new Proxy(real.DB, { get: (t, p) => (p === "batch" ? batch : Reflect.get(t, p)) }) };
+      restore = () => void (holder.env = real);
+    });
+    const record = () => runInDurableObject(stub, (i: RunCoordinator) => i.record({ outcomes }));
+    const row = () => env.DB.prepare("SELECT status, failed_requests FROM runs WHERE id = ?1").bind(run.run_id).first();
+    try {
+      // The run completes in its object; the sync of its row fails.
+      await record();
+      expect(tries).toHaveLength(1);
+      const alarm = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+      expect(alarm).toBeGreaterThanOrEqual(tries[0] + RETRY_SOON_MS);
+      // Late duplicates within the backoff change nothing and do not try D1 again.
+      for (let i = 0; i < 3; i++) await record();
+      expect(tries).toHaveLength(1);
+      expect(await row()).toMatchObject({ status: "in_progress", failed_requests: 0 });
+      // The alarm tries again, fails, and backs off again; once D1 answers, the row converges.
+      const until = Date.now() + 30_000;
+      while (tries.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(tries).toHaveLength(2);
+      down = false;
+      while (tries.length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(tries).toHaveLength(3);
+      expect(tries[1] - tries[0]).toBeGreaterThanOrEqual(RETRY_SOON_MS);
+      expect(tries[2] - tries[1]).toBeGreaterThanOrEqual(RETRY_SOON_MS);
+      await expectConsistent(key, run.collection_id, run.run_id, 2);
+      expect(await row()).toMatchObject({ status: "completed", failed_requests: 2 });
+    } finally {
+      restore();
+    }
   });
 
   it("retries a browser batch when no browser can be had, without spending an attempt", async () => {

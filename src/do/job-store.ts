@@ -136,10 +136,16 @@ export type NewRun = Pick<
   "run_id" | "tenant" | "collection_id" | "job_prefix" | "requests_version" | "total" | "browser_total" | "created_ms"
 > & { webhook?: string | null };
 
-export function insertRun(sql: SqlStorage, r: NewRun, tenantRuns: number): void {
+/**
+ * `syncedMs`: when the D1 row is known to hold this new run's state (in progress, nothing counted),
+ * as it does when the row was written just before the object starts; the row is then not due for
+ * a sync until something changes.
+ */
+export function insertRun(sql: SqlStorage, r: NewRun, tenantRuns: number, syncedMs?: number): void {
   sql.exec(
     `INSERT INTO run (id, run_id, tenant, collection_id, job_prefix, requests_version, total, browser_total, created_ms,
-       status, tenant_runs, rate_mark_ms, webhook) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?)`,
+       status, tenant_runs, rate_mark_ms, webhook, d1_dirty, synced_ms)
+     VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?, ?, ?)`,
     r.run_id,
     r.tenant,
     r.collection_id,
@@ -151,6 +157,8 @@ export function insertRun(sql: SqlStorage, r: NewRun, tenantRuns: number): void 
     tenantRuns,
     r.created_ms,
     r.webhook ?? null,
+    syncedMs === undefined ? 1 : 0,
+    syncedMs ?? 0,
   );
 }
 

@@ -30,7 +30,7 @@ const SYNC_EVERY_MS = 2_000;
 const SYNC_EVERY_OUTCOMES = 100;
 const SYNC_AT_LEAST_MS = 60_000;
 /** How soon a failed D1 sync or queue send is tried again. */
-const RETRY_SOON_MS = 5_000;
+export const RETRY_SOON_MS = 5_000;
 
 /** What POST /run hands to a new run's object. */
 export interface StartRun extends store.NewRun {
@@ -169,7 +169,9 @@ export class RunCoordinator extends DurableObject<Env> {
   async start(r: StartRun): Promise<void> {
     if (!store.readRun(this.sql)) {
       store.migrate(this.sql);
-      store.insertRun(this.sql, r, r.tenant_runs);
+      // POST /run (or the backstop) wrote the D1 row with this very state, so no sync (and no alarm
+      // for one) is due until something changes: an alarm is a billed request like a record().
+      store.insertRun(this.sql, r, r.tenant_runs, Date.now());
     }
     await this.createPages(1);
     const released = this.ctx.storage.transactionSync(() => {
@@ -350,7 +352,7 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /** For the cron backstop: a run whose D1 row stopped moving. Starts it if its object never did. */
   async resume(r: StartRun): Promise<void> {
-    if (!store.readRun(this.sql)) return this.start(r);
+    if (!store.readRun(this.sql)) await this.start(r);
     // The row is written even when nothing changed, so its synced_at says this object is alive and
     // the backstop moves on to the next quiet run.
     this.sql.exec("UPDATE run SET d1_dirty = 1 WHERE id = 1");
@@ -730,10 +732,14 @@ export class RunCoordinator extends DurableObject<Env> {
   /**
    * Copies the counters (absolute values) to the D1 run row, which serves the list of runs and
    * tells this object how many runs its tenant has in progress, on the schedule of SYNC_EVERY_MS.
+   * After a failure only a forced sync (the alarm, which is armed for the retry instant; a cancel;
+   * the backstop) tries before RETRY_SOON_MS have passed: record() calls arriving meanwhile (a
+   * completed run's late duplicates, say) would otherwise each try a database that is down.
    */
   private syncD1(force = false): Promise<void> {
     const s = this.run();
     if (!s?.d1_dirty) return Promise.resolve();
+    if (!force && Date.now() < this.syncRetryAt) return this.armAlarm();
     const statusChanged = s.status !== "in_progress";
     const since = Date.now() - s.synced_ms;
     const ended = s.success + s.failed + s.timeout - s.synced_count;

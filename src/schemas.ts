@@ -109,10 +109,49 @@ export type ScrapeRequest = z.infer<typeof ScrapeRequest>;
 // ── Collections ─────────────────────────────────────────────────────────────────────────────
 export const HARD_MAX_REQUESTS = 100_000;
 
+/** Per-host politeness as given: a field left out comes from the level above (run → collection → default). */
+export const PolitenessInput = z
+  .object({
+    per_host_concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(50)
+      .optional()
+      .openapi({
+        description:
+          "Jobs in flight (released, queued or running) to one host, over all of the tenant's runs in progress. " +
+          "Default 6. With per_host_delay_ms above 0, requests to a host run one at a time.",
+      }),
+    per_host_delay_ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .optional()
+      .openapi({
+        description:
+          "Least time in ms between the end of one request to a host and the start of the next, over all of the " +
+          "tenant's runs. Default 0.",
+      }),
+  })
+  .strict()
+  .openapi("PolitenessInput", {
+    description:
+      "A host is the URL's host with its port. A 429 or 503 with Retry-After from a host pauses every run of " +
+      "the tenant on that host for that long (60 s at most).",
+  });
+export type PolitenessInput = z.infer<typeof PolitenessInput>;
+
+export const Politeness = z
+  .object({ per_host_concurrency: z.number().int(), per_host_delay_ms: z.number().int() })
+  .openapi("Politeness");
+
 export const CreateCollectionBody = z
   .object({
     name: z.string().min(1).max(200),
     requests: z.array(ScrapeRequest).min(1).max(HARD_MAX_REQUESTS).openapi({ description: REQUEST_SIZE_RULE }),
+    politeness: PolitenessInput.optional(),
   })
   .strict()
   .openapi("CreateCollection");
@@ -121,6 +160,7 @@ export const ReplaceCollectionBody = z
   .object({
     name: z.string().min(1).max(200).optional(),
     requests: z.array(ScrapeRequest).min(1).max(HARD_MAX_REQUESTS).openapi({ description: REQUEST_SIZE_RULE }),
+    politeness: PolitenessInput.optional().openapi({ description: "Fields left out keep their current value." }),
   })
   .strict()
   .openapi("ReplaceCollection");
@@ -161,6 +201,7 @@ export const StoredRequest = z
 
 export const Collection = CollectionSummary.extend({
   updated_at: Timestamp,
+  politeness: Politeness,
   requests: z.array(StoredRequest),
 }).openapi("Collection");
 
@@ -178,6 +219,15 @@ export const CollectionParams = z.object({ id: Uuid.openapi({ param: { name: "id
 // ── Runs ────────────────────────────────────────────────────────────────────────────────────
 export const RunStatus = z.enum(RUN_STATUSES);
 
+export const StartRunBody = z
+  .object({
+    politeness: PolitenessInput.optional().openapi({
+      description: "For this run only; fields left out come from the collection.",
+    }),
+  })
+  .strict()
+  .openapi("StartRun");
+
 export const RunSummary = z
   .object({
     run_id: Uuid,
@@ -189,6 +239,7 @@ export const RunSummary = z
     collection_id: Uuid,
     created_at: Timestamp,
     completed_at: Timestamp.nullable(),
+    politeness: Politeness.openapi({ description: "The politeness that applies to the run" }),
   })
   .openapi("RunSummary");
 export type RunSummary = z.infer<typeof RunSummary>;

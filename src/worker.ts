@@ -5,6 +5,7 @@ import { consumeJobs } from "./queue/consume";
 import { consumeDeadLetters } from "./queue/dead-letters";
 import { sweep } from "./storage/retention";
 
+export { HostGate } from "./do/host-gate";
 export { IdempotencyStore } from "./do/idempotency";
 export { RunCoordinator } from "./do/run-coordinator";
 

@@ -1,3 +1,4 @@
+import type { Politeness } from "../do/host-policy";
 import type { JobSpec } from "../domain";
 import { chunkBySize, D1_CHUNK_BYTES, utf8Bytes } from "../sizes";
 
@@ -12,6 +13,8 @@ export interface CollectionRow {
   updated_at: string;
   /** The current version of the request list (runs pin the version they started with). */
   requests_version: number;
+  per_host_concurrency: number;
+  per_host_delay_ms: number;
 }
 
 /** A request as stored: url already normalised, spec holding the rest. */
@@ -67,7 +70,7 @@ const summaryOf = (requests: RequestRow[]) => ({
  */
 export async function insertCollection(
   db: D1Database,
-  c: { id: string; tenant: string; name: string; at: string },
+  c: { id: string; tenant: string; name: string; at: string; politeness: Partial<Politeness> },
   requests: RequestRow[],
 ): Promise<void> {
   const s = summaryOf(requests);
@@ -75,11 +78,21 @@ export async function insertCollection(
     await db.batch([
       db
         .prepare(
-          `INSERT INTO collections
-             (id, tenant, name, total_requests, browser_requests, max_timeout_ms, created_at, updated_at)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)`,
+          `INSERT INTO collections (id, tenant, name, total_requests, browser_requests, max_timeout_ms, created_at,
+             updated_at, per_host_concurrency, per_host_delay_ms)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, COALESCE(?8, 6), COALESCE(?9, 0))`,
         )
-        .bind(c.id, c.tenant, c.name, s.total, s.browser, s.maxTimeout, c.at),
+        .bind(
+          c.id,
+          c.tenant,
+          c.name,
+          s.total,
+          s.browser,
+          s.maxTimeout,
+          c.at,
+          c.politeness.per_host_concurrency ?? null,
+          c.politeness.per_host_delay_ms ?? null,
+        ),
       ...requestInserts(db, c.id, requests),
     ]);
   } catch (e) {
@@ -95,7 +108,7 @@ export async function insertCollection(
  */
 export async function replaceCollection(
   db: D1Database,
-  c: { id: string; name?: string; at: string },
+  c: { id: string; name?: string; at: string; politeness: Partial<Politeness> },
   requests: RequestRow[],
 ) {
   const s = summaryOf(requests);
@@ -103,11 +116,21 @@ export async function replaceCollection(
     db
       .prepare(
         `UPDATE collections SET name = COALESCE(?2, name), total_requests = ?3, browser_requests = ?4,
-           max_timeout_ms = ?5,
-           updated_at = ?6, requests_version = requests_version + 1
+           max_timeout_ms = ?5, updated_at = ?6, requests_version = requests_version + 1,
+           per_host_concurrency = COALESCE(?7, per_host_concurrency),
+           per_host_delay_ms = COALESCE(?8, per_host_delay_ms)
          WHERE id = ?1`,
       )
-      .bind(c.id, c.name ?? null, s.total, s.browser, s.maxTimeout, c.at),
+      .bind(
+        c.id,
+        c.name ?? null,
+        s.total,
+        s.browser,
+        s.maxTimeout,
+        c.at,
+        c.politeness.per_host_concurrency ?? null,
+        c.politeness.per_host_delay_ms ?? null,
+      ),
     db
       .prepare(
         `DELETE FROM requests WHERE collection_id = ?1

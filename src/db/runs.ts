@@ -1,5 +1,6 @@
 import { iso, now } from "../clock";
 import { LIMITS } from "../config";
+import type { Politeness } from "../do/host-policy";
 import type { RunStatus } from "../domain";
 
 /**
@@ -28,6 +29,9 @@ export interface RunRow {
   completed_at: string | null;
   requests_version: number;
   synced_at: string;
+  /** The politeness the run started with (its own, else its collection's). */
+  per_host_concurrency: number;
+  per_host_delay_ms: number;
 }
 
 /** A tenant's unfinished jobs (?2 is the tenant): the totals of its runs in progress less what they counted. */
@@ -50,7 +54,15 @@ export type RunInsert =
  */
 export async function insertRun(
   db: D1Database,
-  r: { id: string; tenant: string; collection_id: string; created_at: string; cap: number },
+  r: {
+    id: string;
+    tenant: string;
+    collection_id: string;
+    created_at: string;
+    cap: number;
+    /** This run's own settings; what it leaves out comes from the collection. */
+    politeness?: Partial<Politeness>;
+  },
 ): Promise<RunInsert> {
   const tenantRuns = db
     .prepare(`SELECT (${IN_FLIGHT}) AS in_flight,
@@ -63,14 +75,24 @@ export async function insertRun(
     [inserted, after] = await db.batch([
       db
         .prepare(
-          `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at)
-           SELECT ?1, ?2, c.id, 'in_progress', c.total_requests, ?4, c.requests_version, ?4
+          `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at,
+             per_host_concurrency, per_host_delay_ms)
+           SELECT ?1, ?2, c.id, 'in_progress', c.total_requests, ?4, c.requests_version, ?4,
+             COALESCE(?6, c.per_host_concurrency), COALESCE(?7, c.per_host_delay_ms)
            FROM collections c
            WHERE c.id = ?3 AND c.tenant = ?2
              AND (c.total_requests + (${IN_FLIGHT}) <= ?5 OR EXISTS (SELECT 1 FROM runs WHERE id = ?1))
            RETURNING *`,
         )
-        .bind(r.id, r.tenant, r.collection_id, r.created_at, r.cap),
+        .bind(
+          r.id,
+          r.tenant,
+          r.collection_id,
+          r.created_at,
+          r.cap,
+          r.politeness?.per_host_concurrency ?? null,
+          r.politeness?.per_host_delay_ms ?? null,
+        ),
       tenantRuns,
     ]);
   } catch (e) {

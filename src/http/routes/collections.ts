@@ -126,7 +126,8 @@ collections.openapi(create, async (c) => {
   // Every attempt under one Idempotency-Key creates this id (insertCollection is idempotent on it)
   // from the same body, so a retry that finds the collection created answers as the first would have.
   const id = resourceId(c);
-  await insertCollection(c.env.DB, { id, tenant: c.get("tenant"), name: body.name, at: nowIso() }, rows);
+  const politeness = body.politeness ?? {};
+  await insertCollection(c.env.DB, { id, tenant: c.get("tenant"), name: body.name, at: nowIso(), politeness }, rows);
   return c.json(
     {
       id,
@@ -185,6 +186,7 @@ collections.openapi(get, async (c) => {
       total_requests: col.total_requests,
       created_at: col.created_at,
       updated_at: col.updated_at,
+      politeness: { per_host_concurrency: col.per_host_concurrency, per_host_delay_ms: col.per_host_delay_ms },
       requests: requests.map((r) => ({
         url: r.url,
         browser: r.browser,
@@ -223,7 +225,7 @@ collections.openapi(replace, async (c) => {
   const col = await getCollection(c.env.DB, c.get("tenant"), id);
   if (!col) throw notFound("Collection");
   const { rows, duplicates } = prepareRequests(c.env, body.requests);
-  await replaceCollection(c.env.DB, { id, name: body.name, at: nowIso() }, rows);
+  await replaceCollection(c.env.DB, { id, name: body.name, at: nowIso(), politeness: body.politeness ?? {} }, rows);
   return c.json(
     {
       id,

@@ -9,7 +9,7 @@ import { startOf } from "../../do/run-coordinator";
 import { ApiError, notFound } from "../errors";
 import { runSummary, runSummaryOfRow } from "../views";
 import { idempotent, resourceId } from "../middleware/idempotency";
-import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary } from "../../schemas";
+import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary, StartRunBody } from "../../schemas";
 import { conflict, errorResponses, IdempotencyHeaders, router, security } from "./common";
 
 export const runs = router();
@@ -19,9 +19,15 @@ const start = createRoute({
   path: "/{id}/run",
   middleware: [idempotent] as const,
   summary: "Start a run of the collection",
-  description: "Each call starts a new run; pass an Idempotency-Key to make a retry safe.",
+  description:
+    "Each call starts a new run; pass an Idempotency-Key to make a retry safe. The body is optional: " +
+    "`politeness` overrides the collection's for this run.",
   security,
-  request: { params: CollectionParams, headers: IdempotencyHeaders },
+  request: {
+    params: CollectionParams,
+    headers: IdempotencyHeaders,
+    body: { content: { "application/json": { schema: StartRunBody } }, required: false },
+  },
   responses: {
     201: { content: { "application/json": { schema: RunSummary } }, description: "Started" },
     ...errorResponses,
@@ -42,7 +48,9 @@ runs.openapi(start, async (c) => {
   if (!col) throw notFound("Collection");
   const run_id = resourceId(c);
   const cap = settings(c.env).MAX_JOBS_IN_FLIGHT;
-  const inserted = await insertRun(c.env.DB, { id: run_id, tenant, collection_id: id, created_at: iso(now()), cap });
+  const politeness = c.req.valid("json").politeness ?? {};
+  const created_at = iso(now());
+  const inserted = await insertRun(c.env.DB, { id: run_id, tenant, collection_id: id, created_at, cap, politeness });
   if (inserted.kind === "over_cap") {
     const detail =
       `This tenant already has ${inserted.in_flight} jobs in flight; ` +

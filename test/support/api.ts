@@ -19,6 +19,8 @@ export async function api(path: string, init: RequestInit & { key?: string; json
 
 export const ADMIN = "test-admin-token";
 export const target = (path: string) => `${(env as unknown as { TARGET_ORIGIN: string }).TARGET_ORIGIN}${path}`;
+/** The target site on a second port: another host, as politeness counts hosts. */
+export const secondHost = (path: string) => `${(env as unknown as { SECOND_ORIGIN: string }).SECOND_ORIGIN}${path}`;
 
 /** A fresh tenant with its own API key. */
 export async function newTenant(

@@ -6,7 +6,7 @@
  * port of it is a second host (the host key includes the port).
  */
 import { describe, expect, it } from "vitest";
-import { api, createCollection, newTenant, secondHost, startRun, target, waitForRun } from "./support/api";
+import { allJobs, api, createCollection, newTenant, secondHost, startRun, target, waitForRun } from "./support/api";
 
 type HostSeen = {
   in_flight: number;
@@ -16,6 +16,8 @@ type HostSeen = {
   ends: number[];
   statuses: number[];
 };
+
+const emptySeen: HostSeen = { in_flight: 0, max_in_flight: 0, starts: [], who: [], ends: [], statuses: [] };
 
 /** Start instants of the requests labelled `who`. */
 const startsOf = (h: HostSeen, who: string) => h.starts.filter((_, i) => h.who[i] === who);
@@ -157,6 +159,40 @@ describe("per-host politeness", () => {
     expect(Math.min(...tenantStarts) - refusedAt).toBeGreaterThanOrEqual(2_000);
     expect(Math.min(...startsOf(h, "other"))).toBeLessThan(Math.min(...tenantStarts));
   }, 90_000);
+
+  it("gives a cancelled run's slots back to the tenant at once", async () => {
+    const { key } = await newTenant();
+    const tag = newTag();
+    const slow = Array.from({ length: 6 }, (_, i) => ({
+      url: target(`/polite/page?tag=${tag}&ms=8000&who=slow&i=${i}`),
+    }));
+    const col = await createPolite(key, slow, { per_host_concurrency: 2 });
+    const run = await startRun(key, col.id);
+    for (let i = 0; i < 100 && startsOf((await seen(tag))[hostOf(target("/"))] ?? emptySeen, "slow").length < 2; i++)
+      await sleep(50);
+    const cancelled = await api(`/v1/async/collections/${col.id}/runs/${run.run_id}/cancel`, { method: "POST", key });
+    expect(cancelled.status).toBe(200);
+    // The cancelled run's two requests are still running at the target; its slots are not. (Its
+    // queue batch holds the local consumer until they end, so the test watches the release, which
+    // is what politeness decides: pending while the host is full, in_progress once granted.)
+    const next = await createPolite(key, [{ url: target(`/polite/page?tag=${tag}&who=next`) }], {
+      per_host_concurrency: 2,
+    });
+    const nextRun = await startRun(key, next.id);
+    let releasedAt = 0;
+    for (let i = 0; i < 200 && !releasedAt; i++) {
+      const [job] = await allJobs(key, next.id, nextRun.run_id);
+      if (job.status !== "pending") releasedAt = Date.now();
+      else await sleep(50);
+    }
+    const done = await waitForRun(key, next.id, nextRun.run_id, 30_000);
+    expect(done.success_requests).toBe(1);
+    const h = (await seen(tag))[hostOf(target("/"))];
+    expect(startsOf(h, "slow")).toHaveLength(2);
+    // Released while both of the cancelled run's requests (8 s each) were still in flight.
+    expect(releasedAt).toBeGreaterThan(0);
+    expect(releasedAt).toBeLessThan(Math.min(...startsOf(h, "slow")) + 8_000);
+  }, 60_000);
 
   it("refuses politeness out of range with 422 and the path, creating nothing", async () => {
     const { key } = await newTenant();

@@ -63,6 +63,8 @@ export interface HostView {
  * gets fewer than it wants. Invariants: in_flight + n never passes the run's limit; nothing starts
  * before next_start_ms or backoff_until_ms; when other runs wait for the host, a run holds at most
  * its equal share, so one busy run cannot keep every slot by returning and retaking them in one call.
+ * A run held back only by its own jobs in flight is not told to ask again: recording their outcomes
+ * (or its alarm reaping their leases) asks anyway. Held back by other runs' jobs, it polls.
  */
 export function grantOnHost(
   h: HostView,
@@ -77,7 +79,7 @@ export function grantOnHost(
   const share = Math.ceil(limit / (h.other_waiters + 1));
   const free = Math.max(0, Math.min(limit - h.in_flight, share - h.held));
   const n = Math.min(want, free);
-  return { n, again_at: n < want ? nowMs + WAIT_POLL_MS : null };
+  return { n, again_at: n < want && h.in_flight > h.held ? nowMs + WAIT_POLL_MS : null };
 }
 
 /**

@@ -22,6 +22,10 @@ describe("job store upgrade", () => {
       sql.exec("DROP TABLE extract_fields");
       sql.exec("ALTER TABLE run DROP COLUMN synced_ms");
       sql.exec("ALTER TABLE run DROP COLUMN synced_count");
+      sql.exec("DROP INDEX jobs_pending_by_host");
+      sql.exec("ALTER TABLE jobs DROP COLUMN host");
+      sql.exec("ALTER TABLE run DROP COLUMN per_host_concurrency");
+      sql.exec("ALTER TABLE run DROP COLUMN per_host_delay_ms");
       sql.exec("UPDATE schema_version SET version = 1");
       store.upgrade(sql);
       expect(tables(sql)).toContain("extract_fields");
@@ -29,8 +33,10 @@ describe("job store upgrade", () => {
         .exec<{ name: string }>("SELECT name FROM pragma_table_info('run')")
         .toArray()
         .map((c) => c.name);
-      expect(columns).toEqual(expect.arrayContaining(["synced_ms", "synced_count"]));
-      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(3);
+      expect(columns).toEqual(
+        expect.arrayContaining(["synced_ms", "synced_count", "per_host_concurrency", "per_host_delay_ms"]),
+      );
+      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(4);
       const spec = (extract?: object) => JSON.stringify({ timeout: 30_000, extract });
       store.insertJobs(
         sql,
@@ -42,6 +48,8 @@ describe("job store upgrade", () => {
         null,
       );
       expect(store.extractFieldNames(sql)).toEqual(["b", "a", "c"]);
+      // Jobs created after the upgrade know their host (politeness counts per host).
+      expect(store.pendingHosts(sql, "", 10)).toEqual(["a.example", "b.example", "c.example"]);
     });
   });
 });

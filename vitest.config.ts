@@ -19,7 +19,8 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: migrations,
             // The local target site started by test/support/global-setup.ts.
             TARGET_ORIGIN: inject<string>("targetOrigin"),
-            // The same site on another loopback host (a redirect or subresource leaving the request's host).
+            // The same site on another loopback host, 127.0.0.3: where a request's headers and cookies must
+            // not go after a redirect, and a second host for the politeness tests.
             SECOND_ORIGIN: inject<string>("secondOrigin"),
             // The counting server of test/support/global-setup.ts: loopback, which LOCAL_DEV allows,
             // so the guard is told to refuse it (src/config.ts, urlGuard).

@@ -9,7 +9,7 @@
  * Bundled by wrangler with the snapshot of src/ (bench/support.ts), never by the project's build.
  */
 import { usage } from "../src/metrics";
-import worker, { IdempotencyStore, RunCoordinator as Coordinator } from "../src/worker";
+import worker, { HostGate, IdempotencyStore, RunCoordinator as Coordinator } from "../src/worker";
 
 const OWN = ["do_sql_statements", "do_sql_rows_read", "do_sql_rows_written", "do_alarms", "do_set_alarms"] as const;
 type Own = (typeof OWN)[number];
@@ -111,5 +111,5 @@ export class RunCoordinator extends Coordinator {
   }
 }
 
-export { IdempotencyStore };
+export { HostGate, IdempotencyStore };
 export default worker;

@@ -98,6 +98,18 @@ export interface Outcome {
   markdown_length: number | null;
 }
 
+/**
+ * A target host answered a job 429 or 503 with Retry-After: the host is left alone by all of the
+ * tenant's runs for that long. `again`: the job itself goes back to its run's object (pending, the
+ * attempt spent) to run once the host may be asked again; otherwise it also has a final outcome.
+ */
+export interface HostBackoff {
+  job_id: string;
+  attempt: number;
+  retry_after_ms: number;
+  again: boolean;
+}
+
 const noResult = {
   status_code: null,
   final_url: null,

@@ -177,6 +177,7 @@ export function instrument(env: Env): Env {
     BROWSER_JOBS: wrapQueue(env.BROWSER_JOBS),
     RUNS: wrapNamespace(env.RUNS),
     IDEMPOTENCY: wrapNamespace(env.IDEMPOTENCY),
+    HOST_GATES: wrapNamespace(env.HOST_GATES),
   };
   wrapped.set(env, w);
   return w;

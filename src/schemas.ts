@@ -167,11 +167,50 @@ export const StoredWebhook = z.object({ url: z.string(), events: z.array(Webhook
 // ── Collections ─────────────────────────────────────────────────────────────────────────────
 export const HARD_MAX_REQUESTS = 100_000;
 
+/** Per-host politeness as given: a field left out comes from the level above (run → collection → default). */
+export const PolitenessInput = z
+  .object({
+    per_host_concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(50)
+      .optional()
+      .openapi({
+        description:
+          "Jobs in flight (released, queued or running) to one host, over all of the tenant's runs in progress. " +
+          "Default 6. With per_host_delay_ms above 0, requests to a host run one at a time.",
+      }),
+    per_host_delay_ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .optional()
+      .openapi({
+        description:
+          "Least time in ms between the end of one request to a host and the start of the next, over all of the " +
+          "tenant's runs. Default 0.",
+      }),
+  })
+  .strict()
+  .openapi("PolitenessInput", {
+    description:
+      "A host is the URL's host with its port. A 429 or 503 with Retry-After from a host pauses every run of " +
+      "the tenant on that host for that long (60 s at most).",
+  });
+export type PolitenessInput = z.infer<typeof PolitenessInput>;
+
+export const Politeness = z
+  .object({ per_host_concurrency: z.number().int(), per_host_delay_ms: z.number().int() })
+  .openapi("Politeness");
+
 export const CreateCollectionBody = z
   .object({
     name: z.string().min(1).max(200),
     requests: z.array(ScrapeRequest).min(1).max(HARD_MAX_REQUESTS).openapi({ description: REQUEST_SIZE_RULE }),
     webhook: Webhook.optional().openapi({ description: "Signed deliveries of its runs' events" }),
+    politeness: PolitenessInput.optional(),
   })
   .strict()
   .openapi("CreateCollection", {
@@ -197,6 +236,7 @@ export const ReplaceCollectionBody = z
     webhook: Webhook.nullable()
       .optional()
       .openapi({ description: "Replaces the webhook for future runs; null removes it; omitted keeps it" }),
+    politeness: PolitenessInput.optional().openapi({ description: "Fields left out keep their current value." }),
   })
   .strict()
   .openapi("ReplaceCollection");
@@ -251,6 +291,7 @@ export const StoredRequest = z
 
 export const Collection = CollectionSummary.extend({
   updated_at: Timestamp,
+  politeness: Politeness,
   requests: z.array(StoredRequest),
   webhook: StoredWebhook.nullable(),
 }).openapi("Collection");
@@ -268,6 +309,16 @@ export const CollectionParams = z.object({ id: Uuid.openapi({ param: { name: "id
 
 // ── Runs ────────────────────────────────────────────────────────────────────────────────────
 export const RunStatus = z.enum(RUN_STATUSES);
+
+export const StartRunBody = z
+  .object({
+    webhook: Webhook.optional().openapi({ description: "For this run, instead of the collection's" }),
+    politeness: PolitenessInput.optional().openapi({
+      description: "For this run only; fields left out come from the collection.",
+    }),
+  })
+  .strict()
+  .openapi("StartRun");
 
 export const RunSummary = z
   .object({
@@ -291,6 +342,7 @@ export const RunSummary = z
           "Present where the run is read live (GET the run, POST /run, cancel); not in the list of runs " +
           "nor in webhook payloads.",
       }),
+    politeness: Politeness.openapi({ description: "The politeness that applies to the run" }),
   })
   .openapi("RunSummary", {
     example: {
@@ -303,6 +355,7 @@ export const RunSummary = z
       collection_id: EX.collection,
       created_at: EX.created,
       completed_at: null,
+      politeness: { per_host_concurrency: 6, per_host_delay_ms: 0 },
     },
   });
 export type RunSummary = z.infer<typeof RunSummary>;
@@ -346,11 +399,6 @@ export const RunParams = z.object({
   id: Uuid.openapi({ param: { name: "id", in: "path" } }),
   run_id: Uuid.openapi({ param: { name: "run_id", in: "path" } }),
 });
-export const StartRunBody = z
-  .object({ webhook: Webhook.optional().openapi({ description: "For this run, instead of the collection's" }) })
-  .strict()
-  .openapi("StartRun");
-
 export const RunListQuery = z.object({
   status_filter: commaList(RUN_STATUSES, "run status"),
   limit: Limit,

@@ -6,6 +6,7 @@ import { consumeDeadLetters } from "./queue/dead-letters";
 import { sweep } from "./storage/retention";
 import { consumeWebhookDeadLetters, consumeWebhooks } from "./webhooks/deliver";
 
+export { HostGate } from "./do/host-gate";
 export { IdempotencyStore } from "./do/idempotency";
 export { RunCoordinator } from "./do/run-coordinator";
 

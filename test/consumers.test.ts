@@ -65,11 +65,13 @@ describe("the jobs consumer", () => {
 describe("jobs released in place of recorded outcomes", () => {
   it("go back to the run's object, pending and unspent, when the queue refuses them", async () => {
     const { key, tenant } = await newTenant();
-    // 60 pages: the start released the first window of 50 (to a queue that dropped them).
+    // 60 pages: the start released the first window of 50 (to a queue that dropped them). All are on
+    // one host, so the run allows 50 jobs in flight to it (the default politeness would allow 6).
     const run = await pendingRun(
       key,
       tenant,
       Array.from({ length: 60 }, (_, i) => `/page/${i}`),
+      { per_host_concurrency: 50 },
     );
     const stub = env.RUNS.get(env.RUNS.idFromName(run.run_id));
     const byStatus = () =>

@@ -84,7 +84,7 @@ describe("the run's job store: cost does not grow with the run", () => {
         })),
         null,
       );
-      store.releasePending(state.storage.sql, 3_000, 1, () => 60_000);
+      store.releasePending(state.storage.sql, "example.com", 3_000, 1, () => 60_000);
       rowsRead = 0;
       for (let seq = 2_000; seq < 2_025; seq++) {
         expect(store.finishJob(sql, seq, pagelessOutcome(`j${seq}`, "completed", 1, "x"), 10 + seq)).toEqual({

@@ -1,3 +1,4 @@
+import type { Politeness } from "../do/host-policy";
 import type { JobSpec } from "../domain";
 import { chunkBySize, D1_CHUNK_BYTES, utf8Bytes } from "../sizes";
 
@@ -14,6 +15,8 @@ export interface CollectionRow {
   requests_version: number;
   /** The webhook of its runs ({ url, events } JSON), or null. */
   webhook: string | null;
+  per_host_concurrency: number;
+  per_host_delay_ms: number;
 }
 
 /** A request as stored: url already normalised, spec holding the rest. */
@@ -69,7 +72,7 @@ const summaryOf = (requests: RequestRow[]) => ({
  */
 export async function insertCollection(
   db: D1Database,
-  c: { id: string; tenant: string; name: string; at: string; webhook?: string | null },
+  c: { id: string; tenant: string; name: string; at: string; webhook?: string | null; politeness: Partial<Politeness> },
   requests: RequestRow[],
 ): Promise<void> {
   const s = summaryOf(requests);
@@ -77,11 +80,22 @@ export async function insertCollection(
     await db.batch([
       db
         .prepare(
-          `INSERT INTO collections
-             (id, tenant, name, total_requests, browser_requests, max_timeout_ms, created_at, updated_at, webhook)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)`,
+          `INSERT INTO collections (id, tenant, name, total_requests, browser_requests, max_timeout_ms, created_at,
+             updated_at, webhook, per_host_concurrency, per_host_delay_ms)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, COALESCE(?9, 6), COALESCE(?10, 0))`,
         )
-        .bind(c.id, c.tenant, c.name, s.total, s.browser, s.maxTimeout, c.at, c.webhook ?? null),
+        .bind(
+          c.id,
+          c.tenant,
+          c.name,
+          s.total,
+          s.browser,
+          s.maxTimeout,
+          c.at,
+          c.webhook ?? null,
+          c.politeness.per_host_concurrency ?? null,
+          c.politeness.per_host_delay_ms ?? null,
+        ),
       ...requestInserts(db, c.id, requests),
     ]);
   } catch (e) {
@@ -98,7 +112,7 @@ export async function insertCollection(
  */
 export async function replaceCollection(
   db: D1Database,
-  c: { id: string; name?: string; at: string; webhook?: string | null },
+  c: { id: string; name?: string; at: string; webhook?: string | null; politeness: Partial<Politeness> },
   requests: RequestRow[],
 ) {
   const s = summaryOf(requests);
@@ -106,9 +120,10 @@ export async function replaceCollection(
     db
       .prepare(
         `UPDATE collections SET name = COALESCE(?2, name), total_requests = ?3, browser_requests = ?4,
-           max_timeout_ms = ?5,
-           updated_at = ?6, requests_version = requests_version + 1,
-           webhook = CASE WHEN ?7 THEN ?8 ELSE webhook END
+           max_timeout_ms = ?5, updated_at = ?6, requests_version = requests_version + 1,
+           webhook = CASE WHEN ?7 THEN ?8 ELSE webhook END,
+           per_host_concurrency = COALESCE(?9, per_host_concurrency),
+           per_host_delay_ms = COALESCE(?10, per_host_delay_ms)
          WHERE id = ?1`,
       )
       .bind(
@@ -120,6 +135,8 @@ export async function replaceCollection(
         c.at,
         c.webhook !== undefined ? 1 : 0,
         c.webhook ?? null,
+        c.politeness.per_host_concurrency ?? null,
+        c.politeness.per_host_delay_ms ?? null,
       ),
     db
       .prepare(

@@ -1,5 +1,6 @@
 import { iso, now } from "../clock";
 import { LIMITS } from "../config";
+import type { Politeness } from "../do/host-policy";
 import type { RunStatus } from "../domain";
 
 /**
@@ -30,6 +31,9 @@ export interface RunRow {
   synced_at: string;
   /** The run's pinned webhook ({ url, events } JSON), or null. */
   webhook: string | null;
+  /** The politeness the run started with (its own, else its collection's). */
+  per_host_concurrency: number;
+  per_host_delay_ms: number;
 }
 
 /** A tenant's unfinished jobs (`tenant` names its parameter): its runs in progress' totals less what they counted. */
@@ -61,7 +65,16 @@ export type RunInsert =
  */
 export async function insertRun(
   db: D1Database,
-  r: { id: string; tenant: string; collection_id: string; created_at: string; cap: number; webhook?: string | null },
+  r: {
+    id: string;
+    tenant: string;
+    collection_id: string;
+    created_at: string;
+    cap: number;
+    webhook?: string | null;
+    /** This run's own settings; what it leaves out comes from the collection. */
+    politeness?: Partial<Politeness>;
+  },
 ): Promise<RunInsert> {
   const tenantRuns = db
     .prepare(`SELECT (${IN_FLIGHT}) AS in_flight,
@@ -74,15 +87,25 @@ export async function insertRun(
     [inserted, after] = await db.batch([
       db
         .prepare(
-          `INSERT INTO runs
-             (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at, webhook)
-           SELECT ?1, ?2, c.id, 'in_progress', c.total_requests, ?4, c.requests_version, ?4, COALESCE(?6, c.webhook)
+          `INSERT INTO runs (id, tenant, collection_id, status, total_requests, created_at, requests_version, synced_at,
+             webhook, per_host_concurrency, per_host_delay_ms)
+           SELECT ?1, ?2, c.id, 'in_progress', c.total_requests, ?4, c.requests_version, ?4, COALESCE(?6, c.webhook),
+             COALESCE(?7, c.per_host_concurrency), COALESCE(?8, c.per_host_delay_ms)
            FROM collections c
            WHERE c.id = ?3 AND c.tenant = ?2 AND c.deleted_at IS NULL
              AND (c.total_requests + (${IN_FLIGHT}) <= ?5 OR EXISTS (SELECT 1 FROM runs WHERE id = ?1))
            RETURNING *`,
         )
-        .bind(r.id, r.tenant, r.collection_id, r.created_at, r.cap, r.webhook ?? null),
+        .bind(
+          r.id,
+          r.tenant,
+          r.collection_id,
+          r.created_at,
+          r.cap,
+          r.webhook ?? null,
+          r.politeness?.per_host_concurrency ?? null,
+          r.politeness?.per_host_delay_ms ?? null,
+        ),
       tenantRuns,
     ]);
   } catch (e) {

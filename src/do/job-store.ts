@@ -10,6 +10,7 @@
  * they need no index of their own (each index costs a row write per state change).
  */
 import type { JobStatus, Outcome, RunStatus, TerminalStatus } from "../domain";
+import { DEFAULT_POLITENESS, hostOf } from "./host-policy";
 
 /** Forward-only schema migrations; the version table says which have run. */
 const MIGRATIONS: string[] = [
@@ -67,6 +68,13 @@ const MIGRATIONS: string[] = [
    );
    CREATE UNIQUE INDEX one_run_completed ON deliveries (event) WHERE event = 'run.completed';
    CREATE INDEX deliveries_unqueued ON deliveries (seq) WHERE queued = 0;`,
+  // Per-host politeness: each job's host (computed when it is created), and the run's settings.
+  // Pending jobs by host are a partial index, so a job leaves it when released and its outcome
+  // costs no index write. Jobs created before this have no host and are released without the gate.
+  `ALTER TABLE jobs ADD COLUMN host TEXT;
+   CREATE INDEX jobs_pending_by_host ON jobs (host, seq) WHERE status = 'pending';
+   ALTER TABLE run ADD COLUMN per_host_concurrency INTEGER NOT NULL DEFAULT 6;
+   ALTER TABLE run ADD COLUMN per_host_delay_ms INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export function migrate(sql: SqlStorage): void {
@@ -119,6 +127,9 @@ export interface RunState {
   webhook: string | null;
   /** Jobs completed up to this instant have their job.completed deliveries. */
   events_ms: number;
+  /** The politeness that applies to the run (its own, or its collection's when it started). */
+  per_host_concurrency: number;
+  per_host_delay_ms: number;
 }
 
 /** Null before the run was started here (a GET of an unknown id creates no tables). */
@@ -134,7 +145,9 @@ export function readRun(sql: SqlStorage): RunState | null {
 export type NewRun = Pick<
   RunState,
   "run_id" | "tenant" | "collection_id" | "job_prefix" | "requests_version" | "total" | "browser_total" | "created_ms"
-> & { webhook?: string | null };
+> & { webhook?: string | null } & /** Left out: the defaults (DEFAULT_POLITENESS). */ Partial<
+    Pick<RunState, "per_host_concurrency" | "per_host_delay_ms">
+  >;
 
 /**
  * `syncedMs`: when the D1 row is known to hold this new run's state (in progress, nothing counted),
@@ -144,8 +157,8 @@ export type NewRun = Pick<
 export function insertRun(sql: SqlStorage, r: NewRun, tenantRuns: number, syncedMs?: number): void {
   sql.exec(
     `INSERT INTO run (id, run_id, tenant, collection_id, job_prefix, requests_version, total, browser_total, created_ms,
-       status, tenant_runs, rate_mark_ms, webhook, d1_dirty, synced_ms)
-     VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?, ?, ?)`,
+       status, tenant_runs, rate_mark_ms, webhook, d1_dirty, synced_ms, per_host_concurrency, per_host_delay_ms)
+     VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?, ?, ?, ?, ?)`,
     r.run_id,
     r.tenant,
     r.collection_id,
@@ -159,6 +172,8 @@ export function insertRun(sql: SqlStorage, r: NewRun, tenantRuns: number, synced
     r.webhook ?? null,
     syncedMs === undefined ? 1 : 0,
     syncedMs ?? 0,
+    r.per_host_concurrency ?? DEFAULT_POLITENESS.per_host_concurrency,
+    r.per_host_delay_ms ?? DEFAULT_POLITENESS.per_host_delay_ms,
   );
 }
 
@@ -184,8 +199,8 @@ export function insertJobs(sql: SqlStorage, rows: RequestRow[], ended: { error: 
       sql.exec("INSERT OR IGNORE INTO extract_fields (name, seq, pos) VALUES (?, ?, ?)", name, r.seq, pos),
     );
     const written = sql.exec(
-      `INSERT OR IGNORE INTO jobs (seq, url, custom_id, browser, spec, timeout_ms, status, error, completed_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO jobs (seq, url, custom_id, browser, spec, timeout_ms, status, error, completed_ms, host)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       r.seq,
       r.url,
       r.custom_id,
@@ -195,6 +210,7 @@ export function insertJobs(sql: SqlStorage, rows: RequestRow[], ended: { error: 
       ended ? "failed" : "pending",
       ended?.error ?? null,
       ended?.at ?? null,
+      hostOf(r.url),
     ).rowsWritten;
     if (written > 0) inserted++;
   }
@@ -216,12 +232,57 @@ export type ReleaseRow = {
   attempts: number;
 };
 
-/** The next pending jobs in submission order, marked released with their lease. */
-export function releasePending(sql: SqlStorage, limit: number, nowMs: number, lease: (timeoutMs: number) => number) {
+/** Released jobs per host (a window's worth at most: the in_progress range of jobs_by_status). */
+export function inFlightByHost(sql: SqlStorage): Record<string, number> {
+  const rows = sql.exec<{ host: string; n: number }>(
+    "SELECT host, count(*) AS n FROM jobs WHERE status = 'in_progress' AND host IS NOT NULL GROUP BY host",
+  );
+  return Object.fromEntries(rows.toArray().map((r) => [r.host, r.n]));
+}
+
+/**
+ * Up to `limit` distinct hosts of pending jobs after `afterHost`, in order: one index seek per host
+ * (a skip scan of jobs_pending_by_host), however many jobs each host has.
+ */
+export const pendingHosts = (sql: SqlStorage, afterHost: string, limit: number): string[] =>
+  sql
+    .exec<{ host: string }>(
+      `WITH RECURSIVE h(host) AS (
+         SELECT (SELECT min(host) FROM jobs INDEXED BY jobs_pending_by_host WHERE status = 'pending' AND host > ?1)
+         UNION ALL
+         SELECT (SELECT min(host) FROM jobs INDEXED BY jobs_pending_by_host WHERE status = 'pending' AND host > h.host)
+         FROM h WHERE h.host IS NOT NULL
+       ) SELECT host FROM h WHERE host IS NOT NULL LIMIT ?2`,
+      afterHost,
+      limit,
+    )
+    .toArray()
+    .map((r) => r.host);
+
+/** Pending jobs of one host, counted up to `cap` (null: jobs created before hosts were kept). */
+export const pendingOnHost = (sql: SqlStorage, host: string | null, cap: number): number =>
+  sql
+    .exec<{ n: number }>(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE status = 'pending' AND host IS ? LIMIT ?)`,
+      host,
+      cap,
+    )
+    .one().n;
+
+/** The next pending jobs of one host (null: those without one) in submission order, marked released. */
+export function releasePending(
+  sql: SqlStorage,
+  host: string | null,
+  limit: number,
+  nowMs: number,
+  lease: (timeoutMs: number) => number,
+) {
   if (limit <= 0) return [];
   const rows = sql
     .exec<ReleaseRow & { timeout_ms: number }>(
-      "SELECT seq, url, browser, spec, attempts, timeout_ms FROM jobs WHERE status = 'pending' ORDER BY seq LIMIT ?",
+      `SELECT seq, url, browser, spec, attempts, timeout_ms FROM jobs WHERE status = 'pending' AND host IS ?
+       ORDER BY seq LIMIT ?`,
+      host,
       limit,
     )
     .toArray();
@@ -262,6 +323,26 @@ export function unrelease(sql: SqlStorage, seqs: number[]) {
     );
   }
 }
+
+/**
+ * A released job whose host answered 429/503 with Retry-After goes back to pending, its attempt
+ * spent (`attempt`, as the consumer counted it), to be released again once the host's backoff is
+ * over. Returns its host, or undefined when the job is not in flight (ended, or returned already).
+ */
+export function returnJob(sql: SqlStorage, seq: number, attempt: number): string | null | undefined {
+  const row = sql
+    .exec<{ host: string | null }>(
+      `UPDATE jobs SET status = 'pending', lease_ms = NULL, attempts = MAX(attempts, ?)
+       WHERE seq = ? AND status = 'in_progress' RETURNING host`,
+      attempt,
+      seq,
+    )
+    .toArray()[0];
+  return row?.host;
+}
+
+export const hostOfJob = (sql: SqlStorage, seq: number): string | null =>
+  sql.exec<{ host: string | null }>("SELECT host FROM jobs WHERE seq = ?", seq).toArray()[0]?.host ?? null;
 
 export const reRelease = (sql: SqlStorage, seq: number, nowMs: number, leaseUntil: number) =>
   markReleased(sql, seq, nowMs, leaseUntil);

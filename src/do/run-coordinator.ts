@@ -3,11 +3,21 @@ import { now } from "../clock";
 import { LIMITS } from "../config";
 import { requestsPage } from "../db/requests";
 import { metadataExpired, type RunRow, syncRunRow } from "../db/runs";
-import { type JobMessage, type JobStatus, type Outcome, pagelessOutcome, type TerminalStatus } from "../domain";
+import {
+  type HostBackoff,
+  type JobMessage,
+  type JobStatus,
+  type Outcome,
+  pagelessOutcome,
+  type TerminalStatus,
+} from "../domain";
 import { instrument } from "../metrics";
 import { PLATFORM } from "../sizes";
 import { buildJobMessage, sendJobs } from "../queue/dispatch";
 import { bodiesExpired, readMarkdown } from "../storage/bodies";
+import type { Exchange, Grants } from "./host-gate";
+import { hostLimit, MAX_HOST_BACKOFF_MS, type Politeness } from "./host-policy";
+import { hostGate } from "./objects";
 import * as store from "./job-store";
 import type { ExportRow, JobRow, RunState } from "./job-store";
 import { isBrowserHeavy, leaseMs, nextRate, nextServiceMs, PACING, windowFor } from "./pacing";
@@ -31,6 +41,8 @@ const SYNC_EVERY_OUTCOMES = 100;
 const SYNC_AT_LEAST_MS = 60_000;
 /** How soon a failed D1 sync or queue send is tried again. */
 export const RETRY_SOON_MS = 5_000;
+/** Hosts with pending jobs offered to the HostGate per exchange; the next exchange goes on from the last. */
+const HOSTS_PER_EXCHANGE = 100;
 
 /** What POST /run hands to a new run's object. */
 export interface StartRun extends store.NewRun {
@@ -112,6 +124,8 @@ export const startOf = (r: RunRow, o: { browser_total: number; tenant_runs: numb
   job_prefix: r.id.slice(0, 24),
   requests_version: r.requests_version,
   total: r.total_requests,
+  per_host_concurrency: r.per_host_concurrency,
+  per_host_delay_ms: r.per_host_delay_ms,
   browser_total: o.browser_total,
   created_ms: Date.parse(r.created_at),
   tenant_runs: o.tenant_runs,
@@ -149,7 +163,12 @@ const TERMINAL_ORDER: TerminalStatus[] = ["completed", "failed", "timeout"];
  *   events_ms watermark); their queue messages go out after the commit, and a delivery whose
  *   message was not sent is sent by the alarm, so a lost send delays an event but never loses it;
  * - after 90 days from completion every read answers as if the run never existed, whatever the
- *   clean-up's backlog, and the alarm deletes the object's storage.
+ *   clean-up's backlog, and the alarm deletes the object's storage;
+ * - per-host politeness: a job with a host is released only on a grant of the tenant's HostGate,
+ *   asked for after the commit (never inside a transaction) and at most once per recorded batch,
+ *   start or alarm; exchanges are serialised, so what the gate last heard of this run's jobs in
+ *   flight per host is never older than a release it granted. A job waiting for its host stays
+ *   pending, so its lease (its deadline) does not run.
  */
 export class RunCoordinator extends DurableObject<Env> {
   private sql: SqlStorage;
@@ -158,6 +177,16 @@ export class RunCoordinator extends DurableObject<Env> {
   private creating: Promise<void> | null = null;
   /** After a failed D1 sync, the next is not tried before this (so an outage is not hammered). */
   private syncRetryAt = 0;
+  /** Exchanges with the HostGate, one at a time (see the politeness invariant). */
+  private gating: Promise<unknown> = Promise.resolve();
+  /** Host backoffs recorded and not yet told to the gate (kept until an exchange succeeds). */
+  private backoffs = new Map<string, number>();
+  /** The gate's count of this run's jobs per host after the last exchange; null when unknown. */
+  private told: string | null = null;
+  /** When a host the run waits for may be asked again (the gate's next_at). */
+  private hostWakeAt: number | null = null;
+  /** Where the next exchange's list of pending hosts starts (they are offered in turns). */
+  private hostCursor = "";
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, instrument(env));
@@ -174,12 +203,7 @@ export class RunCoordinator extends DurableObject<Env> {
       store.insertRun(this.sql, r, r.tenant_runs, Date.now());
     }
     await this.createPages(1);
-    const released = this.ctx.storage.transactionSync(() => {
-      const msgs = this.refill(this.run()!);
-      this.announce();
-      return msgs;
-    });
-    await this.send(released);
+    await this.send(await this.refill());
     await this.sendDeliveries();
     await this.armAlarm();
   }
@@ -192,12 +216,17 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /**
    * Records outcomes of this run and returns the jobs now released in their place, for the caller
-   * to send once this returns (no outbound call happens inside the commit).
+   * to send once this returns (no outbound call happens inside the commit). `backoffs`: jobs whose
+   * host answered 429/503 with Retry-After; those marked `again` go back to pending (attempt spent)
+   * and every such host is slowed for the tenant through the gate, in this call's one exchange.
    */
-  async record(input: { outcomes: Outcome[] }): Promise<{ release: JobMessage[]; ended: boolean }> {
+  async record(input: {
+    outcomes: Outcome[];
+    backoffs?: HostBackoff[];
+  }): Promise<{ release: JobMessage[]; ended: boolean }> {
     // Deleted by retention (or never started): nothing to count, and nothing of it is worth running.
     if (!store.readRun(this.sql)) return { release: [], ended: true };
-    const release = this.ctx.storage.transactionSync(() => {
+    this.ctx.storage.transactionSync(() => {
       const s = this.run()!;
       const ts = Math.max(now(), s.last_ts + 1);
       const counts = { success: 0, failed: 0, timeout: 0 };
@@ -223,10 +252,10 @@ export class RunCoordinator extends DurableObject<Env> {
         store.completeIfDone(this.sql, ts);
         this.sample(this.run()!, ended, input.outcomes);
       }
-      const release = this.refill(this.run()!);
+      this.noteBackoffs(s, input.backoffs ?? []);
       this.announce();
-      return release;
     });
+    const release = await this.refill();
     await this.sendDeliveries();
     await this.syncD1();
     // `ended` tells the consumer the run's unfinished jobs no longer count (cancelled or done), so
@@ -247,6 +276,8 @@ export class RunCoordinator extends DurableObject<Env> {
         store.setRunStatus(this.sql, "cancelled", ts);
         this.announce();
       });
+      // Its slots on the tenant's hosts go back now, not when the gate would expire them.
+      await this.refill();
     }
     await this.sendDeliveries();
     await this.syncD1(true);
@@ -339,12 +370,12 @@ export class RunCoordinator extends DurableObject<Env> {
       return;
     }
     if (s.created_jobs < s.total) await this.createPages(CREATE_PAGES_PER_ALARM);
-    const msgs = this.ctx.storage.transactionSync(() => {
-      const out = [...this.reapLeases(), ...this.refill(this.run()!)];
+    const again = this.ctx.storage.transactionSync(() => {
+      const out = this.reapLeases();
       this.announce();
       return out;
     });
-    await this.send(msgs);
+    await this.send([...again, ...(await this.refill())]);
     await this.sendDeliveries();
     await this.syncD1(true);
     await this.armAlarm();
@@ -453,6 +484,13 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /** Retention, or the deletion of a collection: forget everything. */
   async destroy(): Promise<void> {
+    const s = this.run();
+    if (s?.status === "in_progress") {
+      // Best effort: should the gate be unreachable, it expires the run's slots itself.
+      await hostGate(this.env, s.tenant)
+        .end({ run_id: s.run_id, politeness: politenessOf(s) })
+        .catch((e: unknown) => console.error("returning a deleted run's host slots failed", e));
+    }
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
   }
@@ -624,13 +662,105 @@ export class RunCoordinator extends DurableObject<Env> {
     this.announce();
   }
 
-  /** Releases jobs up to the window; call inside a transaction. */
-  private refill(s: RunState): JobMessage[] {
-    if (s.status !== "in_progress") return [];
+  /**
+   * Releases jobs up to the window, each host's only as far as the tenant's HostGate grants: reads
+   * what the run holds and wants per host, asks the gate (outside any transaction), then releases
+   * the granted jobs in one transaction. A run that has ended gives all its slots back instead.
+   * Serialised, so the gate never hears an older count of this run's jobs after a newer one.
+   */
+  private refill(): Promise<JobMessage[]> {
+    const next = this.gating.then(() => this.refillNow());
+    this.gating = next.catch(() => undefined);
+    return next;
+  }
+
+  private async refillNow(): Promise<JobMessage[]> {
+    const s = this.run();
+    if (!s) return [];
+    const gate = hostGate(this.env, s.tenant);
+    const politeness = politenessOf(s);
+    if (s.status !== "in_progress") {
+      if (this.told === countsKey({})) return [];
+      try {
+        await gate.end({ run_id: s.run_id, politeness });
+        this.told = countsKey({});
+      } catch (e) {
+        // The gate expires the slots of a run that stops renewing them (GRANT_TTL_MS).
+        console.error("returning an ended run's host slots failed", e);
+      }
+      return [];
+    }
     const size = windowFor(s.rate ?? 0, s.service_ms ?? 0, s.tenant_runs, isBrowserHeavy(s.total, s.browser_total));
-    const room = size - store.countInFlight(this.sql);
+    let room = size - store.countInFlight(this.sql);
+    // Jobs created before hosts were kept are released without the gate.
+    const hostless = room > 0 ? store.pendingOnHost(this.sql, null, room) : 0;
+    room -= hostless;
+    const held = store.inFlightByHost(this.sql);
+    const want = room > 0 ? this.wants(hostLimit(politeness)) : {};
+    const backoff = Object.fromEntries(this.backoffs);
+    let granted: Grants = { grants: {}, next_at: null };
+    if (Object.keys(want).length > 0 || this.backoffs.size > 0 || countsKey(held) !== this.told) {
+      const x: Exchange = { run_id: s.run_id, politeness, held, want, room: Math.max(0, room), backoff };
+      try {
+        granted = await gate.exchange(x);
+        const believed = { ...held };
+        for (const [host, n] of Object.entries(granted.grants)) believed[host] = (believed[host] ?? 0) + n;
+        this.told = countsKey(believed);
+        this.hostWakeAt = granted.next_at;
+        for (const [host, until] of Object.entries(backoff)) {
+          if (this.backoffs.get(host) === until) this.backoffs.delete(host);
+        }
+      } catch (e) {
+        // Nothing is released on this exchange; the alarm asks again soon.
+        console.error("the host gate could not be reached; releasing again soon", e);
+        this.told = null;
+        this.hostWakeAt = Date.now() + RETRY_SOON_MS;
+      }
+    } else {
+      this.hostWakeAt = null;
+    }
+    const msgs = this.ctx.storage.transactionSync(() => {
+      const after = this.run()!;
+      if (after.status !== "in_progress") return [];
+      const t = now();
+      const rows = store.releasePending(this.sql, null, hostless, t, leaseMs);
+      for (const [host, n] of Object.entries(granted.grants)) {
+        const released = store.releasePending(this.sql, host, n, t, leaseMs);
+        // A grant not used in full (jobs cancelled meanwhile): the next exchange reports the truth.
+        if (released.length < n) this.told = null;
+        rows.push(...released);
+      }
+      const out = this.messages(after, rows, t);
+      // A job whose message could not be built ended here: its job.completed is written with it.
+      this.announce();
+      return out;
+    });
+    await this.armAlarm();
+    return msgs;
+  }
+
+  /** Pending jobs per host the run would release now, each host counted up to its limit. */
+  private wants(cap: number): Record<string, number> {
+    let hosts = store.pendingHosts(this.sql, this.hostCursor, HOSTS_PER_EXCHANGE);
+    if (hosts.length < HOSTS_PER_EXCHANGE && this.hostCursor !== "") {
+      const wrapped = store.pendingHosts(this.sql, "", HOSTS_PER_EXCHANGE - hosts.length);
+      hosts = [...hosts, ...wrapped.filter((h) => !hosts.includes(h))];
+    }
+    this.hostCursor = hosts.length === HOSTS_PER_EXCHANGE ? hosts.at(-1)! : "";
+    return Object.fromEntries(hosts.map((h) => [h, store.pendingOnHost(this.sql, h, cap)]));
+  }
+
+  /** Inside record()'s transaction: jobs sent back by their host go pending, their hosts slow down. */
+  private noteBackoffs(s: RunState, backoffs: HostBackoff[]) {
     const t = now();
-    return this.messages(s, store.releasePending(this.sql, room, t, leaseMs), t);
+    for (const b of backoffs) {
+      const seq = seqOf(s.job_prefix, b.job_id);
+      if (seq === null) continue;
+      const host = b.again ? store.returnJob(this.sql, seq, b.attempt) : store.hostOfJob(this.sql, seq);
+      if (!host) continue;
+      const until = t + Math.min(Math.max(0, b.retry_after_ms), MAX_HOST_BACKOFF_MS);
+      this.backoffs.set(host, Math.max(this.backoffs.get(host) ?? 0, until));
+    }
   }
 
   /** Jobs whose lease ran out go out again; those out of releases end as timeout. Inside a transaction. */
@@ -782,6 +912,7 @@ export class RunCoordinator extends DurableObject<Env> {
     if (s.status === "in_progress") {
       const lease = store.nextLease(this.sql);
       if (lease !== null) due.push(lease);
+      if (this.hostWakeAt !== null) due.push(this.hostWakeAt - Date.now() + t);
     }
     if (s.completed_ms !== null) due.push(s.completed_ms + LIMITS.metadataRetentionMs);
     if (store.hasUnqueued(this.sql)) due.push(t + RETRY_SOON_MS);
@@ -793,3 +924,16 @@ export class RunCoordinator extends DurableObject<Env> {
 }
 
 const counterOf = (s: TerminalStatus) => (s === "completed" ? "success" : s) as "success" | "failed" | "timeout";
+
+/** A canonical text of per-host counts, to tell whether the gate already has them. */
+const countsKey = (counts: Record<string, number>) =>
+  JSON.stringify(
+    Object.entries(counts)
+      .filter(([, n]) => n > 0)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+
+const politenessOf = (s: RunState): Politeness => ({
+  per_host_concurrency: s.per_host_concurrency,
+  per_host_delay_ms: s.per_host_delay_ms,
+});

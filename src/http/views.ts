@@ -23,6 +23,7 @@ export const runSummary = (s: RunState): RunSummary => ({
   collection_id: s.collection_id,
   created_at: iso(s.created_ms),
   completed_at: s.completed_ms === null ? null : iso(s.completed_ms),
+  politeness: { per_host_concurrency: s.per_host_concurrency, per_host_delay_ms: s.per_host_delay_ms },
 });
 
 /** Whether a run's pinned webhook (JSON or null) announces its end. */
@@ -68,6 +69,7 @@ export const runSummaryOfRow = (r: RunRow): RunSummary => ({
   collection_id: r.collection_id,
   created_at: r.created_at,
   completed_at: r.completed_at,
+  politeness: { per_host_concurrency: r.per_host_concurrency, per_host_delay_ms: r.per_host_delay_ms },
 });
 
 /** `metadata`, `extracted` and `extract_truncated` of a job that requested them and has finished. */

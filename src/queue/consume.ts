@@ -3,7 +3,7 @@ import { LIMITS, settings } from "../config";
 import { type JobMessage, pageOutcome } from "../domain";
 import { BrowserUnavailable, renderPage, withBrowser } from "../fetchers/browser";
 import { fetchPage } from "../fetchers/http";
-import { type AttemptResult, type Final, keptText } from "../fetchers/outcome";
+import { type AttemptResult, type Final, keptText, type Transient } from "../fetchers/outcome";
 import { screenshotKey } from "../storage/bodies";
 import { type Outgoing, sendJobs } from "./dispatch";
 import { parseQueueMessage } from "./messages";
@@ -30,6 +30,12 @@ export function backoffSeconds(attempt: number, retryAfter: number | null): numb
   const exp = Math.min(LIMITS.retryCapSeconds, LIMITS.retryBaseSeconds * 2 ** (attempt - 1));
   const jittered = Math.max(1, Math.round(exp * (0.5 + Math.random())));
   return Math.min(LIMITS.retryCapSeconds, Math.max(jittered, retryAfter ?? 0));
+}
+
+/** A 429 or 503 with Retry-After slows the host for the tenant (API.md): that pause in ms, else null. */
+export function hostBackoffMs(r: Pick<Transient, "status_code" | "retry_after_s">): number | null {
+  if (r.retry_after_s === null || (r.status_code !== 429 && r.status_code !== 503)) return null;
+  return r.retry_after_s * 1000;
 }
 
 /**
@@ -119,7 +125,11 @@ async function runJobs(
     if (Date.now() - batchStart > START_GRACE_MS) return fates.resend(job, 0);
     const startedMs = now();
     const r = await attempt(job, job.spec.timeout);
+    const hostBackoff = r.kind === "transient" ? hostBackoffMs(r) : null;
     if (r.kind === "transient" && job.attempt < LIMITS.maxAttempts) {
+      // The host asked for a pause: the job waits for it as a pending job of its run (the gate holds
+      // every job of the tenant to that host back), not in the queue holding its slot.
+      if (hostBackoff !== null) return recorder.handBack(job, hostBackoff).catch(() => undefined);
       return fates.resend({ ...job, attempt: job.attempt + 1 }, backoffSeconds(job.attempt, r.retry_after_s));
     }
     const final: Final = r.kind === "final" ? r : exhausted(r, job.attempt);
@@ -137,7 +147,7 @@ async function runJobs(
         result_meta: kept.result_meta,
       },
     );
-    await recorder.add(job, outcome, final.html, kept.markdown).catch(() => undefined);
+    await recorder.add(job, outcome, final.html, kept.markdown, hostBackoff).catch(() => undefined);
   });
   // A failed flush leaves its jobs undecided: settle() hands them back to the queue.
   await recorder.flush().catch((e) => console.error("recording outcomes failed; their messages are retried", e));

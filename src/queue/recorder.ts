@@ -1,5 +1,5 @@
 import { now } from "../clock";
-import type { JobMessage, Outcome } from "../domain";
+import type { HostBackoff, JobMessage, Outcome } from "../domain";
 import { runObject } from "../do/objects";
 import { pack, packKey } from "../storage/bodies";
 import { sendReleased } from "./dispatch";
@@ -37,9 +37,12 @@ export const BROWSER_FLUSH: FlushPolicy = { size: 12, ms: 30_000 };
 
 interface Pending {
   job: JobMessage;
-  outcome: Outcome;
+  /** Null for a job handed back to its run's object by a host backoff (it has no outcome yet). */
+  outcome: Outcome | null;
   html: string | null;
   markdown: string | null;
+  /** The job's host answered 429/503 with Retry-After (ms). */
+  backoff_ms: number | null;
 }
 
 /**
@@ -63,9 +66,29 @@ export class Recorder {
     private onRecorded: (jobId: string) => void,
   ) {}
 
-  add(job: JobMessage, outcome: Outcome, html: string | null, markdown: string | null = null): Promise<void> {
-    this.pending.push({ job, outcome, html, markdown });
-    this.bytes += (html?.length ?? 0) + (markdown?.length ?? 0);
+  /** `backoffMs`: the outcome is a 429/503 with Retry-After, which slows its host for the tenant. */
+  add(
+    job: JobMessage,
+    outcome: Outcome,
+    html: string | null,
+    markdown: string | null = null,
+    backoffMs: number | null = null,
+  ): Promise<void> {
+    return this.push({ job, outcome, html, markdown, backoff_ms: backoffMs });
+  }
+
+  /**
+   * Hands a job back to its run's object because its host answered 429/503 with Retry-After: the
+   * object releases it again once the host may be asked (the attempt is spent), and holds back the
+   * tenant's other jobs to that host meanwhile. It travels with the flush's one record() call.
+   */
+  handBack(job: JobMessage, backoffMs: number): Promise<void> {
+    return this.push({ job, outcome: null, html: null, markdown: null, backoff_ms: backoffMs });
+  }
+
+  private push(p: Pending): Promise<void> {
+    this.pending.push(p);
+    this.bytes += (p.html?.length ?? 0) + (p.markdown?.length ?? 0);
     if (this.pending.length >= this.policy.size || this.bytes >= FLUSH_BYTES) return this.flush();
     this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.policy.ms);
     return Promise.resolve();
@@ -93,7 +116,13 @@ export class Recorder {
 
   private async recordRun(runId: string, items: Pending[]) {
     await this.storePages(runId, items);
-    const { release, ended } = await runObject(this.env, runId).record({ outcomes: items.map((p) => p.outcome) });
+    const outcomes = items.flatMap((p) => (p.outcome ? [p.outcome] : []));
+    const backoffs = items.flatMap((p): HostBackoff[] =>
+      p.backoff_ms === null
+        ? []
+        : [{ job_id: p.job.job_id, attempt: p.job.attempt, retry_after_ms: p.backoff_ms, again: p.outcome === null }],
+    );
+    const { release, ended } = await runObject(this.env, runId).record({ outcomes, backoffs });
     for (const p of items) this.onRecorded(p.job.job_id);
     if (ended) endedRuns.add(runId);
     await sendReleased(this.env, runId, release);
@@ -105,20 +134,20 @@ export class Recorder {
    * contiguous. Empty pages need no bytes.
    */
   private async storePages(runId: string, items: Pending[]) {
-    const withHtml = items.filter((p) => p.html !== null);
+    const withHtml = items.filter((p) => p.html !== null && p.outcome !== null);
     if (withHtml.length === 0) return;
     const withMarkdown = withHtml.filter((p) => p.markdown !== null);
     const key = packKey(now(), withHtml[0].job.tenant, runId);
     const { bytes, ranges } = pack([...withHtml.map((p) => p.html!), ...withMarkdown.map((p) => p.markdown!)]);
     await this.env.BODIES.put(key, bytes, { httpMetadata: { contentType: "application/octet-stream" } });
     withHtml.forEach((p, i) => {
-      p.outcome.body_key = key;
-      p.outcome.body_offset = ranges[i].offset;
-      p.outcome.body_length = ranges[i].length;
+      p.outcome!.body_key = key;
+      p.outcome!.body_offset = ranges[i].offset;
+      p.outcome!.body_length = ranges[i].length;
     });
     withMarkdown.forEach((p, i) => {
-      p.outcome.markdown_offset = ranges[withHtml.length + i].offset;
-      p.outcome.markdown_length = ranges[withHtml.length + i].length;
+      p.outcome!.markdown_offset = ranges[withHtml.length + i].offset;
+      p.outcome!.markdown_length = ranges[withHtml.length + i].length;
     });
   }
 }

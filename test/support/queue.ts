@@ -63,7 +63,12 @@ export async function messagesOf(runId: string, tenant: string): Promise<JobMess
  * A run of the given pages whose row and object exist as POST /run makes them, but whose released
  * jobs went to a queue that dropped them, so only the batches a test delivers run its jobs.
  */
-export async function pendingRun(key: string, tenant: string, paths: string[]) {
+export async function pendingRun(
+  key: string,
+  tenant: string,
+  paths: string[],
+  politeness?: { per_host_concurrency?: number; per_host_delay_ms?: number },
+) {
   const col = await createCollection(
     key,
     paths.map((p, i) => ({ url: target(p), custom_id: `p${i}` })),
@@ -76,6 +81,7 @@ export async function pendingRun(key: string, tenant: string, paths: string[]) {
     collection_id: col.id,
     created_at,
     cap: Number.MAX_SAFE_INTEGER,
+    politeness,
   });
   if (inserted.kind === "over_cap") throw new Error("over the cap");
   const dropped = { sendBatch: async () => undefined, send: async () => undefined } as unknown as Queue;

@@ -120,6 +120,52 @@ and <a href="https://example.com/x">an absolute one</a>.</p>
 
 const flakyCounts = new Map<string, number>();
 
+/**
+ * What the politeness pages saw, per test tag and Host header (host and port, the service's host
+ * key): requests in flight at the moment, the most at once, and when each request started.
+ */
+type HostSeen = {
+  in_flight: number;
+  max_in_flight: number;
+  starts: number[];
+  /** The `who` parameter of each request, in the order of `starts`. */
+  who: string[];
+  ends: number[];
+  statuses: number[];
+};
+const politeSeen = new Map<string, Map<string, HostSeen>>();
+
+function politePage(
+  req: http.IncomingMessage,
+  url: URL,
+  send: (status: number, body: string, h?: Record<string, string>) => void,
+) {
+  const tag = url.searchParams.get("tag") ?? "";
+  const hosts = politeSeen.get(tag) ?? new Map<string, HostSeen>();
+  politeSeen.set(tag, hosts);
+  if (url.pathname === "/polite/seen") return send(200, JSON.stringify(Object.fromEntries(hosts)));
+  const host = req.headers.host ?? "";
+  const seen = hosts.get(host) ?? { in_flight: 0, max_in_flight: 0, starts: [], who: [], ends: [], statuses: [] };
+  hosts.set(host, seen);
+  seen.starts.push(Date.now());
+  seen.who.push(url.searchParams.get("who") ?? "");
+  seen.in_flight++;
+  seen.max_in_flight = Math.max(seen.max_in_flight, seen.in_flight);
+  // /polite/429: the host's first request of the tag is answered 429 with Retry-After (`after` s).
+  const refuse = url.pathname === "/polite/429" && seen.statuses.length === 0;
+  const status = refuse ? 429 : 200;
+  const headers: Record<string, string> = refuse ? { "retry-after": url.searchParams.get("after") ?? "2" } : {};
+  setTimeout(
+    () => {
+      seen.in_flight--;
+      seen.ends.push(Date.now());
+      seen.statuses.push(status);
+      send(status, html("Polite", `<h1>${status}</h1>`), headers);
+    },
+    Number(url.searchParams.get("ms") ?? "0"),
+  );
+}
+
 function route(req: http.IncomingMessage, res: http.ServerResponse) {
   const url = new URL(req.url ?? "/", "http://x");
   const p = url.pathname;
@@ -161,6 +207,7 @@ function route(req: http.IncomingMessage, res: http.ServerResponse) {
     return;
   }
   if (p === "/reset") return req.socket.destroy();
+  if (p.startsWith("/polite/")) return politePage(req, url, send);
   if (p === "/flaky") {
     // 503 with Retry-After for the first `fail` requests of `key`, then 200.
     const key = url.searchParams.get("key") ?? "";

@@ -29,6 +29,10 @@ describe("job store upgrade", () => {
       sql.exec("DROP TABLE deliveries");
       sql.exec("ALTER TABLE run DROP COLUMN webhook");
       sql.exec("ALTER TABLE run DROP COLUMN events_ms");
+      sql.exec("DROP INDEX jobs_pending_by_host");
+      sql.exec("ALTER TABLE jobs DROP COLUMN host");
+      sql.exec("ALTER TABLE run DROP COLUMN per_host_concurrency");
+      sql.exec("ALTER TABLE run DROP COLUMN per_host_delay_ms");
       sql.exec("UPDATE schema_version SET version = 1");
       store.upgrade(sql);
       expect(tables(sql)).toEqual(expect.arrayContaining(["extract_fields", "deliveries"]));
@@ -46,14 +50,16 @@ describe("job store upgrade", () => {
           "bytes_stored",
           "webhook",
           "events_ms",
+          "per_host_concurrency",
+          "per_host_delay_ms",
         ]),
       );
       const jobColumns = sql
         .exec<{ name: string }>("SELECT name FROM pragma_table_info('jobs')")
         .toArray()
         .map((c) => c.name);
-      expect(jobColumns).toEqual(expect.arrayContaining(["markdown_offset", "markdown_length"]));
-      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(6);
+      expect(jobColumns).toEqual(expect.arrayContaining(["markdown_offset", "markdown_length", "host"]));
+      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(7);
       const spec = (extract?: object) => JSON.stringify({ timeout: 30_000, extract });
       store.insertJobs(
         sql,
@@ -65,6 +71,8 @@ describe("job store upgrade", () => {
         null,
       );
       expect(store.extractFieldNames(sql)).toEqual(["b", "a", "c"]);
+      // Jobs created after the upgrade know their host (politeness counts per host).
+      expect(store.pendingHosts(sql, "", 10)).toEqual(["a.example", "b.example", "c.example"]);
     });
   });
 });

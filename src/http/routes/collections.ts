@@ -162,7 +162,12 @@ collections.openapi(create, async (c) => {
   // Every attempt under one Idempotency-Key creates this id (insertCollection is idempotent on it)
   // from the same body, so a retry that finds the collection created answers as the first would have.
   const id = resourceId(c);
-  await insertCollection(c.env.DB, { id, tenant: c.get("tenant"), name: body.name, at: nowIso(), webhook }, rows);
+  const politeness = body.politeness ?? {};
+  await insertCollection(
+    c.env.DB,
+    { id, tenant: c.get("tenant"), name: body.name, at: nowIso(), webhook, politeness },
+    rows,
+  );
   return c.json(
     {
       id,
@@ -225,6 +230,7 @@ collections.openapi(get, async (c) => {
       total_requests: col.total_requests,
       created_at: col.created_at,
       updated_at: col.updated_at,
+      politeness: { per_host_concurrency: col.per_host_concurrency, per_host_delay_ms: col.per_host_delay_ms },
       requests: requests.map((r) => ({
         url: r.url,
         browser: r.browser,
@@ -269,7 +275,8 @@ collections.openapi(replace, async (c) => {
   if (!col) throw notFound("Collection");
   const { rows, duplicates } = prepareRequests(c.env, body.requests);
   const webhook = body.webhook ? webhookJson(c.env, body.webhook, "webhook") : body.webhook;
-  await replaceCollection(c.env.DB, { id, name: body.name, at: nowIso(), webhook }, rows);
+  const politeness = body.politeness ?? {};
+  await replaceCollection(c.env.DB, { id, name: body.name, at: nowIso(), webhook, politeness }, rows);
   return c.json(
     {
       id,

@@ -22,7 +22,9 @@ const start = createRoute({
   operationId: "startRun",
   tags: ["Runs"],
   summary: "Start a run of the collection",
-  description: "Each call starts a new run; pass an Idempotency-Key to make a retry safe.",
+  description:
+    "Each call starts a new run; pass an Idempotency-Key to make a retry safe. The body is optional: " +
+    "`politeness` overrides the collection's for this run.",
   security,
   request: {
     params: CollectionParams,
@@ -55,8 +57,17 @@ runs.openapi(start, async (c) => {
   const webhook = body.webhook ? webhookJson(c.env, body.webhook, "webhook") : null;
   const run_id = resourceId(c);
   const cap = settings(c.env).MAX_JOBS_IN_FLIGHT;
+  const politeness = body.politeness ?? {};
   const created_at = iso(now());
-  const inserted = await insertRun(c.env.DB, { id: run_id, tenant, collection_id: id, created_at, cap, webhook });
+  const inserted = await insertRun(c.env.DB, {
+    id: run_id,
+    tenant,
+    collection_id: id,
+    created_at,
+    cap,
+    webhook,
+    politeness,
+  });
   if (inserted.kind === "over_cap") {
     const detail =
       `This tenant already has ${inserted.in_flight} jobs in flight; ` +

@@ -147,7 +147,7 @@ export interface paths {
         put?: never;
         /**
          * Start a run of the collection
-         * @description Each call starts a new run; pass an Idempotency-Key to make a retry safe.
+         * @description Each call starts a new run; pass an Idempotency-Key to make a retry safe. The body is optional: `politeness` overrides the collection's for this run.
          */
         post: operations["startRun"];
         delete?: never;
@@ -521,7 +521,11 @@ export interface components {
          *       "timeout_requests": 0,
          *       "collection_id": "3f6c2a1e-8b4d-4c7a-9e21-5d0b7a6c4f10",
          *       "created_at": "2026-11-28T12:00:00.123Z",
-         *       "completed_at": null
+         *       "completed_at": null,
+         *       "politeness": {
+         *         "per_host_concurrency": 6,
+         *         "per_host_delay_ms": 0
+         *       }
          *     }
          */
         RunSummary: {
@@ -551,6 +555,12 @@ export interface components {
                 status: "pending" | "delivered" | "failed";
                 attempts: number;
             } | null;
+            politeness: components["schemas"]["Politeness"];
+        };
+        /** @description The politeness that applies to the run */
+        Politeness: {
+            per_host_concurrency: number;
+            per_host_delay_ms: number;
         };
         /** @description Finished jobs of one recorded batch (at most 100); every finished job is in exactly one */
         JobCompletedEvent: {
@@ -739,6 +749,7 @@ export interface components {
             /** @description A request serialised as JSON (url, custom_id and its options) is at most 64 KB (65536 bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]). The requests of a collection use at most 100 distinct extract field names (the export's CSV has a column for each); the first past it is refused with 422 naming it. */
             requests: components["schemas"]["Request"][];
             webhook?: components["schemas"]["Webhook"];
+            politeness?: components["schemas"]["PolitenessInput"];
         };
         /** @description A request serialised as JSON (url, custom_id and its options) is at most 64 KB (65536 bytes) in UTF-8; a larger one is refused with 422 naming it (requests[i]). The requests of a collection use at most 100 distinct extract field names (the export's CSV has a column for each); the first past it is refused with 422 naming it. */
         Request: {
@@ -861,6 +872,13 @@ export interface components {
             /** @description Default: `["run.completed"]`. */
             events?: ("run.completed" | "job.completed")[];
         };
+        /** @description A host is the URL's host with its port. A 429 or 503 with Retry-After from a host pauses every run of the tenant on that host for that long (60 s at most). */
+        PolitenessInput: {
+            /** @description Jobs in flight (released, queued or running) to one host, over all of the tenant's runs in progress. Default 6. With per_host_delay_ms above 0, requests to a host run one at a time. */
+            per_host_concurrency?: number;
+            /** @description Least time in ms between the end of one request to a host and the start of the next, over all of the tenant's runs. Default 0. */
+            per_host_delay_ms?: number;
+        };
         CollectionList: {
             items: components["schemas"]["CollectionSummary"][];
             total: number;
@@ -884,6 +902,7 @@ export interface components {
              * @example 2026-11-28T12:00:00.123Z
              */
             updated_at: string;
+            politeness: components["schemas"]["Politeness"];
             requests: components["schemas"]["StoredRequest"][];
             webhook: components["schemas"]["StoredWebhook"];
         };
@@ -933,9 +952,11 @@ export interface components {
                 /** @description Default: `["run.completed"]`. */
                 events?: ("run.completed" | "job.completed")[];
             } | null;
+            politeness?: components["schemas"]["PolitenessInput"] & unknown;
         };
         StartRun: {
             webhook?: components["schemas"]["Webhook"] & unknown;
+            politeness?: components["schemas"]["PolitenessInput"] & unknown;
         };
         RunList: {
             total: number;

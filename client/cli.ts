@@ -149,6 +149,9 @@ export async function main(argv: string[], io: Io = process): Promise<number> {
   }
 }
 
+/** ", N duplicates skipped" when the collection had any. */
+const skipped = (n: number | undefined) => (n ? `, ${n} duplicates skipped` : "");
+
 function need(rest: string[], n: number, usage: string): string[] {
   if (rest.length < n) throw new UsageError(`Usage: scrape-api ${usage}`);
   return rest;
@@ -286,7 +289,7 @@ async function runCommand(
   const cid = col.id;
   const rid = started.run_id;
   out.info(
-    `collection ${cid} (${col.total_requests} requests${col.duplicates_skipped ? `, ${col.duplicates_skipped} duplicates skipped` : ""})\n` +
+    `collection ${cid} (${col.total_requests} requests${skipped(col.duplicates_skipped)})\n` +
       `run ${rid} started at ${baseUrl}\n`,
   );
 

@@ -560,7 +560,9 @@ export const JobResult = z
       blocked_reason: null,
       error: null,
       timings: { queue_wait_ms: 333, fetch_ms: 950, total_ms: 1333 },
-      html: "<!doctype html><html><head><title>Example Domain</title></head><body><h1>Example Domain</h1></body></html>",
+      html:
+        "<!doctype html><html><head><title>Example Domain</title></head>" +
+        "<body><h1>Example Domain</h1></body></html>",
     },
     description:
       "One field per requested format; html, markdown, text and links are made from the stored page " +

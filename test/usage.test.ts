@@ -194,11 +194,13 @@ describe("GET /v1/usage", () => {
         },
       }),
     });
-    await runInDurableObject(stub(run.run_id), (instance: RunCoordinator) =>
-      withObjectEnv(instance, answerLost, () =>
+    await runInDurableObject(stub(run.run_id), (instance: RunCoordinator, state) => {
+      // The row's last sync was over a minute ago, so this record() syncs (a new run's row is fresh).
+      state.storage.sql.exec("UPDATE run SET synced_ms = 0 WHERE id = 1");
+      return withObjectEnv(instance, answerLost, () =>
         instance.record({ outcomes: [page(a, "completed", 1_000), page(b, "completed", 500)] }),
-      ),
-    );
+      );
+    });
     const once = {
       success: 2,
       failed: 0,

@@ -327,12 +327,14 @@ export function unrelease(sql: SqlStorage, seqs: number[]) {
 /**
  * A released job whose host answered 429/503 with Retry-After goes back to pending, its attempt
  * spent (`attempt`, as the consumer counted it), to be released again once the host's backoff is
- * over. Returns its host, or undefined when the job is not in flight (ended, or returned already).
+ * over; its release is given back, so hand-backs do not use up the lease budget (attempts bound them).
+ * Returns its host, or undefined when the job is not in flight (ended, or returned already).
  */
 export function returnJob(sql: SqlStorage, seq: number, attempt: number): string | null | undefined {
   const row = sql
     .exec<{ host: string | null }>(
-      `UPDATE jobs SET status = 'pending', lease_ms = NULL, attempts = MAX(attempts, ?)
+      `UPDATE jobs SET status = 'pending', lease_ms = NULL, attempts = MAX(attempts, ?),
+         releases = MAX(0, releases - 1)
        WHERE seq = ? AND status = 'in_progress' RETURNING host`,
       attempt,
       seq,

@@ -285,13 +285,14 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   /** One page of the run's jobs, or null when the run does not exist for this tenant and collection. */
-  async listJobs(q: JobQuery): Promise<{ run: RunState; rows: JobRow[]; has_more: boolean } | null> {
+  async listJobs(q: JobQuery): Promise<{ run: RunView; rows: JobRow[]; has_more: boolean } | null> {
     const run = this.visible(q.tenant);
     if (!run || run.collection_id !== q.collection_id) return null;
     const want = q.limit + 1;
     const rows = q.order === "created_at" ? this.bySeq(q, want) : this.byCompletion(q, want);
     const has_more = rows.length > q.limit;
-    return { run, rows: has_more ? rows.slice(0, q.limit) : rows, has_more };
+    // The run as GET run shows it (the event stream's run events are that summary).
+    return { run: this.view(run), rows: has_more ? rows.slice(0, q.limit) : rows, has_more };
   }
 
   async getJob(q: {
@@ -485,7 +486,8 @@ export class RunCoordinator extends DurableObject<Env> {
   /** Retention, or the deletion of a collection: forget everything. */
   async destroy(): Promise<void> {
     const s = this.run();
-    if (s?.status === "in_progress") {
+    if (s) {
+      // Also after a cancel whose own hand-back may have failed (ending is idempotent at the gate).
       // Best effort: should the gate be unreachable, it expires the run's slots itself.
       await hostGate(this.env, s.tenant)
         .end({ run_id: s.run_id, politeness: politenessOf(s) })
@@ -684,9 +686,12 @@ export class RunCoordinator extends DurableObject<Env> {
       try {
         await gate.end({ run_id: s.run_id, politeness });
         this.told = countsKey({});
+        this.hostWakeAt = null;
       } catch (e) {
-        // The gate expires the slots of a run that stops renewing them (GRANT_TTL_MS).
+        // Tried again by the alarm soon; failing that, the gate expires slots nobody renews (GRANT_TTL_MS).
         console.error("returning an ended run's host slots failed", e);
+        this.hostWakeAt = Date.now() + RETRY_SOON_MS;
+        await this.armAlarm();
       }
       return [];
     }
@@ -706,7 +711,8 @@ export class RunCoordinator extends DurableObject<Env> {
         const believed = { ...held };
         for (const [host, n] of Object.entries(granted.grants)) believed[host] = (believed[host] ?? 0) + n;
         this.told = countsKey(believed);
-        this.hostWakeAt = granted.next_at;
+        // The gate's instants are now()'s; the alarm's are the real clock's (they differ only in tests).
+        this.hostWakeAt = granted.next_at === null ? null : granted.next_at - now() + Date.now();
         for (const [host, until] of Object.entries(backoff)) {
           if (this.backoffs.get(host) === until) this.backoffs.delete(host);
         }
@@ -912,8 +918,9 @@ export class RunCoordinator extends DurableObject<Env> {
     if (s.status === "in_progress") {
       const lease = store.nextLease(this.sql);
       if (lease !== null) due.push(lease);
-      if (this.hostWakeAt !== null) due.push(this.hostWakeAt - Date.now() + t);
     }
+    // A host to ask again, or (once the run has ended) its slots still to give back.
+    if (this.hostWakeAt !== null) due.push(this.hostWakeAt - Date.now() + t);
     if (s.completed_ms !== null) due.push(s.completed_ms + LIMITS.metadataRetentionMs);
     if (store.hasUnqueued(this.sql)) due.push(t + RETRY_SOON_MS);
     if (due.length === 0) return;

@@ -6,7 +6,7 @@ import { EventsHeaders, EventsQuery, RunParams } from "../../schemas";
 import { CursorError } from "../cursor";
 import { ApiError, notFound } from "../errors";
 import { abortableSleep, acceptsEventStream, eventStream, STREAM, type StreamPoll } from "../event-stream";
-import { jobView, runSummary } from "../views";
+import { jobView, runView } from "../views";
 import { errorResponses, notAcceptable, router, security } from "./common";
 import { completionCursor, decodeCompletionCursor } from "./jobs";
 
@@ -95,7 +95,7 @@ events.openapi(route, async (c) => {
     return {
       jobs: page.rows.map((r) => ({ id: completionCursor(r), data: JSON.stringify(jobView(run, r, t)) })),
       full: page.has_more,
-      run: JSON.stringify(runSummary(run)),
+      run: JSON.stringify(runView(run)),
       // Jobs of a cancelled run may still be being created (already ended): the end waits for them.
       ended: run.status !== "in_progress" && run.created_jobs >= run.total,
     };

@@ -357,14 +357,25 @@ export const nextLease = (sql: SqlStorage): number | null =>
  * duplicate delivery, a late success after a dead letter, or a re-released job's second report
  * changes nothing. Returns the job's mode when this call ended it, null when it had ended already.
  */
-export function finishJob(sql: SqlStorage, seq: number, o: Outcome, completedMs: number): { browser: number } | null {
-  const ended = sql.exec<{ browser: number }>(
+/**
+ * Ends a job not ended yet with its outcome. Returns its mode and its time out of the run (released
+ * to recorded) less its wait in the queue, or null when it had already ended.
+ */
+export function finishJob(
+  sql: SqlStorage,
+  seq: number,
+  o: Outcome,
+  completedMs: number,
+): { browser: number; held_ms: number | null } | null {
+  const ended = sql.exec<{ browser: number; held_ms: number | null }>(
     `UPDATE jobs SET status = ?, status_code = ?, final_url = ?, blocked_reason = ?, error = ?,
        attempts = MAX(attempts, ?), queue_wait_ms = COALESCE(?, queue_wait_ms), fetch_ms = ?, render_ms = ?,
        body_key = ?, body_offset = ?, body_length = ?, screenshot_key = ?, result_meta = ?,
        markdown_offset = ?, markdown_length = ?, completed_ms = ?, total_ms = ? - COALESCE(released_ms, ?),
        lease_ms = NULL
-     WHERE seq = ? AND status IN ('pending', 'in_progress') RETURNING browser`,
+     WHERE seq = ? AND status IN ('pending', 'in_progress')
+     RETURNING browser,
+       CASE WHEN released_ms IS NULL THEN NULL ELSE total_ms - COALESCE(queue_wait_ms, 0) END AS held_ms`,
     o.status,
     o.status_code,
     o.final_url,

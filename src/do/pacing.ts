@@ -37,10 +37,10 @@ export const PACING = {
 
 /**
  * The window for a run (Little's law): its measured throughput times the time a job spends out,
- * which is its own time in a worker (fetch and render) plus PACING.queueSeconds of waiting. While the
- * window is what limits the run, jobs wait less than that, the measured rate rises and the window
- * grows; once the workers are the limit, the rate stops rising and the queue part settles at about
- * queueSeconds. A run of hanging pages (a long time in a worker, a low rate) keeps the minimum.
+ * which is its time in a worker (from its batch's start to its record) plus PACING.queueSeconds of
+ * waiting. While the window is what limits the run, jobs wait less than that, the measured rate rises
+ * and the window grows; once the workers are the limit, the rate stops rising and the queue part
+ * settles at about queueSeconds. A run of hanging pages (a long time in a worker, a low rate) keeps the minimum.
  */
 export function windowFor(ratePerSecond: number, serviceMs: number, tenantRuns: number, browserHeavy: boolean): number {
   const own = Math.ceil(ratePerSecond * (serviceMs / 1000 + PACING.queueSeconds));

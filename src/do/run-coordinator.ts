@@ -232,12 +232,14 @@ export class RunCoordinator extends DurableObject<Env> {
       const counts = { success: 0, failed: 0, timeout: 0 };
       const used = { fetch_jobs: 0, browser_jobs: 0, browser_ms: 0, bytes_stored: 0 };
       let ended = 0;
+      const held: number[] = [];
       for (const o of input.outcomes) {
         const seq = seqOf(s.job_prefix, o.job_id);
         const job = seq === null ? null : store.finishJob(this.sql, seq, o, ts);
         if (!job) continue;
         counts[counterOf(o.status)]++;
         ended++;
+        if (o.fetch_ms !== null && job.held_ms !== null) held.push(job.held_ms);
         // Usage counts the outcome that ended the job, once, like the counters: a duplicate's
         // page time and bytes are not the tenant's to pay for.
         if (job.browser) {
@@ -250,7 +252,7 @@ export class RunCoordinator extends DurableObject<Env> {
         store.addCounts(this.sql, counts, ts);
         store.addUsage(this.sql, used);
         store.completeIfDone(this.sql, ts);
-        this.sample(this.run()!, ended, input.outcomes);
+        this.sample(this.run()!, ended, held);
       }
       this.noteBackoffs(s, input.backoffs ?? []);
       this.announce();
@@ -834,15 +836,17 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /**
    * Samples for the window: throughput (outcomes since the last sample over the time since then)
-   * and the jobs' own time in a worker (fetch + render of the outcomes that carry it).
+   * and the jobs' time in a worker, from release to record less the wait in the queue (`times`, of
+   * the outcomes a worker made). Not the page's own fetch + render: a browser batch's outcomes are
+   * recorded together when the batch ends, so its jobs are out for the whole batch, and a window
+   * sized by one page's time would keep a browser run at a single batch in flight.
    */
-  private sample(s: RunState, ended: number, outcomes: Outcome[]) {
+  private sample(s: RunState, ended: number, times: number[]) {
     const t = now();
     const count = s.rate_mark_count + ended;
     if (t - s.rate_mark_ms >= PACING.rateSampleMs)
       store.setRate(this.sql, nextRate(s.rate, count, t - s.rate_mark_ms), t);
     else store.addRateCount(this.sql, ended);
-    const times = outcomes.filter((o) => o.fetch_ms !== null).map((o) => (o.fetch_ms ?? 0) + (o.render_ms ?? 0));
     if (times.length)
       store.setServiceMs(this.sql, nextServiceMs(s.service_ms, times.reduce((a, b) => a + b, 0) / times.length));
   }

@@ -87,8 +87,10 @@ describe("the run's job store: cost does not grow with the run", () => {
       store.releasePending(state.storage.sql, "example.com", 3_000, 1, () => 60_000);
       rowsRead = 0;
       for (let seq = 2_000; seq < 2_025; seq++) {
+        // Released at 1, recorded at 10 + seq, no queue wait reported: out for 9 + seq ms.
         expect(store.finishJob(sql, seq, pagelessOutcome(`j${seq}`, "completed", 1, "x"), 10 + seq)).toEqual({
           browser: 0,
+          held_ms: 9 + seq,
         });
       }
       // Each update reads its own row and index entries, not the run's 5,000 rows.

@@ -2,8 +2,8 @@
  * Per-host politeness per tenant (API.md, "Request options and politeness"): jobs in flight to a
  * host over all of a tenant's runs, the delay between two requests to a host, and a host's
  * Retry-After slowing the whole tenant, all enforced where the run's object releases jobs. The
- * target site counts, per Host header, the requests in flight and when each started; a second
- * port of it is a second host (the host key includes the port).
+ * target site counts, per Host header, the requests in flight and when each started; the same
+ * site on 127.0.0.3 is a second host.
  */
 import { describe, expect, it } from "vitest";
 import { allJobs, api, createCollection, newTenant, second, startRun, target, waitForRun } from "./support/api";

@@ -156,8 +156,9 @@ const TERMINAL_ORDER: TerminalStatus[] = ["completed", "failed", "timeout"];
  *   strictly after T" never misses a job that ends later;
  * - nothing outside the object is called inside a transaction: released jobs are returned to the
  *   consumer (or sent by the alarm) after the commit; a release that is never sent is released
- *   again when its lease runs out, and a job out of releases ends as timeout, so no run stays in
- *   progress past the last lease of its last job;
+ *   again when its lease runs out, and a job out of releases ends as timeout, so once released no
+ *   job outlives its last lease (a job still waiting for its host's grant holds no lease: while the
+ *   tenant's HostGate cannot be reached, its run waits and asks again every RETRY_SOON_MS);
  * - webhook events are rows written in the transaction that ends their jobs or the run: at most one
  *   run.completed per run (a unique index), every finished job in exactly one job.completed (the
  *   events_ms watermark); their queue messages go out after the commit, and a delivery whose

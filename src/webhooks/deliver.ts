@@ -81,7 +81,7 @@ async function attempt(
       signal: AbortSignal.timeout(timeoutMs),
     });
     const ok = res.status >= 200 && res.status < 300;
-    const text = ok ? "" : (await res.text().catch(() => "")).slice(0, ERROR_BODY_CHARS);
+    const text = ok ? "" : await answerPrefix(res).catch(() => "");
     if (ok) await res.body?.cancel();
     const error = ok
       ? null
@@ -146,4 +146,30 @@ export async function consumeWebhookDeadLetters(batch: MessageBatch<unknown>, en
       }
     }),
   );
+}
+
+/**
+ * The start of a failed answer, for the delivery log: read no further than that, so a receiver that
+ * streams a huge error body cannot fill the consumer's memory (and fail other tenants' deliveries).
+ */
+async function answerPrefix(res: Response): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  // UTF-8 takes at most 4 bytes a character.
+  while (size < ERROR_BODY_CHARS * 4) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    size += value.byteLength;
+  }
+  await reader.cancel();
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.byteLength;
+  }
+  return new TextDecoder().decode(bytes).slice(0, ERROR_BODY_CHARS);
 }

@@ -4,6 +4,7 @@
  * host (with the instant the gate forgets them unless the run renews them), `hosts` keeps a host's
  * time limits only while one is in the future, and `waiters` the runs that asked for a full host.
  */
+import { applyMigrations } from "./sql-migrations";
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE grants (
@@ -21,12 +22,7 @@ const MIGRATIONS: string[] = [
 ];
 
 export function migrate(sql: SqlStorage): void {
-  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-  const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
-  const from = row?.version ?? 0;
-  for (let v = from; v < MIGRATIONS.length; v++) sql.exec(MIGRATIONS[v]);
-  if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
-  else if (from < MIGRATIONS.length) sql.exec("UPDATE schema_version SET version = ?", MIGRATIONS.length);
+  applyMigrations(sql, MIGRATIONS);
 }
 
 /** Grants of runs that stopped renewing them (a run whose object failed before returning its slots). */

@@ -11,6 +11,7 @@
  */
 import type { JobStatus, Outcome, RunStatus, TerminalStatus } from "../domain";
 import { DEFAULT_POLITENESS, hostOf } from "./host-policy";
+import { applyMigrations } from "./sql-migrations";
 
 /** Forward-only schema migrations; the version table says which have run. */
 const MIGRATIONS: string[] = [
@@ -78,12 +79,7 @@ const MIGRATIONS: string[] = [
 ];
 
 export function migrate(sql: SqlStorage): void {
-  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-  const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
-  const from = row?.version ?? 0;
-  for (let v = from; v < MIGRATIONS.length; v++) sql.exec(MIGRATIONS[v]);
-  if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (?)", MIGRATIONS.length);
-  else if (from < MIGRATIONS.length) sql.exec("UPDATE schema_version SET version = ?", MIGRATIONS.length);
+  applyMigrations(sql, MIGRATIONS);
 }
 
 /** Brings an object created by an older version up to the current schema; creates nothing in one never started. */

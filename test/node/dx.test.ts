@@ -366,6 +366,7 @@ describe("GET /v1/docs", () => {
       type Shown = { innerText: string; click(): void };
       const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<Shown> } }).document;
       const all = [...doc.querySelectorAll("a, button, li, span, div")];
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what is matched
       const hits = all.filter((e) => e.innerText?.trim() === "List collections, newest first");
       hits.at(-1)?.click();
       return hits.length;

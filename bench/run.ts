@@ -475,10 +475,14 @@ async function fetchBaseline(origin: string, n: number) {
   return { jobs: n, ms, jobsPerSec: (n * 1000) / ms, bytes, failures };
 }
 
-async function browserBaseline(
-  origin: string,
-  n: number,
-): Promise<{ pagesPerSec: number; ms: number; launchMs: number; failures: number } | { skipped: string }> {
+type BrowserBaseline = { pagesPerSec: number; ms: number; launchMs: number; failures: number } | { skipped: string };
+
+/**
+ * puppeteer-core rendering `n` pages of /js, BROWSER_CONCURRENCY at once, a new tab per page. `isolated`: each
+ * page in a browser context of its own, closed after it, as the Worker isolates each job (what Crawlee's
+ * `useIncognitoPages` does); else every tab in the default context, sharing cookies, storage and cache.
+ */
+async function browserBaseline(origin: string, n: number, isolated: boolean): Promise<BrowserBaseline> {
   const exe = CHROMIUM.find((p) => fs.existsSync(p));
   if (!exe) return { skipped: `no Chromium at ${CHROMIUM.join(" or ")}` };
   let puppeteer: any;
@@ -507,7 +511,8 @@ async function browserBaseline(
       Array.from({ length: BROWSER_CONCURRENCY }, async () => {
         for (let i = next++; i < n; i = next++) {
           // New tab per page and waitUntil "load", as src/fetchers/browser.ts renders a job.
-          const page = await browser.newPage();
+          const context = isolated ? await browser.createBrowserContext() : null;
+          const page = await (context ?? browser).newPage();
           try {
             const res = await page.goto(`${origin}/js`, { waitUntil: "load", timeout: 30_000 });
             const html: string = await page.content();
@@ -515,7 +520,7 @@ async function browserBaseline(
           } catch {
             failures++;
           } finally {
-            await page.close();
+            await (context ?? page).close();
           }
         }
       }),
@@ -554,7 +559,7 @@ async function browserSection(api: Client, origin: string, usageOk: boolean) {
   log(
     `   Worker ${fmt(bpps, 2)} pages/s; baseline: puppeteer-core on the same Chromium, concurrency ${BROWSER_CONCURRENCY} …`,
   );
-  const bbase = await browserBaseline(origin, nb);
+  const bbase = await browserBaseline(origin, nb, false);
   if ("skipped" in bbase) {
     report.skipped.push(`browser baseline: ${bbase.skipped}`);
     log(`   browser baseline skipped: ${bbase.skipped}`);
@@ -563,6 +568,13 @@ async function browserSection(api: Client, origin: string, usageOk: boolean) {
       `   baseline ${fmt(bbase.pagesPerSec, 2)} pages/s (launch ${fmt(bbase.launchMs, 0)} ms); Worker/baseline = ${fmt(bpps / bbase.pagesPerSec, 3)}`,
     );
   }
+  log(`   baseline with a browser context per page (the Worker's isolation), concurrency ${BROWSER_CONCURRENCY} …`);
+  const biso = await browserBaseline(origin, nb, true);
+  if ("skipped" in biso) log(`   isolated baseline skipped: ${biso.skipped}`);
+  else
+    log(
+      `   isolated baseline ${fmt(biso.pagesPerSec, 2)} pages/s; Worker/isolated = ${fmt(bpps / biso.pagesPerSec, 3)}`,
+    );
   const browserRun = {
     jobs: nb,
     done: brun.done,
@@ -578,12 +590,14 @@ async function browserSection(api: Client, origin: string, usageOk: boolean) {
     queue_batches: brun.batches,
     baseline: bbase,
     ratio: "skipped" in bbase ? null : bpps / bbase.pagesPerSec,
+    isolated_baseline: biso,
+    isolated_ratio: "skipped" in biso ? null : bpps / biso.pagesPerSec,
     polls: brun.polls,
     usage: busage,
     per_poll_usage: bpoll,
   };
 
-  return { nb, brun, busage, bpoll, bpps, bbase, browserRun };
+  return { nb, brun, busage, bpoll, bpps, bbase, biso, browserRun };
 }
 
 /** The browser section alone (`--only=browser`): its figures and its operations per page, status polls excluded. */
@@ -598,6 +612,11 @@ async function browserOnly(api: Client, origin: string, usageOk: boolean) {
       "skipped" in bbase ? "skipped" : fmt(bbase.pagesPerSec, 2),
     ],
     ["ratio", fmt(browserRun.ratio, 3)],
+    [
+      `pages/s (puppeteer-core, a context per page)`,
+      "skipped" in browserRun.isolated_baseline ? "skipped" : fmt(browserRun.isolated_baseline.pagesPerSec, 2),
+    ],
+    ["ratio to the isolated baseline", fmt(browserRun.isolated_ratio, 3)],
     ["job p50 / p95 ms", `${fmt(browserRun.job_latency_ms.p50, 0)} / ${fmt(browserRun.job_latency_ms.p95, 0)}`],
     ["DO calls per page", fmt(per("do_requests"), 4)],
     ["DO alarms per page", fmt(per("do_alarms"), 4)],
@@ -1185,7 +1204,7 @@ async function main() {
   out();
   out(
     `Throughput (fetch baseline: Node fetch loop, concurrency C = ${FETCH_CONCURRENCY}; browser baseline: ` +
-      `puppeteer-core, concurrency ${BROWSER_CONCURRENCY}; "window": jobs the run's object had released at once, ` +
+      `puppeteer-core, concurrency ${BROWSER_CONCURRENCY}, tabs in one context or a context per page; "window": jobs the run's object had released at once, ` +
       "sampled each second)",
   );
   const trows: (string | number)[][] = fetchRuns.map((r) => {
@@ -1216,6 +1235,20 @@ async function main() {
     fmt(browserRun.job_latency_ms.p50, 0),
     fmt(browserRun.job_latency_ms.p95, 0),
     `${brun.summary.success_requests}/${nb}`,
+  ]);
+  const biso = browserRun.isolated_baseline;
+  trows.push([
+    `browser ${nb} jobs, baseline with a context per page`,
+    "",
+    "",
+    "",
+    "skipped" in biso ? "skipped" : fmt(biso.pagesPerSec, 2),
+    fmt(browserRun.isolated_ratio, 3),
+    "",
+    "",
+    "",
+    "",
+    "",
   ]);
   if (pollerResult.run_jobs_per_sec !== undefined) {
     const jps = `${fmt(pollerResult.run_jobs_per_sec)}${pollerResult.run_cut ? " (cut)" : ""}`;
@@ -1471,6 +1504,13 @@ async function main() {
     "skipped" in bbase
       ? "baseline skipped"
       : `${fmt(bpps, 2)} vs ${fmt(bbase.pagesPerSec, 2)} = ×${fmt(browserRun.ratio, 3)}`,
+    null,
+  );
+  add(
+    `browser ${nb}: pages/s against puppeteer-core with a browser context per page (the Worker's isolation)`,
+    "skipped" in browserRun.isolated_baseline
+      ? "baseline skipped"
+      : `${fmt(bpps, 2)} vs ${fmt(browserRun.isolated_baseline.pagesPerSec, 2)} = ×${fmt(browserRun.isolated_ratio, 3)}`,
     null,
   );
   add(`D1 bytes per job ≤ 50 (run of ${n$(bigFetch)})`, `${fmt(d1BytesPerJob, 3)} B`, d1BytesPerJob <= 50);

@@ -182,13 +182,24 @@ async function createCollection(
   // Identical (url, custom_id) pairs are stored once: a short collection would make every rate wrong.
   if (r.body.total_requests !== requests.length)
     throw new Error(
-      `collection "${name}" holds ${r.body.total_requests} requests, sent ${requests.length} (${r.body.duplicates_skipped} duplicates skipped)`,
+      `collection "${name}" holds ${r.body.total_requests} requests, sent ${requests.length} ` +
+        `(${r.body.duplicates_skipped} duplicates skipped)`,
     );
   return { id: r.body.id, ms: r.ms, bytes: rawBody.length };
 }
 
-const pageRequests = (origin: string, n: number) =>
-  Array.from({ length: n }, (_, i) => ({ url: `${origin}/page/${i}` }));
+/**
+ * Hosts the fetch runs spread their pages over (the target site on 127.0.0.1 … 127.0.0.N, one port): per-host
+ * politeness holds a tenant to 50 jobs in flight per host at most, so one host would measure that cap, not the
+ * service; a crawl of many sites is the common case. The one-host figure is measured on its own (a.).
+ */
+const FETCH_HOSTS = 16;
+
+/** `n` pages, the i-th on origins[i mod origins.length]. */
+const pageRequests = (origins: string | string[], n: number) => {
+  const list = typeof origins === "string" ? [origins] : origins;
+  return Array.from({ length: n }, (_, i) => ({ url: `${list[i % list.length]}/page/${i}` }));
+};
 
 type RunResult = {
   runId: string;
@@ -282,7 +293,8 @@ async function runToEnd(
       const batches = batchStats(logFrom, elapsedMs);
       for (const [q, b] of Object.entries(batches)) {
         log(
-          `${label}: queue ${q}: ${b.batches} batches (${b.messages} messages, ${b.acked} acked), batch p50 ${fmt(b.p50_ms, 0)} ms / p95 ${fmt(b.p95_ms, 0)} ms, consumer busy ${fmt(b.busy_pct, 0)} % of the run`,
+          `${label}: queue ${q}: ${b.batches} batches (${b.messages} messages, ${b.acked} acked), batch p50 ` +
+            `${fmt(b.p50_ms, 0)} ms / p95 ${fmt(b.p95_ms, 0)} ms, consumer busy ${fmt(b.busy_pct, 0)} % of the run`,
         );
       }
       return { runId, elapsedMs, postRunMs, summary: s, polls, batches, done, cut, window };
@@ -455,9 +467,28 @@ function dollars(c: Counters, stored?: Stored): { total: number; parts: Record<s
   return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }
 
+/**
+ * a. The 1,000 pages all on one host, beside the same Node loop: per-host politeness keeps at most 50 of a
+ * tenant's jobs in flight on a host (released and not yet recorded), so this measures that cap.
+ */
+async function oneHostRun(api: Client, origin: string, n: number) {
+  const ask = "per_host_concurrency 50, the most a collection may ask";
+  log(`a. fetch run of ${n.toLocaleString("en-US")} jobs on one host (${ask}) …`);
+  const cid = (await createCollection(api, `bench one host ${n}`, pageRequests(origin, n))).id;
+  const run = await runToEnd(api, cid, n, "   one-host run");
+  const jps = (run.done * 1000) / run.elapsedMs;
+  const base = await fetchBaseline(origin, n);
+  log(
+    `   ${fmt(jps)} jobs/s; baseline ${fmt(base.jobsPerSec)} jobs/s; Worker/baseline = ` +
+      `${fmt(jps / base.jobsPerSec, 3)}`,
+  );
+  return { jobs: n, done: run.done, cut: run.cut, window: run.window, jobs_per_sec: jps, baseline: base };
+}
+
 // ── baselines ────────────────────────────────────────────────────────────────────────────────
 
-async function fetchBaseline(origin: string, n: number) {
+async function fetchBaseline(origins: string | string[], n: number) {
+  const urls = pageRequests(origins, n).map((r) => r.url);
   let next = 0;
   let bytes = 0;
   let failures = 0;
@@ -465,7 +496,7 @@ async function fetchBaseline(origin: string, n: number) {
   await Promise.all(
     Array.from({ length: FETCH_CONCURRENCY }, async () => {
       for (let i = next++; i < n; i = next++) {
-        const r = await fetch(`${origin}/page/${i}`);
+        const r = await fetch(urls[i]);
         bytes += (await r.text()).length;
         if (!r.ok) failures++;
       }
@@ -557,7 +588,8 @@ async function browserSection(api: Client, origin: string, usageOk: boolean) {
     );
   const bpps = (brun.done * 1000) / brun.elapsedMs;
   log(
-    `   Worker ${fmt(bpps, 2)} pages/s; baseline: puppeteer-core on the same Chromium, concurrency ${BROWSER_CONCURRENCY} …`,
+    `   Worker ${fmt(bpps, 2)} pages/s; baseline: puppeteer-core on the same Chromium, concurrency ` +
+      `${BROWSER_CONCURRENCY} …`,
   );
   const bbase = await browserBaseline(origin, nb, false);
   if ("skipped" in bbase) {
@@ -565,7 +597,8 @@ async function browserSection(api: Client, origin: string, usageOk: boolean) {
     log(`   browser baseline skipped: ${bbase.skipped}`);
   } else {
     log(
-      `   baseline ${fmt(bbase.pagesPerSec, 2)} pages/s (launch ${fmt(bbase.launchMs, 0)} ms); Worker/baseline = ${fmt(bpps / bbase.pagesPerSec, 3)}`,
+      `   baseline ${fmt(bbase.pagesPerSec, 2)} pages/s (launch ${fmt(bbase.launchMs, 0)} ms); Worker/baseline = ` +
+        `${fmt(bpps / bbase.pagesPerSec, 3)}`,
     );
   }
   log(`   baseline with a browser context per page (the Worker's isolation), concurrency ${BROWSER_CONCURRENCY} …`);
@@ -861,12 +894,20 @@ async function main() {
     // not a git checkout: the report just lacks the revision
   }
   log(
-    `mode: ${QUICK ? "quick" : "full"}; fetch concurrency C=${FETCH_CONCURRENCY}, browser concurrency ${BROWSER_CONCURRENCY}; temp ${tmp}`,
+    `mode: ${QUICK ? "quick" : "full"}; fetch concurrency C=${FETCH_CONCURRENCY}, browser concurrency ` +
+      `${BROWSER_CONCURRENCY}; temp ${tmp}`,
   );
 
   const site = await startTargetSite();
   cleanups.push(() => site.close());
-  log(`target site ${site.origin}`);
+  const sitePort = Number(new URL(site.origin).port);
+  const hosts = [site.origin];
+  for (let k = 2; k <= FETCH_HOSTS; k++) {
+    const more = await startTargetSite(sitePort, `127.0.0.${k}`);
+    cleanups.push(() => more.close());
+    hosts.push(more.origin);
+  }
+  log(`target site ${site.origin} (fetch runs: also 127.0.0.2 … 127.0.0.${FETCH_HOSTS}, the same port)`);
 
   log("starting the Worker (wrangler dev on a snapshot of src/, fresh state) …");
   let worker: WorkerProc | null = null;
@@ -963,7 +1004,7 @@ async function main() {
       idle = await idleRssMb(worker.pid);
       const d1Before = i === 0 ? sqliteBytes(d1File(stateDir)) : null;
       const sampler = rssSampler(worker.pid);
-      const c = await createCollection(api, `bench create ${i}`, pageRequests(site.origin, n));
+      const c = await createCollection(api, `bench create ${i}`, pageRequests(hosts, n));
       const { peakMb } = sampler.stop();
       // What a stored request costs D1: collections grow D1 now that jobs live in the runs' objects.
       if (d1Before) storage.d1_per_request = { requests: n, ...grown(d1Before, sqliteBytes(d1File(stateDir))) };
@@ -971,7 +1012,8 @@ async function main() {
       peaks.push(peakMb - idle);
       createdId = c.id;
       log(
-        `   create ${i + 1}: ${fmt(c.ms, 0)} ms, body ${fmt(c.bytes / 1e6, 2)} MB, RSS idle ${fmt(idle, 0)} MB → peak +${fmt(peakMb - idle, 0)} MB`,
+        `   create ${i + 1}: ${fmt(c.ms, 0)} ms, body ${fmt(c.bytes / 1e6, 2)} MB, RSS idle ${fmt(idle, 0)} MB → ` +
+          `peak +${fmt(peakMb - idle, 0)} MB`,
       );
     }
     memory[`create${n / 1000}k`] = { idle_mb: idle, peak_delta_mb: Math.max(...peaks), per_create_delta_mb: peaks };
@@ -984,9 +1026,7 @@ async function main() {
   let requestProbe: Record<string, Counters> | null = null;
   for (const n of SIZES.fetchRuns) {
     const cid =
-      n === SIZES.createSize
-        ? createdId
-        : (await createCollection(api, `bench fetch ${n}`, pageRequests(site.origin, n))).id;
+      n === SIZES.createSize ? createdId : (await createCollection(api, `bench fetch ${n}`, pageRequests(hosts, n))).id;
     // Counters are reset after the collection exists: a collection is created once and run many times.
     const counted = n === 1_000 && usageOk;
     // The 10k run is counted too, but only its D1 rows read per job is reported: its 50 pollers swamp
@@ -1034,12 +1074,14 @@ async function main() {
       statusIdle = { sequential: { p50: pct(alone, 50), p95: pct(alone, 95) }, pollers: await stopIdle() };
       requestProbe = await probeRequests(api, cid, runId);
       log(
-        `   status GET on an idle Worker: alone p50 ${fmt(statusIdle.sequential.p50)} / p95 ${fmt(statusIdle.sequential.p95)} ms; ${POLLERS} pollers p50 ${fmt(statusIdle.pollers.p50)} / p95 ${fmt(statusIdle.pollers.p95)} ms`,
+        `   status GET on an idle Worker: alone p50 ${fmt(statusIdle.sequential.p50)} / ` +
+          `p95 ${fmt(statusIdle.sequential.p95)} ms; ${POLLERS} pollers p50 ${fmt(statusIdle.pollers.p50)} / ` +
+          `p95 ${fmt(statusIdle.pollers.p95)} ms`,
       );
     }
 
     log(`   baseline: Node fetch loop, C=${FETCH_CONCURRENCY}, ${n.toLocaleString("en-US")} URLs …`);
-    const base = await fetchBaseline(site.origin, n);
+    const base = await fetchBaseline(hosts, n);
     log(`   baseline ${fmt(base.jobsPerSec)} jobs/s; Worker/baseline = ${fmt(jps / base.jobsPerSec, 3)}`);
     fetchRuns.push({
       jobs: n,
@@ -1066,10 +1108,12 @@ async function main() {
     });
   }
 
+  const oneHost = await oneHostRun(api, site.origin, 1_000);
+
   // Quick mode has no 10k run: the pollers get their own 1k run so the smoke covers them too.
   if (!pollerResult) {
     const n = 1_000;
-    const cid = (await createCollection(api, "bench pollers", pageRequests(site.origin, n))).id;
+    const cid = (await createCollection(api, "bench pollers", pageRequests(hosts, n))).id;
     log(`c. ${POLLERS} status pollers during a separate fetch run of ${n} jobs …`);
     let stopPollers: () => Promise<any> = async () => null;
     const pr = await runToEnd(
@@ -1091,7 +1135,8 @@ async function main() {
     };
   } else pollerResult.during = "fetch run of 10,000";
   log(
-    `c. status GET under ${POLLERS} pollers: p50 ${fmt(pollerResult.p50)} ms, p95 ${fmt(pollerResult.p95)} ms over ${pollerResult.samples} answers; non-200: ${JSON.stringify(pollerResult.non200)}`,
+    `c. status GET under ${POLLERS} pollers: p50 ${fmt(pollerResult.p50)} ms, p95 ${fmt(pollerResult.p95)} ms over ` +
+      `${pollerResult.samples} answers; non-200: ${JSON.stringify(pollerResult.non200)}`,
   );
 
   memory.phases = { after_fetch_runs_mb: workerdRssMb(worker.pid) };
@@ -1115,7 +1160,8 @@ async function main() {
   const bigRunId: string = bigStart.body.run_id;
   const cancel = await api.call("POST", `${COLLECTIONS}/${bigCol.id}/runs/${bigRunId}/cancel`, { expect: [200] });
   log(
-    `   POST run: ${fmt(bigRunMs, 0)} ms; cancel: ${fmt(cancel.ms, 0)} ms → ${cancel.body.status} (${cancel.body.success_requests} ok, ${cancel.body.failed_requests} failed)`,
+    `   POST run: ${fmt(bigRunMs, 0)} ms; cancel: ${fmt(cancel.ms, 0)} ms → ${cancel.body.status} ` +
+      `(${cancel.body.success_requests} ok, ${cancel.body.failed_requests} failed)`,
   );
   let bigSummary = cancel.body;
   for (let i = 0; bigSummary.status === "in_progress" && i < 240; i++) {
@@ -1134,14 +1180,16 @@ async function main() {
   const tWalk = now();
   const bigWalk = await walkJobs(api, bigCol.id, bigRunId);
   log(
-    `   walked ${bigWalk.cursors.length} pages (${bigWalk.items} jobs) in ${fmt((now() - tWalk) / 1000)} s; statuses ${JSON.stringify(bigWalk.statuses)}`,
+    `   walked ${bigWalk.cursors.length} pages (${bigWalk.items} jobs) in ${fmt((now() - tWalk) / 1000)} s; statuses ` +
+      `${JSON.stringify(bigWalk.statuses)}`,
   );
   if (bigWalk.items !== nbig) report.problems.push(`listing of the ${nbig}-job run returned ${bigWalk.items} jobs`);
   const bigListing = await measureListing(api, bigCol.id, bigRunId, bigWalk);
   const smallListing = fetchRuns[0].listing;
   const listingRatio = bigListing.p95 !== null && smallListing.p95 ? bigListing.p95 / smallListing.p95 : null;
   log(
-    `   listing p95: ${fmt(bigListing.p95)} ms at ${nbig.toLocaleString("en-US")} vs ${fmt(smallListing.p95)} ms at 1,000 → ×${fmt(listingRatio, 2)}`,
+    `   listing p95: ${fmt(bigListing.p95)} ms at ${nbig.toLocaleString("en-US")} vs ${fmt(smallListing.p95)} ms at ` +
+      `1,000 → ×${fmt(listingRatio, 2)}`,
   );
 
   // ── g. export (before fairness, whose cancelled runs leave jobs in the queue) ──
@@ -1203,8 +1251,10 @@ async function main() {
   );
   out();
   out(
-    `Throughput (fetch baseline: Node fetch loop, concurrency C = ${FETCH_CONCURRENCY}; browser baseline: ` +
-      `puppeteer-core, concurrency ${BROWSER_CONCURRENCY}, tabs in one context or a context per page; "window": jobs the run's object had released at once, ` +
+    `Throughput (fetch runs over ${FETCH_HOSTS} hosts unless said; fetch baseline: Node fetch loop over the same ` +
+      `URLs, concurrency C = ${FETCH_CONCURRENCY}; browser baseline: ` +
+      `puppeteer-core, concurrency ${BROWSER_CONCURRENCY}, tabs in one context or a context per page; "window": jobs ` +
+      `the run's object had released at once, ` +
       "sampled each second)",
   );
   const trows: (string | number)[][] = fetchRuns.map((r) => {
@@ -1223,6 +1273,19 @@ async function main() {
       `${r.summary.success_requests}/${r.jobs}`,
     ];
   });
+  trows.push([
+    `fetch ${n$(oneHost.jobs)} jobs, one host (politeness cap 50)`,
+    fmt(oneHost.jobs / oneHost.jobs_per_sec, 2),
+    `${fmt(oneHost.jobs_per_sec)}${oneHost.cut ? ` (cut, ${oneHost.done} done)` : ""}`,
+    "",
+    fmt(oneHost.baseline.jobsPerSec),
+    fmt(oneHost.jobs_per_sec / oneHost.baseline.jobsPerSec, 3),
+    "",
+    pair(oneHost.window.p50, oneHost.window.max),
+    "",
+    "",
+    "",
+  ]);
   trows.push([
     `browser ${nb} jobs`,
     fmt(browserRun.elapsed_ms / 1000, 2),
@@ -1418,7 +1481,8 @@ async function main() {
         `objects) around one run; $ at ${PRICES.label}`,
     );
     out(
-      `"excl. polls" subtracts the client's own status polls (every ${POLL_MS} ms), priced by measuring 10 status GETs.`,
+      `"excl. polls" subtracts the client's own status polls (every ${POLL_MS} ms), priced by measuring 10 status ` +
+        `GETs.`,
     );
     const keys: [string, (c: Counters) => number, number][] = [
       ["D1 statements", (c) => c.d1_statements ?? NaN, 1],
@@ -1510,7 +1574,8 @@ async function main() {
     `browser ${nb}: pages/s against puppeteer-core with a browser context per page (the Worker's isolation)`,
     "skipped" in browserRun.isolated_baseline
       ? "baseline skipped"
-      : `${fmt(bpps, 2)} vs ${fmt(browserRun.isolated_baseline.pagesPerSec, 2)} = ×${fmt(browserRun.isolated_ratio, 3)}`,
+      : `${fmt(bpps, 2)} vs ${fmt(browserRun.isolated_baseline.pagesPerSec, 2)} = ` +
+          `×${fmt(browserRun.isolated_ratio, 3)}`,
     null,
   );
   add(`D1 bytes per job ≤ 50 (run of ${n$(bigFetch)})`, `${fmt(d1BytesPerJob, 3)} B`, d1BytesPerJob <= 50);
@@ -1622,13 +1687,15 @@ async function main() {
         .join("\n  ")}`,
     );
   out(
-    `\nTotal bench time ${fmt((now() - benchStart) / 1000, 0)} s; 429 waits of control requests: ${api.rateLimitedWaits}.`,
+    `\nTotal bench time ${fmt((now() - benchStart) / 1000, 0)} s; 429 waits of control requests: ` +
+      `${api.rateLimitedWaits}.`,
   );
   console.log(lines.join("\n"));
 
   Object.assign(report, {
     finished_at: new Date().toISOString(),
     fetch_runs: fetchRuns.map(({ listing, ...r }) => r),
+    fetch_one_host: oneHost,
     browser_run: browserRun,
     status_pollers: pollerResult,
     status_idle: statusIdle,

@@ -8,13 +8,26 @@ import readline from "node:readline";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
-import { ApiProblem, createClient, type Job, type RunSummary, type ScrapeClient, type ScrapeRequest } from "./index";
+import {
+  ApiProblem,
+  createClient,
+  type Job,
+  type PolitenessInput,
+  type RunSummary,
+  type ScrapeClient,
+  type ScrapeRequest,
+} from "./index";
 import { ProgressMeter, renderBar, renderLine } from "./progress";
 
 const DEFAULT_URL = "http://127.0.0.1:8787";
 const FORMATS = ["html", "markdown", "text", "links", "metadata"] as const;
 /** Result reads in flight at once while writing --out. */
 const RESULT_READS = 8;
+
+/** The collection's politeness fields' ranges (API.md, "Request options and politeness"). */
+const PER_HOST = { flag: "--per-host", min: 1, max: 50 };
+const PER_HOST_DELAY = { flag: "--per-host-delay", min: 0, max: 60_000 };
+const range = (r: { min: number; max: number }) => `${r.min}–${r.max}`;
 
 const USAGE = `Usage: scrape-api <command> [options]
 
@@ -27,6 +40,9 @@ Commands:
       --out <file>                write each finished job with its result formats as NDJSON
       --webhook <url>             POST run.completed to this URL
       --name <name>               the collection's name (default: the file's name)
+      --per-host <n>              requests in flight to one host at once, ${range(PER_HOST)} (default 6)
+      --per-host-delay <ms>       least time from one request to a host to the next, ${range(PER_HOST_DELAY)}
+                                  (default 0; above 0, one request at a time per host)
       --fail-on-error             exit 1 when any job failed or timed out
       --poll <ms>                 how often to read the run (default 500 on a terminal, else 1000)
   status <collection_id> <run_id> A run's counters
@@ -51,6 +67,8 @@ const OPTIONS = {
   out: { type: "string" },
   webhook: { type: "string" },
   name: { type: "string" },
+  "per-host": { type: "string" },
+  "per-host-delay": { type: "string" },
   "fail-on-error": { type: "boolean" },
   json: { type: "boolean" },
   url: { type: "string" },
@@ -155,6 +173,23 @@ const skipped = (n: number | undefined) => (n ? `, ${n} duplicates skipped` : ""
 function need(rest: string[], n: number, usage: string): string[] {
   if (rest.length < n) throw new UsageError(`Usage: scrape-api ${usage}`);
   return rest;
+}
+
+/** A whole number in the flag's range, or a usage error naming the flag and its range. */
+function intFlag(value: string, r: { flag: string; min: number; max: number }): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(n >= r.min && n <= r.max)) {
+    throw new UsageError(`${r.flag} must be a whole number from ${range(r)}, not "${value}".`);
+  }
+  return n;
+}
+
+/** The collection's politeness from --per-host and --per-host-delay; fields left out take the API's defaults. */
+export function politenessOf(flags: Pick<Flags, "per-host" | "per-host-delay">): PolitenessInput | undefined {
+  const p: PolitenessInput = {};
+  if (flags["per-host"] !== undefined) p.per_host_concurrency = intFlag(flags["per-host"], PER_HOST);
+  if (flags["per-host-delay"] !== undefined) p.per_host_delay_ms = intFlag(flags["per-host-delay"], PER_HOST_DELAY);
+  return Object.keys(p).length ? p : undefined;
 }
 
 function oneOf<const V extends readonly string[]>(v: string, values: V): V[number] {
@@ -278,10 +313,17 @@ async function runCommand(
   flags: Flags,
   baseUrl: string,
 ): Promise<number> {
+  // Bad flags are told before stdin is read or anything is created.
+  const politeness = politenessOf(flags);
   const text = file === "-" ? await readAll(io.stdin) : readFile(file);
   const requests = readRequests(text, flags);
   const name = flags.name ?? (file === "-" ? `stdin ${new Date().toISOString()}` : path.basename(file));
-  const body = { name, requests, ...(flags.webhook ? { webhook: { url: flags.webhook } } : {}) };
+  const body = {
+    name,
+    requests,
+    ...(flags.webhook ? { webhook: { url: flags.webhook } } : {}),
+    ...(politeness ? { politeness } : {}),
+  };
   const createKey = crypto.randomUUID();
   const col = await withRetries(() => client.createCollection(body, { idempotencyKey: createKey }));
   const runKey = crypto.randomUUID();

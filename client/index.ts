@@ -11,6 +11,7 @@ export type { components, operations, paths };
 export type Schemas = components["schemas"];
 export type ScrapeRequest = Schemas["Request"];
 export type CreateCollection = Schemas["CreateCollection"];
+export type PolitenessInput = Schemas["PolitenessInput"];
 export type RunSummary = Schemas["RunSummary"];
 export type Job = Schemas["Job"];
 export type JobResult = Schemas["JobResult"];

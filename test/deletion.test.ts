@@ -130,14 +130,16 @@ describe("DELETE of a collection", () => {
     const base = `/v1/async/collections/${col.id}`;
     const finished = await waitForRun(a.key, col.id, (await startRun(a.key, col.id)).run_id, 60_000);
     const put = (requests: unknown[]) => api(base, { method: "PUT", key: a.key, json: { requests } });
-    // A run of a second version, still going (three slow pages) when the collection is deleted, and a
-    // third version, so that two versions of the list are stored (the running run pins the second).
+    // A run of a second version, still going (three pages held by the target site until the test
+    // releases them) when the collection is deleted, and a third version, so that two versions of the
+    // list are stored (the running run pins the second).
+    const hold = crypto.randomUUID();
     expect(
       (
         await put([
           { url: target("/page/5") },
           { url: target("/page/6") },
-          ...[1, 2, 3].map((i) => ({ url: target(`/slow/${25_000 + i}`), timeout: 60_000 })),
+          ...[1, 2, 3].map((i) => ({ url: target(`/held/${hold}?i=${i}`), timeout: 60_000 })),
         ])
       ).status,
     ).toBe(200);
@@ -179,12 +181,15 @@ describe("DELETE of a collection", () => {
     expect(row).toEqual({ status: "cancelled" });
 
     // A sweep now deletes nothing yet: both runs ended less than LATE_WRITES_MS ago, and pages of the
-    // cancelled run's slow jobs, still in a consumer, are stored after the cancel.
+    // cancelled run's held jobs, still in a consumer, are stored after the cancel.
     const t0 = Date.now();
     await sweepCounted(t0);
     expect(await d1Rows(col.id)).toMatchObject({ collection: 1, runs: 2 });
     const late = async () =>
       (await keysOf(a.tenant)).filter((k) => k.includes(`/${running.run_id}/`) && !before.includes(k));
+    // The held pages answer now, after the cancel: fetches that were in flight all along.
+    const release = await fetch(target(`/release/${hold}`), { method: "POST" });
+    expect(((await release.json()) as { released: number }).released).toBeGreaterThan(0);
     for (let i = 0; i < 200 && (await late()).length === 0; i++) await sleep(200);
     expect((await late()).length).toBeGreaterThan(0);
 

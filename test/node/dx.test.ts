@@ -128,7 +128,12 @@ describe("the typed client", () => {
       { url: `${site.origin}/status/404`, custom_id: "missing" },
       { url: `${site.origin}/formats/doc`, custom_id: "doc", formats: ["markdown" as const, "metadata" as const] },
     ];
-    const col = await c.createCollection({ name: "client", requests }, { idempotencyKey: crypto.randomUUID() });
+    // One host: 25 in flight to it rather than the default 6 keeps the run to about six consumer batches,
+    // each one queue batch timeout long, so it still lasts several of the client's 200 ms polls.
+    const col = await c.createCollection(
+      { name: "client", requests, politeness: { per_host_concurrency: 25 } },
+      { idempotencyKey: crypto.randomUUID() },
+    );
     expect(col.total_requests).toBe(152);
     const run = await c.startRun(col.id);
     const progress: RunSummary[] = [];
@@ -152,6 +157,9 @@ describe("the typed client", () => {
     expect(progress.length).toBeGreaterThan(1);
     expect(progress.at(-1)).toEqual(ended);
     // Streamed while the run was going, none missed or repeated, in completion order.
+    console.log(
+      `typed client: ${seenWhileRunning} of 152 jobs streamed during the run, ${progress.length} progress reads`,
+    );
     expect(seenWhileRunning).toBeGreaterThan(0);
     const ids = seen.map((j) => j.job_id);
     expect(new Set(ids).size).toBe(ids.length);
@@ -183,10 +191,12 @@ describe("the scrape-api CLI", () => {
     const file = path.join(tmp, "urls.txt");
     fs.writeFileSync(file, `# a comment line\n${urls(1000, (i) => `/ok?n=${i}`).join("\n")}\n\n`);
     const out = path.join(tmp, "results.ndjson");
-    const r = await cli(["run", file, "--format", "markdown", "--out", out, "--poll", "300"]);
+    // All on one host: --per-host 50 (the API's most) so the test measures the CLI, not the default
+    // politeness of 6 requests in flight per host.
+    const r = await cli(["run", file, "--format", "markdown", "--out", out, "--poll", "300", "--per-host", "50"]);
     fs.writeFileSync(
       path.join(OUT, "cli-pipe-transcript.txt"),
-      `$ scrape-api run urls.txt --format markdown --out results.ndjson\n${r.stderr}${r.stdout}`,
+      `$ scrape-api run urls.txt --format markdown --out results.ndjson --per-host 50\n${r.stderr}${r.stdout}`,
     );
     expect(r.code, r.stderr).toBe(0);
     // Not a terminal: plain lines, no bar redrawn in place.
@@ -246,6 +256,54 @@ describe("the scrape-api CLI", () => {
     expect(csv.stdout.split("\r\n")[0]).toMatch(/^job_id,custom_id,url,status,/);
     const cancel = await cli(["cancel", cid, rid]);
     expect(cancel.stdout).toMatch(/completed: 2\/2 done/);
+  });
+
+  it("sets the collection's per-host politeness with --per-host and --per-host-delay", async () => {
+    const file = path.join(tmp, "one-site.txt");
+    fs.writeFileSync(file, urls(3, (i) => `/ok?polite=${i}`).join("\n"));
+    const r = await cli(["run", file, "--per-host", "3", "--per-host-delay", "250", "--json", "--poll", "200"]);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary).toMatchObject({ status: "completed", success_requests: 3 });
+    const { data } = await client().api.GET("/v1/async/collections/{id}", {
+      params: { path: { id: summary.collection_id } },
+    });
+    expect(data?.politeness).toEqual({ per_host_concurrency: 3, per_host_delay_ms: 250 });
+    // One flag alone: the other field keeps the API's default.
+    const only = await cli(["run", file, "--per-host", "50", "--json", "--poll", "200"]);
+    expect(only.code, only.stderr).toBe(0);
+    const col = await client().api.GET("/v1/async/collections/{id}", {
+      params: { path: { id: JSON.parse(only.stdout).collection_id } },
+    });
+    expect(col.data?.politeness).toEqual({ per_host_concurrency: 50, per_host_delay_ms: 0 });
+  });
+
+  it("refuses a bad --per-host or --per-host-delay with a usage error, creating nothing", async () => {
+    const file = path.join(tmp, "one-url.txt");
+    fs.writeFileSync(file, `${site.origin}/ok\n`);
+    const total = async () => (await client().api.GET("/v1/async/collections", {})).data!.total;
+    const before = await total();
+    const perHost = (v: string) => `--per-host must be a whole number from 1–50, not "${v}".`;
+    const delay = (v: string) => `--per-host-delay must be a whole number from 0–60000, not "${v}".`;
+    const cases: [string[], string][] = [
+      [["--per-host", "0"], perHost("0")],
+      [["--per-host", "51"], perHost("51")],
+      [["--per-host", "2.5"], perHost("2.5")],
+      [["--per-host", "six"], perHost("six")],
+      [["--per-host=-1"], perHost("-1")],
+      [["--per-host", "6", "--per-host-delay", "60001"], delay("60001")],
+      [["--per-host-delay", "1e3"], delay("1e3")],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await cli(["run", file, ...flags]);
+      expect(r.code, `${flags.join(" ")}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toBe(`scrape-api: ${message}\n`);
+      expect(r.stdout).toBe("");
+    }
+    expect(await total()).toBe(before);
+    const help = await cli(["--help"]);
+    expect(help.stdout).toMatch(/^ {6}--per-host <n> +requests in flight to one host at once, 1–50 \(default 6\)$/m);
+    expect(help.stdout).toMatch(/^ {6}--per-host-delay <ms> +.+, 0–60000$/m);
   });
 
   it("says what is wrong: no key, no server, the problem's detail", async () => {

@@ -1,7 +1,7 @@
 /**
  * The local target site: the only stand-in in the tests, for "the outside web". A plain Node HTTP
- * server on 127.0.0.1 with the pages the tests need: statuses, redirects, loops, hangs, resets,
- * flaky 503s, vendor block pages, a captcha article, and JS-rendered pages for browser jobs.
+ * server on 127.0.0.1 with the pages the tests need: statuses, redirects, loops, hangs, pages held
+ * until released, resets, flaky 503s, vendor block pages, a captcha article, and JS-rendered pages for browser jobs.
  * Also used by the benchmark.
  */
 import dgram from "node:dgram";
@@ -119,6 +119,16 @@ and <a href="https://example.com/x">an absolute one</a>.</p>
 </body></html>`;
 
 const flakyCounts = new Map<string, number>();
+/**
+ * /held/<key>: pages that answer only when the test POSTs /release/<key> (at once after that): a fetch
+ * kept in flight for exactly as long as a test needs, instead of a long sleep on a guessed margin.
+ */
+const held = new Map<string, { released: boolean; waiting: Set<() => void> }>();
+const heldOf = (key: string) => {
+  let h = held.get(key);
+  if (!h) held.set(key, (h = { released: false, waiting: new Set() }));
+  return h;
+};
 
 /**
  * What the politeness pages saw, per test tag and Host header (host and port, the service's host
@@ -205,6 +215,23 @@ function route(req: http.IncomingMessage, res: http.ServerResponse) {
     const t = setTimeout(() => send(200, html("Slow", `<h1>Slow ${m![1]}</h1>`)), Number(m[1]));
     req.on("close", () => clearTimeout(t));
     return;
+  }
+  if ((m = p.match(/^\/held\/([\w-]+)$/))) {
+    const h = heldOf(m[1]);
+    const answer = () => send(200, html("Held", `<h1>Held ${m![1]}</h1>`));
+    if (h.released) return answer();
+    h.waiting.add(answer);
+    res.on("close", () => h.waiting.delete(answer));
+    return;
+  }
+  if (req.method === "POST" && (m = p.match(/^\/release\/([\w-]+)$/))) {
+    // Answers how many requests were waiting: the test's evidence they were in flight until now.
+    const h = heldOf(m[1]);
+    h.released = true;
+    const waiting = [...h.waiting];
+    h.waiting.clear();
+    for (const answer of waiting) answer();
+    return send(200, JSON.stringify({ released: waiting.length }), { "content-type": "application/json" });
   }
   if (p === "/reset") return req.socket.destroy();
   if (p.startsWith("/polite/")) return politePage(req, url, send);

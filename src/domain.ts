@@ -83,7 +83,13 @@ export interface Outcome {
   blocked_reason: string | null;
   error: string | null;
   attempts: number;
+  /** From release until the job's attempt started (its queue wait and its wait for a slot in its batch). */
   queue_wait_ms: number | null;
+  /**
+   * From release until a consumer took the job's batch; not stored, only for pacing: the run's window
+   * counts a job as held by a worker from then to its record (absent from outcomes of older workers).
+   */
+  batch_wait_ms?: number | null;
   fetch_ms: number | null;
   render_ms: number | null;
   body_key: string | null;
@@ -150,6 +156,7 @@ export function pageOutcome(
   },
   extra: {
     queue_wait_ms: number | null;
+    batch_wait_ms?: number | null;
     screenshot_key: string | null;
     screenshot_bytes?: number | null;
     result_meta: string | null;
@@ -166,6 +173,7 @@ export function pageOutcome(
     fetch_ms: r.fetch_ms,
     render_ms: r.render_ms,
     queue_wait_ms: extra.queue_wait_ms,
+    batch_wait_ms: extra.batch_wait_ms ?? null,
     screenshot_key: extra.screenshot_key,
     screenshot_bytes: extra.screenshot_bytes ?? null,
     result_meta: extra.result_meta,

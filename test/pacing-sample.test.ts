@@ -1,8 +1,9 @@
 /**
- * The window's time-in-a-worker sample is the time from release to record less the queue wait, not
- * the page's own fetch + render: a browser batch records its outcomes together when it ends, so its
- * jobs are out for the whole batch, and a window sized by one page's time would never let a browser
- * run have more than one batch in flight.
+ * The window's time-in-a-worker sample is the time from when a consumer took a job's batch to its
+ * record, not the page's own fetch + render nor the time from the page's start: a browser batch's jobs
+ * wait for one of its 3 slots and are recorded together when it ends, so each is held for the whole
+ * batch, and a window sized by one page's time would never let a browser run have more than one batch
+ * in flight.
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -48,20 +49,23 @@ describe("pacing samples", () => {
       store.setCreated(sql, 12);
       store.releasePending(sql, "pages.example", 12, t0, () => 600_000);
       // A batch of 12 that waited 1 s in the queue, rendered 3 pages at a time for 12 s (each page
-      // 3 s of fetch + render), and recorded them together at the end.
+      // 3 s of fetch + render), and recorded them together at the end. As the consumer reports them, a
+      // job's queue wait runs to its own start, which for the last three is 9 s into the batch.
       setNow(t0 + 13_000);
       const outcomes: Outcome[] = Array.from({ length: 12 }, (_, seq) => ({
         ...pagelessOutcome(`${prefix}${seq.toString(16).padStart(12, "0")}`, "completed", 1, ""),
         error: null,
         status_code: 200,
-        queue_wait_ms: 1_000,
+        queue_wait_ms: 1_000 + Math.floor(seq / 3) * 3_000,
+        batch_wait_ms: 1_000,
         fetch_ms: 1_000,
         render_ms: 2_000,
       }));
       await instance.record({ outcomes });
       return store.readRun(sql)!.service_ms;
     });
-    // Out for 13 s, of which 1 s in the queue: 12 s in a worker (fetch + render alone would be 3 s).
+    // Out for 13 s, of which 1 s in the queue: 12 s in a worker (from each page's start: 7.5 s on
+    // average; fetch + render alone would be 3 s).
     expect(service).toBe(12_000);
   });
 });

@@ -354,8 +354,9 @@ export const nextLease = (sql: SqlStorage): number | null =>
  * changes nothing. Returns the job's mode when this call ended it, null when it had ended already.
  */
 /**
- * Ends a job not ended yet with its outcome. Returns its mode and its time out of the run (released
- * to recorded) less its wait in the queue, or null when it had already ended.
+ * Ends a job not ended yet with its outcome. Returns its mode and its time held by a worker: from when
+ * a consumer took its batch (its release plus its batch wait, else its queue wait) to now, or null
+ * when it had already ended.
  */
 export function finishJob(
   sql: SqlStorage,
@@ -371,7 +372,7 @@ export function finishJob(
        lease_ms = NULL
      WHERE seq = ? AND status IN ('pending', 'in_progress')
      RETURNING browser,
-       CASE WHEN released_ms IS NULL THEN NULL ELSE total_ms - COALESCE(queue_wait_ms, 0) END AS held_ms`,
+       CASE WHEN released_ms IS NULL THEN NULL ELSE total_ms - COALESCE(?, queue_wait_ms, 0) END AS held_ms`,
     o.status,
     o.status_code,
     o.final_url,
@@ -392,6 +393,7 @@ export function finishJob(
     completedMs,
     completedMs,
     seq,
+    o.batch_wait_ms ?? null,
   );
   return ended.toArray()[0] ?? null;
 }

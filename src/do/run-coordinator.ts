@@ -837,10 +837,11 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /**
    * Samples for the window: throughput (outcomes since the last sample over the time since then)
-   * and the jobs' time in a worker, from release to record less the wait in the queue (`times`, of
-   * the outcomes a worker made). Not the page's own fetch + render: a browser batch's outcomes are
-   * recorded together when the batch ends, so its jobs are out for the whole batch, and a window
-   * sized by one page's time would keep a browser run at a single batch in flight.
+   * and the jobs' time in a worker, from when a consumer took their batch to their record (`times`,
+   * of the outcomes a worker made). Not the page's own fetch + render, nor the time from its start: a
+   * browser batch's jobs wait for one of its few slots and are recorded together when it ends, so each
+   * is held for the whole batch, and a window sized by one page's time would keep a browser run at a
+   * single batch in flight.
    */
   private sample(s: RunState, ended: number, times: number[]) {
     const t = now();

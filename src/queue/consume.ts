@@ -142,6 +142,7 @@ async function runJobs(
       { ...final, ...keptText(final) },
       {
         queue_wait_ms: Math.max(0, startedMs - job.released_ms),
+        batch_wait_ms: Math.max(0, batchStart - job.released_ms),
         screenshot_key,
         screenshot_bytes: screenshot_key ? final.screenshot!.byteLength : null,
         result_meta: kept.result_meta,

@@ -602,6 +602,7 @@ async function browserOnly(api: Client, origin: string, usageOk: boolean) {
     ["ratio", fmt(browserRun.ratio, 3)],
     ["job p50 / p95 ms", `${fmt(browserRun.job_latency_ms.p50, 0)} / ${fmt(browserRun.job_latency_ms.p95, 0)}`],
     ["DO calls per page", fmt(per("do_requests"), 4)],
+    ["  of which HostGate calls", fmt(per("do_gate_requests"), 4)],
     ["DO alarms per page", fmt(per("do_alarms"), 4)],
     ["DO setAlarm calls per page", fmt(per("do_set_alarms"), 4)],
     ["D1 write statements per page", fmt(per("d1_write_statements"), 4)],
@@ -642,6 +643,7 @@ async function fetchOnly(api: Client, origin: string, usageOk: boolean) {
   const rows: (string | number)[][] = [
     ["jobs/s (Worker)", fmt(jps, 1)],
     ["DO calls per job", fmt(per("do_requests"), 4)],
+    ["  of which HostGate calls", fmt(per("do_gate_requests"), 4)],
     ["DO alarms per job", fmt(per("do_alarms"), 4)],
     ["DO setAlarm calls per job", fmt(per("do_set_alarms"), 4)],
     ["D1 write statements per job", fmt(per("d1_write_statements"), 4)],

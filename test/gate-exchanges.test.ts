@@ -3,7 +3,7 @@
  * tenant's HostGate granted it and refills them from its own pending jobs, so a run of one host
  * asks the gate at its start and at its end, not once per recorded batch (the bench's target is
  * DO requests per job: ≤ 0.05 fetch, ≤ 0.1 browser, and each record() is already one). Counted
- * with the bench's own counters (src/metrics.ts) on the run object's HOST_GATES binding, while
+ * with the bench's own counter (src/metrics.ts, do_gate_requests) on the run object's binding, while
  * the test plays the consumers: batches of released jobs, each recorded with one record() call.
  */
 import { runInDurableObject } from "cloudflare:test";
@@ -83,7 +83,7 @@ async function playRun(o: { total: number; browser: boolean; batch: number; batc
       queue.push(...release);
       most = Math.max(most, store.countInFlight(sql));
     }
-    return { gateCalls: usage.do_requests, records, most, run: store.readRun(sql)! };
+    return { gateCalls: usage.do_gate_requests, records, most, run: store.readRun(sql)! };
   });
 }
 

@@ -67,9 +67,9 @@ export interface Grants {
  * asking (RunCoordinator), so a busy run costs one call at its start and one at its end, not one
  * per recorded batch. What it cannot see from its own jobs it hears from here: when a run starts
  * waiting for a host, or a host's backoff moves later, every other run holding slots on that host
- * is told (`hostNews`), and asks at its next refill; the answer's `busy` and `hold_off` then stop
- * it keeping or reusing slots there. A lost news call is made good by the run's renewal, at most
- * GRANT_TTL_MS / 2 later.
+ * is told (`hostNews`) and asks at once, giving back slots it kept unused; the answer's `busy` and
+ * `hold_off` then stop it keeping or reusing slots there. A lost news call is made good at the run's
+ * next exchange: its renewal, at most GRANT_TTL_MS / 2 later, if nothing else comes first.
  */
 export class HostGate extends DurableObject<Env> {
   private sql: SqlStorage;
@@ -122,7 +122,7 @@ export class HostGate extends DurableObject<Env> {
     for (const [host, held] of Object.entries(x.held)) gate.setGrant(this.sql, host, x.run_id, held, expires);
   }
 
-  /** News for runs holding slots: they ask at their next refill. Best effort (see the class's note). */
+  /** News for runs holding slots: each asks at once. Best effort (see the class's note). */
   private async tell(runIds: string[]) {
     const sent = await Promise.allSettled(runIds.map((id) => runObject(this.env, id).hostNews()));
     for (const r of sent) if (r.status === "rejected") console.error("telling a run of host news failed", r.reason);

@@ -221,11 +221,14 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /**
    * From the tenant's HostGate: another run started waiting for a host this run holds slots on, or
-   * a host's backoff moved. The next refill asks the gate before it reuses any slot.
+   * a host's backoff moved. The run asks the gate at once, reporting only its jobs in flight, so
+   * slots it kept unused go back now rather than at its next record (which a batch of hanging pages
+   * can hold off for minutes), and it learns which hosts it may no longer reuse without asking.
    */
   async hostNews(): Promise<void> {
     this.slots = null;
     this.news++;
+    await this.send(await this.refill());
   }
 
   /** Idempotent: a second call for the same run only makes sure the run is moving. */

@@ -9,8 +9,8 @@ import { leaseMs } from "./pacing";
 /**
  * How long the gate keeps a run's grants without hearing from the run: the longest lease a released
  * job can hold (its 120 s timeout cap, all attempts and backoffs) and a minute. A live run renews
- * them at every exchange, and its alarm comes back at its next lease at the latest; a run whose
- * object stopped gives its slots back when this runs out.
+ * them at every exchange, and its alarm comes back to renew them half this after its last one
+ * (GRANT_RENEW_MS) if nothing else did; a run whose object stopped gives its slots back when this runs out.
  */
 export const GRANT_TTL_MS = leaseMs(120_000) + 60_000;
 

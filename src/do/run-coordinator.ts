@@ -172,17 +172,19 @@ const TERMINAL_ORDER: TerminalStatus[] = ["completed", "failed", "timeout"];
  *   clean-up's backlog, and the alarm deletes the object's storage;
  * - per-host politeness: a job with a host is released only on a slot the tenant's HostGate granted
  *   this run, and this run's jobs in flight to a host never outnumber its slots there; exchanges are
- *   asked for after the commit (never inside a transaction), at most once per recorded batch, start
- *   or alarm, and serialised, so what the gate last heard of this run's slots per host is never
- *   older than a release it granted. A job waiting for its host stays pending, so its lease (its
- *   deadline) does not run.
+ *   asked for after the commit (never inside a transaction), at most once per recorded batch, start,
+ *   alarm or news from the gate, and serialised, so what the gate last heard of this run's slots
+ *   per host is never older than a release it granted. A job waiting for its host stays pending,
+ *   so its lease (its deadline) does not run.
  * - a slot freed by an outcome stays the run's while it has pending jobs for that host, and is
  *   refilled without asking: the run exchanges only when it would change something (a want beyond
  *   its slots, a backoff to report, slots to return on a host with a delay or another run waiting,
- *   a renewal due after GRANT_RENEW_MS, news from the gate, its end). So a run of one host costs
- *   two gate calls (start, end) whatever its length. Never reused without asking: a slot on a host
- *   with per_host_delay_ms (its next start waits for the gate's delay), on a host the gate says
- *   another run waits for (`busy`, so that run gets its share), or before a host's `hold_off`.
+ *   a renewal due after GRANT_RENEW_MS, news from the gate, its end). So a run of hosts it has to
+ *   itself costs two gate calls (start, end), one more per growth of its window past its slots and
+ *   one per GRANT_RENEW_MS, not one per batch (test/gate-exchanges.test.ts). Never reused without
+ *   asking: a slot on a host with per_host_delay_ms (its next start waits for the gate's delay), on
+ *   a host the gate says another run waits for (`busy`, so that run gets its share), or before a
+ *   host's `hold_off`.
  */
 export class RunCoordinator extends DurableObject<Env> {
   private sql: SqlStorage;

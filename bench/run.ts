@@ -46,10 +46,12 @@ const SSE_ONLY = process.argv.includes("--sse");
 /**
  * `--only=browser`: the Worker, then only the browser run and its baseline, with the run's unit
  * counts. For comparing changes to browser rendering on a shared machine, where a full bench takes
- * long enough for the load to change under it.
+ * long enough for the load to change under it. `--only=fetch`: the same for the 1,000-job fetch
+ * run's operations per job (no baseline, listing or pollers).
  */
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length) ?? null;
-if (ONLY !== null && ONLY !== "browser") throw new Error(`--only=${ONLY}: the only section is "browser"`);
+if (ONLY !== null && ONLY !== "browser" && ONLY !== "fetch")
+  throw new Error(`--only=${ONLY}: the sections are "browser" and "fetch"`);
 /** `--pages-per-browser=N`: the Worker's BROWSER_PAGE_CONCURRENCY for this bench instead of wrangler.toml's. */
 const PAGES_PER_BROWSER = process.argv.find((a) => a.startsWith("--pages-per-browser="))?.split("=")[1];
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -652,6 +654,7 @@ async function browserOnly(api: Client, origin: string, usageOk: boolean) {
     ["ratio to the isolated baseline", fmt(browserRun.isolated_ratio, 3)],
     ["job p50 / p95 ms", `${fmt(browserRun.job_latency_ms.p50, 0)} / ${fmt(browserRun.job_latency_ms.p95, 0)}`],
     ["DO calls per page", fmt(per("do_requests"), 4)],
+    ["  of which HostGate calls", fmt(per("do_gate_requests"), 4)],
     ["DO alarms per page", fmt(per("do_alarms"), 4)],
     ["DO setAlarm calls per page", fmt(per("do_set_alarms"), 4)],
     ["D1 write statements per page", fmt(per("d1_write_statements"), 4)],
@@ -672,6 +675,41 @@ async function browserOnly(api: Client, origin: string, usageOk: boolean) {
     finished_at: new Date().toISOString(),
     browser_run: browserRun,
     per_page: perPage,
+  });
+  fs.writeFileSync(REPORT, `${JSON.stringify(report, null, 2)}\n`);
+  log(`report written to ${path.relative(process.cwd(), REPORT)}`);
+}
+
+/** The 1,000-job fetch run alone (`--only=fetch`): its operations per job, status polls excluded. */
+async function fetchOnly(api: Client, origin: string, usageOk: boolean) {
+  const n = 1_000;
+  const cid = (await createCollection(api, `bench fetch ${n}`, pageRequests(origin, n))).id;
+  const counted = usageOk && (await usageReset(api));
+  log(`a. fetch run of ${n.toLocaleString("en-US")} jobs …`);
+  const run = await runToEnd(api, cid, n, "   fetch run");
+  const usage = counted ? await usageGet(api) : null;
+  const poll = usage ? await perPollCost(api, cid, run.runId) : null;
+  const perJob = usage ? minus(usage, poll, run.polls) : null;
+  const per = (k: string) => (perJob ? (perJob[k] ?? NaN) / n : NaN);
+  const jps = (run.done * 1000) / run.elapsedMs;
+  const rows: (string | number)[][] = [
+    ["jobs/s (Worker)", fmt(jps, 1)],
+    ["DO calls per job", fmt(per("do_requests"), 4)],
+    ["  of which HostGate calls", fmt(per("do_gate_requests"), 4)],
+    ["DO alarms per job", fmt(per("do_alarms"), 4)],
+    ["DO setAlarm calls per job", fmt(per("do_set_alarms"), 4)],
+    ["D1 write statements per job", fmt(per("d1_write_statements"), 4)],
+    ["queue messages per job", fmt(per("queue_messages"), 4)],
+  ];
+  const load = `load average ${loadAtStart} at start, ${os.loadavg()[0].toFixed(1)} at the end`;
+  console.log(`\nFetch section (${n} pages), ${new Date().toISOString()}, ${load}`);
+  console.log(table(["", "measured"], rows));
+  if (report.problems.length) console.log(`\nProblems seen: \n- ${report.problems.join("\n- ")}`);
+  Object.assign(report, {
+    only: ONLY,
+    finished_at: new Date().toISOString(),
+    fetch_run: { jobs: n, done: run.done, elapsed_ms: run.elapsedMs, window: run.window, usage, polls: run.polls },
+    per_job: perJob,
   });
   fs.writeFileSync(REPORT, `${JSON.stringify(report, null, 2)}\n`);
   log(`report written to ${path.relative(process.cwd(), REPORT)}`);
@@ -985,6 +1023,10 @@ async function main() {
 
   if (ONLY === "browser") {
     await browserOnly(api, site.origin, usageOk);
+    return;
+  }
+  if (ONLY === "fetch") {
+    await fetchOnly(api, site.origin, usageOk);
     return;
   }
 

@@ -13,6 +13,8 @@ export const usage = {
   d1_rows_read: 0,
   d1_rows_written: 0,
   do_requests: 0,
+  /** The part of do_requests that went to the tenants' HostGates (per-host politeness). */
+  do_gate_requests: 0,
   queue_messages: 0,
   queue_send_calls: 0,
   r2_class_a: 0,
@@ -140,6 +142,7 @@ function wrapQueue<T>(q: Queue<T>): Queue<T> {
 
 function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(
   ns: DurableObjectNamespace<T>,
+  also?: keyof Usage,
 ): DurableObjectNamespace<T> {
   return new Proxy(ns, {
     get(target, prop) {
@@ -150,9 +153,11 @@ function wrapNamespace<T extends Rpc.DurableObjectBranded | undefined>(
             get(s, p) {
               const v = Reflect.get(s, p);
               if (typeof v !== "function" || p === "fetch" || typeof p === "symbol") return v;
-              return (...args: unknown[]) => (
-                usage.do_requests++, Reflect.apply(v as (...a: unknown[]) => unknown, s, args)
-              );
+              return (...args: unknown[]) => {
+                usage.do_requests++;
+                if (also) usage[also]++;
+                return Reflect.apply(v as (...a: unknown[]) => unknown, s, args);
+              };
             },
           });
         };
@@ -177,7 +182,7 @@ export function instrument(env: Env): Env {
     BROWSER_JOBS: wrapQueue(env.BROWSER_JOBS),
     RUNS: wrapNamespace(env.RUNS),
     IDEMPOTENCY: wrapNamespace(env.IDEMPOTENCY),
-    HOST_GATES: wrapNamespace(env.HOST_GATES),
+    HOST_GATES: wrapNamespace(env.HOST_GATES, "do_gate_requests"),
   };
   wrapped.set(env, w);
   return w;

@@ -94,6 +94,24 @@ export const otherWaiters = (sql: SqlStorage, host: string, runId: string, nowMs
     )
     .one().n;
 
+/** Whether a run is marked as waiting for a host (a mark not lapsed by `nowMs`). */
+export const isWaiting = (sql: SqlStorage, host: string, runId: string, nowMs: number): boolean =>
+  sql
+    .exec<{ n: number }>(
+      "SELECT count(*) AS n FROM waiters WHERE host = ? AND run_id = ? AND until_ms >= ?",
+      host,
+      runId,
+      nowMs,
+    )
+    .one().n > 0;
+
+/** The runs other than `runId` holding slots on a host. */
+export const holdersOf = (sql: SqlStorage, host: string, runId: string): string[] =>
+  sql
+    .exec<{ run_id: string }>("SELECT run_id FROM grants WHERE host = ? AND run_id <> ? AND slots > 0", host, runId)
+    .toArray()
+    .map((r) => r.run_id);
+
 /** Marks (until `untilMs`) or clears (null) a run as waiting for a host. */
 export function setWaiter(sql: SqlStorage, host: string, runId: string, untilMs: number | null) {
   if (untilMs === null) sql.exec("DELETE FROM waiters WHERE host = ? AND run_id = ?", host, runId);

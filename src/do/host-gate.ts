@@ -3,23 +3,28 @@ import { now } from "../clock";
 import { instrument } from "../metrics";
 import * as gate from "./gate-store";
 import { grantOnHost, hostLimit, type Politeness, spread, WAIT_POLL_MS } from "./host-policy";
+import { runObject } from "./objects";
 import { leaseMs } from "./pacing";
 
 /**
  * How long the gate keeps a run's grants without hearing from the run: the longest lease a released
  * job can hold (its 120 s timeout cap, all attempts and backoffs) and a minute. A live run renews
- * them at every exchange, and its alarm comes back at its next lease at the latest; a run whose
- * object stopped gives its slots back when this runs out.
+ * them at every exchange, and its alarm comes back to renew them half this after its last one
+ * (GRANT_RENEW_MS) if nothing else did; a run whose object stopped gives its slots back when this runs out.
  */
 export const GRANT_TTL_MS = leaseMs(120_000) + 60_000;
 
-/** What a run's object tells the gate, and asks of it, in its one call per recorded batch. */
+/**
+ * What a run's object tells the gate, and asks of it. It calls only when something would change
+ * (see RunCoordinator): a slot freed by an outcome stays the run's and is refilled locally.
+ */
 export interface Exchange {
   run_id: string;
   politeness: Politeness;
   /**
-   * Every host the run has jobs in flight to, with how many. Absolute, not a delta: the gate's count
-   * for the run becomes exactly this, so a lost or repeated call cannot leak or double slots.
+   * Every host the run keeps slots on, with how many: its jobs in flight there, plus slots it keeps
+   * for its own pending jobs of that host. Absolute, not a delta: the gate's count for the run
+   * becomes exactly this, so a lost or repeated call cannot leak or double slots.
    */
   held: Record<string, number>;
   /** Pending jobs per host the run would release now. */
@@ -35,11 +40,19 @@ export interface Grants {
   grants: Record<string, number>;
   /** When a host that was wanted and not (fully) granted may be asked again; null when none waits. */
   next_at: number | null;
+  /**
+   * Hosts of `held` or `want` another run of the tenant waits for: the run keeps no slot there
+   * beyond its jobs in flight and asks at every refill, so the waiting runs get their share.
+   */
+  busy: string[];
+  /** Hosts of `held` or `want` where no job may start yet (a backoff, or the delay), and until when. */
+  hold_off: Record<string, number>;
 }
 
 /**
  * One per tenant (named by the tenant): the per-host politeness of all of the tenant's runs in
- * progress. Runs' objects call it; it calls nothing, so every call is one synchronous transaction.
+ * progress. Runs' objects call it; every call is one synchronous transaction, and the only calls
+ * it makes are news to runs holding slots (below), after its transaction, never awaited by the caller.
  *
  * Invariants it protects:
  * - per host, the slots granted over the tenant's runs never pass the asking run's limit
@@ -49,6 +62,14 @@ export interface Grants {
  * - a run's slots are what it last reported (`held`), renewed for GRANT_TTL_MS, and all go when the
  *   run ends (`end`) or stops renewing them, so no slot leaks for longer than a job's lease;
  * - runs waiting for a full host get an equal share of it as the others return slots.
+ *
+ * A run keeps its slots between exchanges and refills them from its own pending jobs without
+ * asking (RunCoordinator), so a busy run costs one call at its start and one at its end, not one
+ * per recorded batch. What it cannot see from its own jobs it hears from here: when a run starts
+ * waiting for a host, or a host's backoff moves later, every other run holding slots on that host
+ * is told (`hostNews`) and asks at once, giving back slots it kept unused; the answer's `busy` and
+ * `hold_off` then stop it keeping or reusing slots there. A lost news call is made good at the run's
+ * next exchange: its renewal, at most GRANT_TTL_MS / 2 later, if nothing else comes first.
  */
 export class HostGate extends DurableObject<Env> {
   private sql: SqlStorage;
@@ -60,16 +81,23 @@ export class HostGate extends DurableObject<Env> {
   }
 
   async exchange(x: Exchange): Promise<Grants> {
-    return this.ctx.storage.transactionSync(() => {
+    const tell = new Set<string>();
+    const answer = this.ctx.storage.transactionSync(() => {
       const t = now();
       gate.dropExpired(this.sql, t);
       gate.dropPastWaiters(this.sql, t);
       gate.dropPastHosts(this.sql, t);
-      for (const [host, until] of Object.entries(x.backoff))
+      for (const [host, until] of Object.entries(x.backoff)) {
+        // Other runs reuse their slots without asking: a later backoff is news to them.
+        if (until > gate.hostTimes(this.sql, host).backoff_until_ms)
+          for (const r of gate.holdersOf(this.sql, host, x.run_id)) tell.add(r);
         gate.pushHostTimes(this.sql, host, { backoff_until_ms: until });
+      }
       this.settle(x, t);
-      return this.grant(x, t);
+      return this.grant(x, t, tell);
     });
+    if (tell.size > 0) this.ctx.waitUntil(this.tell([...tell]));
+    return answer;
   }
 
   /** A run ended (completed, cancelled or deleted): its slots return, its hosts' delays start now. */
@@ -94,7 +122,13 @@ export class HostGate extends DurableObject<Env> {
     for (const [host, held] of Object.entries(x.held)) gate.setGrant(this.sql, host, x.run_id, held, expires);
   }
 
-  private grant(x: Exchange, t: number): Grants {
+  /** News for runs holding slots: each asks at once. Best effort (see the class's note). */
+  private async tell(runIds: string[]) {
+    const sent = await Promise.allSettled(runIds.map((id) => runObject(this.env, id).hostNews()));
+    for (const r of sent) if (r.status === "rejected") console.error("telling a run of host news failed", r.reason);
+  }
+
+  private grant(x: Exchange, t: number, tell: Set<string>): Grants {
     const asked: { host: string; wanted: number; n: number }[] = [];
     let nextAt: number | null = null;
     for (const [host, want] of Object.entries(x.want)) {
@@ -122,9 +156,21 @@ export class HostGate extends DurableObject<Env> {
         gate.setGrant(this.sql, a.host, x.run_id, (x.held[a.host] ?? 0) + n, expires);
       }
       // A run the host itself held back (not its own window) waits for it, and the waiting runs then
-      // share the host; the mark lapses unless the run keeps asking.
-      gate.setWaiter(this.sql, a.host, x.run_id, a.n < a.wanted ? t + 2 * WAIT_POLL_MS : null);
+      // share the host; the mark lapses unless the run keeps asking. A new waiter is news to the
+      // runs holding the host, which would otherwise keep reusing their slots without asking.
+      const waits = a.n < a.wanted;
+      if (waits && !gate.isWaiting(this.sql, a.host, x.run_id, t))
+        for (const r of gate.holdersOf(this.sql, a.host, x.run_id)) tell.add(r);
+      gate.setWaiter(this.sql, a.host, x.run_id, waits ? t + 2 * WAIT_POLL_MS : null);
     }
-    return { grants, next_at: nextAt };
+    const busy: string[] = [];
+    const holdOff: Record<string, number> = {};
+    for (const host of new Set([...Object.keys(x.held), ...Object.keys(x.want)])) {
+      if (gate.otherWaiters(this.sql, host, x.run_id, t) > 0) busy.push(host);
+      const times = gate.hostTimes(this.sql, host);
+      const until = Math.max(times.next_start_ms, times.backoff_until_ms);
+      if (until > t) holdOff[host] = until;
+    }
+    return { grants, next_at: nextAt, busy, hold_off: holdOff };
   }
 }

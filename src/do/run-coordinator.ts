@@ -15,7 +15,7 @@ import { instrument } from "../metrics";
 import { PLATFORM } from "../sizes";
 import { buildJobMessage, sendJobs } from "../queue/dispatch";
 import { bodiesExpired, readMarkdown } from "../storage/bodies";
-import type { Exchange, Grants } from "./host-gate";
+import { type Exchange, GRANT_TTL_MS, type Grants } from "./host-gate";
 import { hostLimit, MAX_HOST_BACKOFF_MS, type Politeness } from "./host-policy";
 import { hostGate } from "./objects";
 import * as store from "./job-store";
@@ -43,6 +43,11 @@ const SYNC_AT_LEAST_MS = 60_000;
 export const RETRY_SOON_MS = 5_000;
 /** Hosts with pending jobs offered to the HostGate per exchange; the next exchange goes on from the last. */
 const HOSTS_PER_EXCHANGE = 100;
+/**
+ * A run that kept its slots without asking renews them this long after its last exchange (its
+ * alarm comes back for it), well before the gate forgets them (GRANT_TTL_MS).
+ */
+export const GRANT_RENEW_MS = GRANT_TTL_MS / 2;
 
 /** What POST /run hands to a new run's object. */
 export interface StartRun extends store.NewRun {
@@ -165,11 +170,21 @@ const TERMINAL_ORDER: TerminalStatus[] = ["completed", "failed", "timeout"];
  *   message was not sent is sent by the alarm, so a lost send delays an event but never loses it;
  * - after 90 days from completion every read answers as if the run never existed, whatever the
  *   clean-up's backlog, and the alarm deletes the object's storage;
- * - per-host politeness: a job with a host is released only on a grant of the tenant's HostGate,
- *   asked for after the commit (never inside a transaction) and at most once per recorded batch,
- *   start or alarm; exchanges are serialised, so what the gate last heard of this run's jobs in
- *   flight per host is never older than a release it granted. A job waiting for its host stays
- *   pending, so its lease (its deadline) does not run.
+ * - per-host politeness: a job with a host is released only on a slot the tenant's HostGate granted
+ *   this run, and this run's jobs in flight to a host never outnumber its slots there; exchanges are
+ *   asked for after the commit (never inside a transaction), at most once per recorded batch, start,
+ *   alarm or news from the gate, and serialised, so what the gate last heard of this run's slots
+ *   per host is never older than a release it granted. A job waiting for its host stays pending,
+ *   so its lease (its deadline) does not run.
+ * - a slot freed by an outcome stays the run's while it has pending jobs for that host, and is
+ *   refilled without asking: the run exchanges only when it would change something (a want beyond
+ *   its slots, a backoff to report, slots to return on a host with a delay or another run waiting,
+ *   a renewal due after GRANT_RENEW_MS, news from the gate, its end). So a run of hosts it has to
+ *   itself costs two gate calls (start, end), one more per growth of its window past its slots and
+ *   one per GRANT_RENEW_MS, not one per batch (test/gate-exchanges.test.ts). Never reused without
+ *   asking: a slot on a host with per_host_delay_ms (its next start waits for the gate's delay), on
+ *   a host the gate says another run waits for (`busy`, so that run gets its share), or before a
+ *   host's `hold_off`.
  */
 export class RunCoordinator extends DurableObject<Env> {
   private sql: SqlStorage;
@@ -182,8 +197,19 @@ export class RunCoordinator extends DurableObject<Env> {
   private gating: Promise<unknown> = Promise.resolve();
   /** Host backoffs recorded and not yet told to the gate (kept until an exchange succeeds). */
   private backoffs = new Map<string, number>();
-  /** The gate's count of this run's jobs per host after the last exchange; null when unknown. */
-  private told: string | null = null;
+  /**
+   * The gate's count of this run's slots per host after the last exchange (only hosts with one);
+   * null when unknown (no exchange yet in this instance, a failed one, or news from the gate).
+   */
+  private slots: Map<string, number> | null = null;
+  /** When (Date.now()) the last exchange was answered: the gate keeps its grants GRANT_TTL_MS from then. */
+  private exchangedAt = 0;
+  /** Hosts the gate's last answer said another run of the tenant waits for. */
+  private busy = new Set<string>();
+  /** Hosts where no job may start before an instant (now()'s), from the gate's answers. */
+  private holdOff = new Map<string, number>();
+  /** Counts the gate's news: an answer to an exchange that overlapped news is not taken as current. */
+  private news = 0;
   /** When a host the run waits for may be asked again (the gate's next_at). */
   private hostWakeAt: number | null = null;
   /** Where the next exchange's list of pending hosts starts (they are offered in turns). */
@@ -193,6 +219,18 @@ export class RunCoordinator extends DurableObject<Env> {
     super(ctx, instrument(env));
     this.sql = ctx.storage.sql;
     store.upgrade(this.sql);
+  }
+
+  /**
+   * From the tenant's HostGate: another run started waiting for a host this run holds slots on, or
+   * a host's backoff moved. The run asks the gate at once, reporting only its jobs in flight, so
+   * slots it kept unused go back now rather than at its next record (which a batch of hanging pages
+   * can hold off for minutes), and it learns which hosts it may no longer reuse without asking.
+   */
+  async hostNews(): Promise<void> {
+    this.slots = null;
+    this.news++;
+    await this.send(await this.refill());
   }
 
   /** Idempotent: a second call for the same run only makes sure the run is moving. */
@@ -685,10 +723,10 @@ export class RunCoordinator extends DurableObject<Env> {
     const gate = hostGate(this.env, s.tenant);
     const politeness = politenessOf(s);
     if (s.status !== "in_progress") {
-      if (this.told === countsKey({})) return [];
+      if (this.slots !== null && this.slots.size === 0) return [];
       try {
         await gate.end({ run_id: s.run_id, politeness });
-        this.told = countsKey({});
+        this.slots = new Map();
         this.hostWakeAt = null;
       } catch (e) {
         // Tried again by the alarm soon; failing that, the gate expires slots nobody renews (GRANT_TTL_MS).
@@ -703,60 +741,138 @@ export class RunCoordinator extends DurableObject<Env> {
     // Jobs created before hosts were kept are released without the gate.
     const hostless = room > 0 ? store.pendingOnHost(this.sql, null, room) : 0;
     room -= hostless;
-    const held = store.inFlightByHost(this.sql);
-    const want = room > 0 ? this.wants(hostLimit(politeness)) : {};
-    const backoff = Object.fromEntries(this.backoffs);
-    let granted: Grants = { grants: {}, next_at: null };
-    if (Object.keys(want).length > 0 || this.backoffs.size > 0 || countsKey(held) !== this.told) {
-      const x: Exchange = { run_id: s.run_id, politeness, held, want, room: Math.max(0, room), backoff };
+    const t = now();
+    const cap = hostLimit(politeness);
+    const inFlight = store.inFlightByHost(this.sql);
+    const delayed = politeness.per_host_delay_ms > 0;
+    const keep = this.keep(inFlight, delayed);
+    let unused = 0;
+    for (const [host, n] of Object.entries(keep)) unused += n - (inFlight[host] ?? 0);
+    const want = room - unused > 0 ? this.wants(cap, keep, inFlight) : {};
+    const news = this.news;
+    let slots = this.slots;
+    let granted: Grants | null = null;
+    if (this.mustAsk(keep, want, delayed, t)) {
+      const backoff = Object.fromEntries(this.backoffs);
+      const x: Exchange = { run_id: s.run_id, politeness, held: keep, want, room: Math.max(0, room - unused), backoff };
       try {
         granted = await gate.exchange(x);
-        const believed = { ...held };
-        for (const [host, n] of Object.entries(granted.grants)) believed[host] = (believed[host] ?? 0) + n;
-        this.told = countsKey(believed);
-        // The gate's instants are now()'s; the alarm's are the real clock's (they differ only in tests).
-        this.hostWakeAt = granted.next_at === null ? null : granted.next_at - now() + Date.now();
+        this.exchangedAt = Date.now();
+        slots = new Map(Object.entries(keep).filter(([, n]) => n > 0));
+        for (const [host, n] of Object.entries(granted.grants)) slots.set(host, (slots.get(host) ?? 0) + n);
+        // A gate from before `busy` was answered: keep nothing beyond the jobs in flight, ask every time.
+        this.busy = new Set(granted.busy ?? Object.keys(keep));
+        for (const [host, until] of Object.entries(granted.hold_off ?? {})) this.holdOff.set(host, until);
         for (const [host, until] of Object.entries(backoff)) {
           if (this.backoffs.get(host) === until) this.backoffs.delete(host);
         }
+        this.slots = news === this.news && granted.busy !== undefined ? slots : null;
       } catch (e) {
         // Nothing is released on this exchange; the alarm asks again soon.
         console.error("the host gate could not be reached; releasing again soon", e);
-        this.told = null;
+        this.slots = null;
         this.hostWakeAt = Date.now() + RETRY_SOON_MS;
+        slots = null;
       }
-    } else {
-      this.hostWakeAt = null;
     }
+    for (const [host, until] of this.holdOff) if (until <= t) this.holdOff.delete(host);
     const msgs = this.ctx.storage.transactionSync(() => {
       const after = this.run()!;
       if (after.status !== "in_progress") return [];
-      const t = now();
-      const rows = store.releasePending(this.sql, null, hostless, t, leaseMs);
-      for (const [host, n] of Object.entries(granted.grants)) {
-        const released = store.releasePending(this.sql, host, n, t, leaseMs);
-        // A grant not used in full (jobs cancelled meanwhile): the next exchange reports the truth.
-        if (released.length < n) this.told = null;
+      const rt = now();
+      const rows = store.releasePending(this.sql, null, hostless, rt, leaseMs);
+      let left = Math.max(0, room);
+      for (const [host, n] of slots ?? []) {
+        if ((this.holdOff.get(host) ?? 0) > rt) continue;
+        const released = store.releasePending(this.sql, host, Math.min(left, n - (inFlight[host] ?? 0)), rt, leaseMs);
+        left -= released.length;
         rows.push(...released);
       }
-      const out = this.messages(after, rows, t);
+      const out = this.messages(after, rows, rt);
       // A job whose message could not be built ended here: its job.completed is written with it.
       this.announce();
       return out;
     });
+    if (slots !== null) this.hostWakeAt = this.wakeAt(granted, keep, inFlight, want, t);
     await this.armAlarm();
     return msgs;
   }
 
-  /** Pending jobs per host the run would release now, each host counted up to its limit. */
-  private wants(cap: number): Record<string, number> {
+  /**
+   * The slots the run keeps per host: its jobs in flight, and while the host is its alone (no delay,
+   * nobody waiting, no slots unknown) as many of its current slots as its pending jobs there can use.
+   */
+  private keep(inFlight: Record<string, number>, delayed: boolean): Record<string, number> {
+    const out: Record<string, number> = { ...inFlight };
+    if (this.slots === null || delayed) return out;
+    for (const [host, n] of this.slots) {
+      const flying = inFlight[host] ?? 0;
+      if (this.busy.has(host) || n <= flying) continue;
+      out[host] = flying + store.pendingOnHost(this.sql, host, n - flying);
+    }
+    return out;
+  }
+
+  /**
+   * Whether this refill needs the gate: slots unknown, a backoff to report, renewal due, a want it
+   * could be granted now, or slots to give back where reusing them is not the run's to decide (a
+   * host with a delay or another run waiting: `keep` is then the jobs in flight alone).
+   */
+  private mustAsk(keep: Record<string, number>, want: Record<string, number>, delayed: boolean, t: number): boolean {
+    if (this.slots === null || this.backoffs.size > 0) return true;
+    if (this.slots.size > 0 && Date.now() >= this.exchangedAt + GRANT_RENEW_MS) return true;
+    // A host still in its hold_off would be refused: the alarm comes back for it (wakeAt).
+    if (Object.keys(want).some((h) => (this.holdOff.get(h) ?? 0) <= t)) return true;
+    for (const h of new Set([...this.slots.keys(), ...Object.keys(keep)])) {
+      const had = this.slots.get(h) ?? 0;
+      const kept = keep[h] ?? 0;
+      // More in flight than the gate counts (jobs released before this instance knew its slots), or
+      // slots going back where the gate must hear it. Elsewhere an unused slot goes back at the next
+      // exchange or the run's end: nobody waits for it (the gate would have sent news).
+      if (kept > had || (kept < had && (delayed || this.busy.has(h)))) return true;
+    }
+    return false;
+  }
+
+  /**
+   * When to come back for a host: the gate's next_at for a wanted host it held back, or the end of
+   * a host's hold_off while the run has jobs for it.
+   */
+  private wakeAt(
+    granted: Grants | null,
+    keep: Record<string, number>,
+    inFlight: Record<string, number>,
+    want: Record<string, number>,
+    t: number,
+  ): number | null {
+    let at = granted?.next_at ?? null;
+    for (const [host, until] of this.holdOff) {
+      const waiting = (keep[host] ?? 0) > (inFlight[host] ?? 0) || host in want;
+      if (waiting && until > t) at = Math.min(at ?? until, until);
+    }
+    // The gate's instants are now()'s; the alarm's are the real clock's (they differ only in tests).
+    return at === null ? null : at - now() + Date.now();
+  }
+
+  /**
+   * Pending jobs per host the run would have more slots for: beyond the slots it keeps there, and
+   * only on hosts where it keeps fewer than the limit. Hosts are offered HOSTS_PER_EXCHANGE at a time.
+   */
+  private wants(cap: number, keep: Record<string, number>, inFlight: Record<string, number>): Record<string, number> {
     let hosts = store.pendingHosts(this.sql, this.hostCursor, HOSTS_PER_EXCHANGE);
     if (hosts.length < HOSTS_PER_EXCHANGE && this.hostCursor !== "") {
       const wrapped = store.pendingHosts(this.sql, "", HOSTS_PER_EXCHANGE - hosts.length);
       hosts = [...hosts, ...wrapped.filter((h) => !hosts.includes(h))];
     }
     this.hostCursor = hosts.length === HOSTS_PER_EXCHANGE ? hosts.at(-1)! : "";
-    return Object.fromEntries(hosts.map((h) => [h, store.pendingOnHost(this.sql, h, cap)]));
+    const out: Record<string, number> = {};
+    for (const h of hosts) {
+      const kept = keep[h] ?? 0;
+      if (kept >= cap) continue;
+      const more = store.pendingOnHost(this.sql, h, cap) - (kept - (inFlight[h] ?? 0));
+      if (more > 0) out[h] = more;
+    }
+    return out;
   }
 
   /** Inside record()'s transaction: jobs sent back by their host go pending, their hosts slow down. */
@@ -927,6 +1043,9 @@ export class RunCoordinator extends DurableObject<Env> {
     }
     // A host to ask again, or (once the run has ended) its slots still to give back.
     if (this.hostWakeAt !== null) due.push(this.hostWakeAt - Date.now() + t);
+    // Slots kept without asking are renewed before the gate forgets them, records or not.
+    if (s.status === "in_progress" && this.slots !== null && this.slots.size > 0)
+      due.push(this.exchangedAt + GRANT_RENEW_MS - Date.now() + t);
     if (s.completed_ms !== null) due.push(s.completed_ms + LIMITS.metadataRetentionMs);
     if (store.hasUnqueued(this.sql)) due.push(t + RETRY_SOON_MS);
     if (due.length === 0) return;
@@ -937,14 +1056,6 @@ export class RunCoordinator extends DurableObject<Env> {
 }
 
 const counterOf = (s: TerminalStatus) => (s === "completed" ? "success" : s) as "success" | "failed" | "timeout";
-
-/** A canonical text of per-host counts, to tell whether the gate already has them. */
-const countsKey = (counts: Record<string, number>) =>
-  JSON.stringify(
-    Object.entries(counts)
-      .filter(([, n]) => n > 0)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-  );
 
 const politenessOf = (s: RunState): Politeness => ({
   per_host_concurrency: s.per_host_concurrency,

@@ -1,0 +1,148 @@
+/**
+ * What per-host politeness costs in Durable Object requests: a run keeps the host slots the
+ * tenant's HostGate granted it and refills them from its own pending jobs, so a run of one host
+ * asks the gate at its start and at its end, not once per recorded batch (the bench's target is
+ * DO requests per job: ≤ 0.05 fetch, ≤ 0.1 browser, and each record() is already one). Counted
+ * with the bench's own counter (src/metrics.ts, do_gate_requests) on the run object's binding, while
+ * the test plays the consumers: batches of released jobs, each recorded with one record() call.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import { setNow } from "../src/clock";
+import type { RunCoordinator } from "../src/do/run-coordinator";
+import * as store from "../src/do/job-store";
+import { type JobMessage, pagelessOutcome } from "../src/domain";
+import { instrument, resetUsage, usage } from "../src/metrics";
+
+afterEach(() => setNow(null));
+
+/** A run object of `total` jobs on pages.example, its calls to other objects counted as the bench counts them. */
+async function newRun(o: { tenant: string; total: number; browser: boolean; perHost: number; t: number }) {
+  // Named by its run id, as the gate finds it when it has news for it.
+  const runId = crypto.randomUUID();
+  const stub = env.RUNS.get(env.RUNS.idFromName(runId));
+  const prefix = runId.replaceAll("-", "").slice(0, 24);
+  await runInDurableObject(stub, async (instance: RunCoordinator, state) => {
+    const sql = state.storage.sql;
+    store.migrate(sql);
+    store.insertRun(
+      sql,
+      {
+        run_id: runId,
+        tenant: o.tenant,
+        collection_id: "c",
+        job_prefix: prefix,
+        requests_version: 1,
+        total: o.total,
+        browser_total: o.browser ? o.total : 0,
+        created_ms: o.t,
+        per_host_concurrency: o.perHost,
+      },
+      1,
+      Date.now(),
+    );
+    const spec = JSON.stringify({ browser: o.browser, timeout: 30_000 });
+    const rows = Array.from({ length: o.total }, (_, seq) => ({
+      seq,
+      url: `https://pages.example/${seq}`,
+      custom_id: null,
+      browser: o.browser ? 1 : 0,
+      spec,
+    }));
+    store.insertJobs(sql, rows, null);
+    store.setCreated(sql, o.total);
+    // The test takes released jobs from record()'s answers, as the consumer does, so nothing is sent.
+    Object.defineProperty(instance, "env", {
+      value: instrument({ ...env, BENCH_METRICS: "true" }),
+      configurable: true,
+    });
+  });
+  return stub;
+}
+
+/** Records the outcomes of `jobs` (none: a refill alone, as start() does); returns the jobs released in their place. */
+async function record(stub: DurableObjectStub<RunCoordinator>, jobs: JobMessage[]): Promise<JobMessage[]> {
+  return runInDurableObject(stub, async (instance: RunCoordinator) => {
+    const outcomes = jobs.map((m) => ({
+      ...pagelessOutcome(m.job_id, "completed", 1, ""),
+      error: null,
+      status_code: 200,
+      fetch_ms: 100,
+    }));
+    return (await instance.record({ outcomes })).release;
+  });
+}
+
+/**
+ * Runs `total` jobs of one host through a run object, `batch` at a time as a consumer would (all
+ * released jobs in flight, each batch's outcomes recorded together, `batchMs` apart), and returns
+ * the run object's calls to its tenant's HostGate, its record() calls and the most jobs it had
+ * in flight at once.
+ */
+async function playRun(o: { total: number; browser: boolean; batch: number; batchMs: number; perHost: number }) {
+  let t = Date.now();
+  setNow(t);
+  // A tenant of its own: its HostGate starts empty.
+  const stub = await newRun({ ...o, tenant: crypto.randomUUID(), t });
+  resetUsage();
+  let queue = await record(stub, []);
+  let records = 0;
+  let most = queue.length;
+  for (let guard = 0; queue.length > 0 && guard < 10_000; guard++) {
+    const taken = queue.slice(0, o.batch);
+    queue = queue.slice(o.batch);
+    t += o.batchMs;
+    setNow(t);
+    queue.push(...(await record(stub, taken)));
+    records++;
+    most = Math.max(most, queue.length);
+  }
+  const run = await runInDurableObject(stub, (_i, state) => store.readRun(state.storage.sql)!);
+  return { gateCalls: usage.do_gate_requests, records, most, run };
+}
+
+describe("host gate exchanges", () => {
+  it("a browser run of 100 pages on one host asks the gate at its start and its end, not per batch", async () => {
+    const r = await playRun({ total: 100, browser: true, batch: 12, batchMs: 8_000, perHost: 12 });
+    expect(r.run.status).toBe("completed");
+    expect(r.run.success).toBe(100);
+    expect(r.records).toBe(9);
+    expect(r.most).toBeLessThanOrEqual(12);
+    // One exchange when the run starts, one end: 0.02 per page over the 0.09 of its records.
+    expect(r.gateCalls).toBe(2);
+  });
+
+  it("a fetch run of 1,000 jobs on one host does the same over 40 batches", async () => {
+    const r = await playRun({ total: 1_000, browser: false, batch: 25, batchMs: 500, perHost: 50 });
+    expect(r.run.status).toBe("completed");
+    expect(r.run.success).toBe(1_000);
+    expect(r.records).toBe(40);
+    expect(r.most).toBeLessThanOrEqual(50);
+    expect(r.gateCalls).toBe(2);
+  });
+
+  it("a run keeping its slots hears of another run of the tenant waiting for the host, and shares it", async () => {
+    setNow(Date.now());
+    const tenant = crypto.randomUUID();
+    const a = await newRun({ tenant, total: 100, browser: false, perHost: 12, t: Date.now() });
+    const b = await newRun({ tenant, total: 100, browser: false, perHost: 12, t: Date.now() });
+    const first = await record(a, []);
+    expect(first).toHaveLength(12);
+    // The host is full with a's jobs: b gets nothing and waits, which is news to a.
+    expect(await record(b, [])).toHaveLength(0);
+    let heard = false;
+    for (let i = 0; i < 100 && !heard; i++) {
+      heard = await runInDurableObject(a, (instance: RunCoordinator) => {
+        return (instance as unknown as { busy: Set<string> }).busy.has("pages.example");
+      });
+      if (!heard) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(heard).toBe(true);
+    // a's batch ends: instead of refilling all 12 of its slots itself, it takes its share of the
+    // host, and b gets the rest when it asks again.
+    const again = await record(a, first);
+    expect(again).toHaveLength(6);
+    expect(await record(b, [])).toHaveLength(6);
+  });
+});

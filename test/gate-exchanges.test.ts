@@ -113,6 +113,17 @@ describe("host gate exchanges", () => {
     expect(r.gateCalls).toBe(2);
   });
 
+  it("a browser run whose window grows asks for a batch more at a time, not at each record", async () => {
+    // 50 per host: the window (at least one batch, sized by throughput × time held) is what limits it.
+    const r = await playRun({ total: 300, browser: true, batch: 12, batchMs: 8_000, perHost: 50 });
+    expect(r.run.status).toBe("completed");
+    expect(r.records).toBeGreaterThanOrEqual(20);
+    // The window grew past its first batch, so the run wanted slots beyond those it was granted.
+    expect(r.most).toBeGreaterThan(12);
+    // Asking for the shortfall alone made one exchange per record while the window crept up.
+    expect(r.gateCalls).toBeLessThanOrEqual(5);
+  });
+
   it("a fetch run of 1,000 jobs on one host does the same over 40 batches", async () => {
     const r = await playRun({ total: 1_000, browser: false, batch: 25, batchMs: 500, perHost: 50 });
     expect(r.run.status).toBe("completed");

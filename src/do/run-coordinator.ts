@@ -180,8 +180,9 @@ const TERMINAL_ORDER: TerminalStatus[] = ["completed", "failed", "timeout"];
  *   refilled without asking: the run exchanges only when it would change something (a want beyond
  *   its slots, a backoff to report, slots to return on a host with a delay or another run waiting,
  *   a renewal due after GRANT_RENEW_MS, news from the gate, its end). So a run of hosts it has to
- *   itself costs two gate calls (start, end), one more per growth of its window past its slots and
- *   one per GRANT_RENEW_MS, not one per batch (test/gate-exchanges.test.ts). Never reused without
+ *   itself costs two gate calls (start, end), one more each time its window outgrows its slots (it
+ *   then asks for a batch more than it lacks) and one per GRANT_RENEW_MS, not one per batch
+ *   (test/gate-exchanges.test.ts). Never reused without
  *   asking: a slot on a host with per_host_delay_ms (its next start waits for the gate's delay), on
  *   a host the gate says another run waits for (`busy`, so that run gets its share), or before a
  *   host's `hold_off`.
@@ -736,7 +737,8 @@ export class RunCoordinator extends DurableObject<Env> {
       }
       return [];
     }
-    const size = windowFor(s.rate ?? 0, s.service_ms ?? 0, s.tenant_runs, isBrowserHeavy(s.total, s.browser_total));
+    const browserHeavy = isBrowserHeavy(s.total, s.browser_total);
+    const size = windowFor(s.rate ?? 0, s.service_ms ?? 0, s.tenant_runs, browserHeavy);
     let room = size - store.countInFlight(this.sql);
     // Jobs created before hosts were kept are released without the gate.
     const hostless = room > 0 ? store.pendingOnHost(this.sql, null, room) : 0;
@@ -754,7 +756,11 @@ export class RunCoordinator extends DurableObject<Env> {
     let granted: Grants | null = null;
     if (this.mustAsk(keep, want, delayed, t)) {
       const backoff = Object.fromEntries(this.backoffs);
-      const x: Exchange = { run_id: s.run_id, politeness, held: keep, want, room: Math.max(0, room - unused), backoff };
+      // A window that grows asks for a batch more than it needs: the slots are kept (they go back once
+      // another run waits), so a window creeping up by a few jobs per record does not ask each time.
+      const short = Math.max(0, room - unused);
+      const ask = short > 0 ? short + (browserHeavy ? PACING.minBrowserWindow : PACING.minWindow) : 0;
+      const x: Exchange = { run_id: s.run_id, politeness, held: keep, want, room: ask, backoff };
       try {
         granted = await gate.exchange(x);
         this.exchangedAt = Date.now();

@@ -24,7 +24,7 @@ const FORMATS = ["html", "markdown", "text", "links", "metadata"] as const;
 /** Result reads in flight at once while writing --out. */
 const RESULT_READS = 8;
 
-/** The collection's politeness fields' ranges (API.md, "Request options and politeness"). */
+/** The collection's politeness fields' ranges, as the Politeness schema in src/schemas.ts gives them. */
 const PER_HOST = { flag: "--per-host", min: 1, max: 50 };
 const PER_HOST_DELAY = { flag: "--per-host-delay", min: 0, max: 60_000 };
 const range = (r: { min: number; max: number }) => `${r.min}–${r.max}`;
@@ -41,7 +41,7 @@ Commands:
       --webhook <url>             POST run.completed to this URL
       --name <name>               the collection's name (default: the file's name)
       --per-host <n>              requests in flight to one host at once, ${range(PER_HOST)} (default 6)
-      --per-host-delay <ms>       least time from one request to a host to the next, ${range(PER_HOST_DELAY)}
+      --per-host-delay <ms>       least time from a request's end to the next start, ${range(PER_HOST_DELAY)}
                                   (default 0; above 0, one request at a time per host)
       --fail-on-error             exit 1 when any job failed or timed out
       --poll <ms>                 how often to read the run (default 500 on a terminal, else 1000)

@@ -351,12 +351,9 @@ export const nextLease = (sql: SqlStorage): number | null =>
 /**
  * Ends one job with its outcome unless it already ended: the first outcome wins for good, so a
  * duplicate delivery, a late success after a dead letter, or a re-released job's second report
- * changes nothing. Returns the job's mode when this call ended it, null when it had ended already.
- */
-/**
- * Ends a job not ended yet with its outcome. Returns its mode and its time held by a worker: from when
- * a consumer took its batch (its release plus its batch wait, else its queue wait) to now, or null
- * when it had already ended.
+ * changes nothing. Returns the job's mode and its time held by a worker (from when a consumer took
+ * its batch, its release plus its batch wait, else its queue wait, to now) when this call ended it,
+ * null when it had ended already.
  */
 export function finishJob(
   sql: SqlStorage,

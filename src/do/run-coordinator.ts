@@ -48,6 +48,8 @@ const HOSTS_PER_EXCHANGE = 100;
  * alarm comes back for it), well before the gate forgets them (GRANT_TTL_MS).
  */
 export const GRANT_RENEW_MS = GRANT_TTL_MS / 2;
+/** Kept slots are claimed no later than this before the gate could forget them (clocks and calls in between). */
+const GRANT_MARGIN_MS = 60_000;
 
 /** What POST /run hands to a new run's object. */
 export interface StartRun extends store.NewRun {
@@ -530,7 +532,9 @@ export class RunCoordinator extends DurableObject<Env> {
     const s = this.run();
     if (s) {
       // Also after a cancel whose own hand-back may have failed (ending is idempotent at the gate).
-      // Best effort: should the gate be unreachable, it expires the run's slots itself.
+      // Best effort: should the gate be unreachable, it expires the run's slots itself. After any
+      // exchange still in flight, which would otherwise land after the end and take slots again.
+      await this.gating;
       await hostGate(this.env, s.tenant)
         .end({ run_id: s.run_id, politeness: politenessOf(s) })
         .catch((e: unknown) => console.error("returning a deleted run's host slots failed", e));
@@ -748,8 +752,12 @@ export class RunCoordinator extends DurableObject<Env> {
     const inFlight = store.inFlightByHost(this.sql);
     const delayed = politeness.per_host_delay_ms > 0;
     const keep = this.keep(inFlight, delayed);
+    // Slots kept on a host in its hold_off cannot be used before it ends: they do not take room from
+    // the run's other hosts meanwhile.
     let unused = 0;
-    for (const [host, n] of Object.entries(keep)) unused += n - (inFlight[host] ?? 0);
+    for (const [host, n] of Object.entries(keep)) {
+      if ((this.holdOff.get(host) ?? 0) <= t) unused += n - (inFlight[host] ?? 0);
+    }
     const want = room - unused > 0 ? this.wants(cap, keep, inFlight) : {};
     const news = this.news;
     let slots = this.slots;
@@ -806,11 +814,13 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /**
    * The slots the run keeps per host: its jobs in flight, and while the host is its alone (no delay,
-   * nobody waiting, no slots unknown) as many of its current slots as its pending jobs there can use.
+   * nobody waiting, no slots unknown, and not so long since its last exchange that the gate may have
+   * let them go: then another run may hold them, and claiming them back could pass the host's limit)
+   * as many of its current slots as its pending jobs there can use.
    */
   private keep(inFlight: Record<string, number>, delayed: boolean): Record<string, number> {
     const out: Record<string, number> = { ...inFlight };
-    if (this.slots === null || delayed) return out;
+    if (this.slots === null || delayed || Date.now() >= this.exchangedAt + GRANT_TTL_MS - GRANT_MARGIN_MS) return out;
     for (const [host, n] of this.slots) {
       const flying = inFlight[host] ?? 0;
       if (this.busy.has(host) || n <= flying) continue;

@@ -119,6 +119,8 @@ async function runJobs(
   policy: FlushPolicy,
 ) {
   const batchStart = Date.now();
+  // On the clock the run's object stamps releases with (they differ only in tests).
+  const takenMs = now();
   const recorder = new Recorder(env, policy, (id) => fates.ack(id));
   await mapLimit(fairOrder(jobs), parallelism, async (job) => {
     if (endedRuns.has(job.run_id)) return fates.ack(job.job_id);
@@ -142,7 +144,7 @@ async function runJobs(
       { ...final, ...keptText(final) },
       {
         queue_wait_ms: Math.max(0, startedMs - job.released_ms),
-        batch_wait_ms: Math.max(0, batchStart - job.released_ms),
+        batch_wait_ms: Math.max(0, takenMs - job.released_ms),
         screenshot_key,
         screenshot_bytes: screenshot_key ? final.screenshot!.byteLength : null,
         result_meta: kept.result_meta,

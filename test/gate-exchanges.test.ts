@@ -10,6 +10,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { setNow } from "../src/clock";
+import { GRANT_TTL_MS } from "../src/do/host-gate";
 import type { RunCoordinator } from "../src/do/run-coordinator";
 import * as store from "../src/do/job-store";
 import { type JobMessage, pagelessOutcome } from "../src/domain";
@@ -158,5 +159,31 @@ describe("host gate exchanges", () => {
     const again = await record(a, first);
     expect(again).toHaveLength(6);
     expect(await record(b, [])).toHaveLength(6);
+  });
+
+  it("a run quiet past its grants' lifetime claims its jobs in flight alone, not the slots it kept", async () => {
+    let t = Date.now();
+    setNow(t);
+    const tenant = crypto.randomUUID();
+    const a = await newRun({ tenant, total: 40, browser: false, perHost: 12, t });
+    const first = await record(a, []);
+    expect(first).toHaveLength(12);
+    // Half of a's jobs end: it refills their slots itself, without the gate.
+    const refill = await record(a, first.slice(0, 6));
+    expect(refill).toHaveLength(6);
+    // Nothing renews a's grants (its object failed, say) and the gate lets them go; another run of
+    // the tenant takes the host's 12 slots meanwhile.
+    t += GRANT_TTL_MS + 1_000;
+    setNow(t);
+    const b = await newRun({ tenant, total: 40, browser: false, perHost: 12, t });
+    expect(await record(b, [])).toHaveLength(12);
+    await runInDurableObject(b, (_i, state) => state.storage.deleteAlarm());
+    // a comes back as long after its last exchange: its 6 other jobs end. It may not take back the 12
+    // slots it kept (12 + 12 would be out on a host of 12): it reports the 6 still out, and the
+    // host being full, releases nothing.
+    await runInDurableObject(a, (instance: RunCoordinator) => {
+      (instance as unknown as { exchangedAt: number }).exchangedAt = Date.now() - GRANT_TTL_MS;
+    });
+    expect(await record(a, first.slice(6))).toHaveLength(0);
   });
 });

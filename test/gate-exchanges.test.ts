@@ -10,7 +10,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { setNow } from "../src/clock";
-import { GRANT_TTL_MS } from "../src/do/host-gate";
+import { GRANT_TTL_MS, NEWS_REPEAT_MS } from "../src/do/host-gate";
 import type { RunCoordinator } from "../src/do/run-coordinator";
 import * as store from "../src/do/job-store";
 import { type JobMessage, pagelessOutcome } from "../src/domain";
@@ -185,5 +185,39 @@ describe("host gate exchanges", () => {
       (instance as unknown as { exchangedAt: number }).exchangedAt = Date.now() - GRANT_TTL_MS;
     });
     expect(await record(a, first.slice(6))).toHaveLength(0);
+  });
+
+  it("a waiting run still refused tells the holders again, so a lost news call costs seconds", async () => {
+    const t = Date.now();
+    setNow(t);
+    const tenant = crypto.randomUUID();
+    const a = await newRun({ tenant, total: 100, browser: false, perHost: 12, t });
+    const b = await newRun({ tenant, total: 100, browser: false, perHost: 12, t });
+    expect(await record(a, [])).toHaveLength(12);
+    expect(await record(b, [])).toHaveLength(0);
+    await runInDurableObject(b, (_i, state) => state.storage.deleteAlarm());
+    const hears = async () => {
+      for (let i = 0; i < 500; i++) {
+        const heard = await runInDurableObject(a, (instance: RunCoordinator) => {
+          return (instance as unknown as { busy: Set<string> }).busy.has("pages.example");
+        });
+        if (heard) return true;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return false;
+    };
+    expect(await hears()).toBe(true);
+    // As if that news had been lost: a believes it keeps its 12 slots and nobody waits.
+    await runInDurableObject(a, (instance: RunCoordinator) => {
+      const state = instance as unknown as { busy: Set<string>; slots: Map<string, number> | null };
+      state.busy = new Set();
+      state.slots = new Map([["pages.example", 12]]);
+    });
+    // b keeps asking every 0.5 s, as its alarm does, and is refused while a holds the host.
+    for (let waited = 500; waited <= NEWS_REPEAT_MS + 500; waited += 500) {
+      setNow(t + waited);
+      expect(await record(b, [])).toHaveLength(0);
+    }
+    expect(await hears()).toBe(true);
   });
 });

@@ -13,6 +13,8 @@ import { leaseMs } from "./pacing";
  * (GRANT_RENEW_MS) if nothing else did; a run whose object stopped gives its slots back when this runs out.
  */
 export const GRANT_TTL_MS = leaseMs(120_000) + 60_000;
+/** A run still waiting for a host this long after its holders were told of it tells them again. */
+export const NEWS_REPEAT_MS = 5_000;
 
 /**
  * What a run's object tells the gate, and asks of it. It calls only when something would change
@@ -68,11 +70,19 @@ export interface Grants {
  * per recorded batch. What it cannot see from its own jobs it hears from here: when a run starts
  * waiting for a host, or a host's backoff moves later, every other run holding slots on that host
  * is told (`hostNews`) and asks at once, giving back slots it kept unused; the answer's `busy` and
- * `hold_off` then stop it keeping or reusing slots there. A lost news call is made good at the run's
- * next exchange: its renewal, at most GRANT_TTL_MS / 2 later, if nothing else comes first.
+ * `hold_off` then stop it keeping or reusing slots there. A lost news call is sent again while the waiter is
+ * still refused NEWS_REPEAT_MS later (it asks every WAIT_POLL_MS), and else made good at the holder's
+ * next exchange.
  */
 export class HostGate extends DurableObject<Env> {
   private sql: SqlStorage;
+  /**
+   * When runs holding a host were last told of a run waiting for it. A waiter still refused
+   * NEWS_REPEAT_MS later tells them again, so a lost news call costs a waiting run seconds, not a
+   * holder's renewal (GRANT_TTL_MS / 2). In memory: a gate that restarts tells again, at worst once
+   * more than needed.
+   */
+  private toldAt = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, instrument(env));
@@ -129,6 +139,7 @@ export class HostGate extends DurableObject<Env> {
   }
 
   private grant(x: Exchange, t: number, tell: Set<string>): Grants {
+    for (const [host, at] of this.toldAt) if (t - at >= NEWS_REPEAT_MS) this.toldAt.delete(host);
     const asked: { host: string; wanted: number; n: number }[] = [];
     let nextAt: number | null = null;
     for (const [host, want] of Object.entries(x.want)) {
@@ -159,8 +170,12 @@ export class HostGate extends DurableObject<Env> {
       // share the host; the mark lapses unless the run keeps asking. A new waiter is news to the
       // runs holding the host, which would otherwise keep reusing their slots without asking.
       const waits = a.n < a.wanted;
-      if (waits && !gate.isWaiting(this.sql, a.host, x.run_id, t))
-        for (const r of gate.holdersOf(this.sql, a.host, x.run_id)) tell.add(r);
+      const stale = t - (this.toldAt.get(a.host) ?? Number.NEGATIVE_INFINITY) >= NEWS_REPEAT_MS;
+      if (waits && (!gate.isWaiting(this.sql, a.host, x.run_id, t) || stale)) {
+        const holders = gate.holdersOf(this.sql, a.host, x.run_id);
+        for (const r of holders) tell.add(r);
+        if (holders.length > 0) this.toldAt.set(a.host, t);
+      }
       gate.setWaiter(this.sql, a.host, x.run_id, waits ? t + 2 * WAIT_POLL_MS : null);
     }
     const busy: string[] = [];

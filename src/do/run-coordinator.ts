@@ -442,7 +442,7 @@ export class RunCoordinator extends DurableObject<Env> {
    */
   async unrelease(input: { job_ids: string[] }): Promise<void> {
     const s = this.run();
-    if (!s || s.status !== "in_progress") return;
+    if (s?.status !== "in_progress") return;
     const seqs = input.job_ids.map((id) => seqOf(s.job_prefix, id)).filter((q): q is number => q !== null);
     this.ctx.storage.transactionSync(() => store.unrelease(this.sql, seqs));
     await this.ctx.storage.setAlarm(Date.now() + RETRY_SOON_MS);

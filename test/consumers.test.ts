@@ -7,6 +7,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { Outcome } from "../src/domain";
 import { allJobs, getRun, newTenant } from "./support/api";
 import { deliver, pendingRun, withFault } from "./support/queue";
 
@@ -123,5 +124,42 @@ describe("the dead-letter consumer", () => {
       retried: [],
     });
     expect(await getRun(key, a.collection_id, a.run_id)).toMatchObject({ status: "completed", failed_requests: 2 });
+  });
+});
+
+describe("what the consumer reports for pacing", () => {
+  it("tells the run's object when the batch was taken, apart from when each page started", async () => {
+    const { key, tenant } = await newTenant();
+    // 12 pages of 300 ms on one host at 50 per host: 6 at a time, so the last 6 wait for a slot.
+    const paths = Array.from({ length: 12 }, (_, i) => `/slow?ms=300&n=${i}`);
+    const run = await pendingRun(key, tenant, paths, { per_host_concurrency: 50 });
+    const recorded: Outcome[] = [];
+    const watched = withFault("RUNS", {
+      get: (id: DurableObjectId) => {
+        const stub = env.RUNS.get(id);
+        return {
+          record: (input: { outcomes: Outcome[] }) => {
+            recorded.push(...input.outcomes);
+            return stub.record(input);
+          },
+        };
+      },
+    });
+    // Released 5 s before the consumer took them.
+    const released_ms = Date.now() - 5_000;
+    const r = await deliver(
+      run.messages.map((m) => ({ ...m, released_ms })),
+      watched,
+    );
+    expect(r.acked).toHaveLength(12);
+    expect(recorded).toHaveLength(12);
+    for (const o of recorded) {
+      expect(o.batch_wait_ms).toBeGreaterThanOrEqual(5_000);
+      expect(o.batch_wait_ms).toBeLessThan(20_000);
+      expect(o.queue_wait_ms).toBeGreaterThanOrEqual(o.batch_wait_ms!);
+    }
+    // The pages that waited for a slot started at least one page (300 ms) after the first ones.
+    const slotWaits = recorded.map((o) => o.queue_wait_ms! - o.batch_wait_ms!).sort((a, b) => a - b);
+    expect(slotWaits[11] - slotWaits[0]).toBeGreaterThanOrEqual(250);
   });
 });

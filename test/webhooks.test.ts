@@ -3,7 +3,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { now, setNow } from "../src/clock";
 import { insertRun } from "../src/db/runs";
-import { type RunCoordinator, startOf } from "../src/do/run-coordinator";
+import { RETRY_SOON_MS, type RunCoordinator, startOf } from "../src/do/run-coordinator";
+import { pagelessOutcome } from "../src/domain";
 import type { Delivery } from "../src/schemas";
 import { signedHeaders } from "../src/webhooks/signing";
 import { RETRY_DELAYS_S } from "../src/webhooks/schedule";
@@ -391,6 +392,36 @@ describe("webhooks: delivery and retries", () => {
 });
 
 describe("webhooks: job.completed", () => {
+  it("sends a recorded batch's delivery before arming the alarm, which then has no reason to come soon", async () => {
+    const { key, tenant } = await newTenant();
+    const hook = crypto.randomUUID();
+    const run = await droppedRun(key, tenant, { url: hookUrl(hook), events: ["job.completed"] }, [
+      "/ok?n=1",
+      "/ok?n=2",
+      "/ok?n=3",
+    ]);
+    const sent: unknown[] = [];
+    const capture = { sendBatch: async (b: unknown[]) => void sent.push(...b) } as unknown as Queue;
+    const stub = env.RUNS.get(env.RUNS.idFromName(run.runId));
+    const before = Date.now();
+    const alarm = await runInDurableObject(stub, (instance: RunCoordinator, state) =>
+      withObjectEnv(
+        instance,
+        () => ({ JOBS: dropped, BROWSER_JOBS: dropped, WEBHOOKS: capture }),
+        async () => {
+          // One of three jobs ends: the run goes on, and its job.completed delivery is written.
+          const o = { ...pagelessOutcome(run.messages[0].job_id, "completed", 1, ""), error: null, status_code: 200 };
+          await instance.record({ outcomes: [{ ...o, fetch_ms: 10 }] });
+          return state.storage.getAlarm();
+        },
+      ),
+    );
+    expect(sent).toHaveLength(1);
+    // Before, the refill armed it RETRY_SOON_MS ahead for the delivery it had not sent yet: a billed
+    // alarm and a D1 sync for every batch of such a run.
+    expect(alarm === null || alarm > before + 2 * RETRY_SOON_MS).toBe(true);
+  });
+
   it("coalesces finished jobs (≤ 100 per delivery), every job exactly once, as the listing shows it", async () => {
     const { key } = await newTenant();
     const { secret } = await secretOf(key);

@@ -299,6 +299,10 @@ export class RunCoordinator extends DurableObject<Env> {
       this.noteBackoffs(s, input.backoffs ?? []);
       this.announce();
     });
+    // Sent before the refill arms the alarm, which would otherwise see them unsent and come back in
+    // RETRY_SOON_MS (an alarm and a D1 sync per batch of a run with job.completed webhooks); again
+    // after it, for any the refill itself announced.
+    await this.sendDeliveries();
     const release = await this.refill();
     await this.sendDeliveries();
     await this.syncD1();

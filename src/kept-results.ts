@@ -30,15 +30,14 @@ export function keptFromPage(
   const wantMarkdown = opts.formats.includes("markdown") && page.html !== null;
   const doc = page.html !== null && (wantMetadata || opts.extract || wantMarkdown) ? parseHtml(page.html) : null;
   const md = doc && wantMarkdown ? markdown(doc, page.baseUrl, { onlyMainContent: opts.only_main_content }) : null;
-  return { result_meta: resultMetaJson(spec, { ...page, doc }), markdown: md };
+  return { result_meta: resultMetaJson(opts, wantMetadata, { ...page, doc }), markdown: md };
 }
 
 function resultMetaJson(
-  spec: JobSpec,
+  opts: ReturnType<typeof resultOptions>,
+  wantMetadata: boolean,
   page: { doc: ReturnType<typeof parseHtml> | null; baseUrl: string; evaluate_results: unknown[] | null },
 ): string | null {
-  const opts = resultOptions(spec);
-  const wantMetadata = opts.formats.includes("metadata");
   const out: ResultMeta = {};
   if (page.evaluate_results) out.evaluate_results = page.evaluate_results;
   if (wantMetadata || opts.extract) {

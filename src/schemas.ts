@@ -121,7 +121,8 @@ export const ScrapeRequest = z
   })
   .strict()
   .superRefine((r, ctx) => {
-    checkRequestOptions(r, hostOf(r.url), ctx);
+    // The host only matters to cookies: a collection of 100,000 requests without any parses no URL here.
+    checkRequestOptions(r, r.cookies ? hostOf(r.url) : null, ctx);
     if (!r.browser && r.screenshot)
       ctx.addIssue({ code: "custom", path: ["screenshot"], message: "screenshot needs browser: true" });
     if (!r.browser && r.full_page)

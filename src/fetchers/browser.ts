@@ -121,6 +121,8 @@ export interface FrameRules {
   requestUrl: URL;
   /** Lower-case names. */
   headers: [string, string][];
+  /** The headers' names, for the requests they replace the page's own of. */
+  names: Set<string>;
   blocked: Set<string>;
 }
 
@@ -141,8 +143,7 @@ function guardedHeaders(rules: FrameRules, req: PausedRequest): { name: string; 
     return null;
   }
   if (!sameSite(rules.requestUrl, url)) return null;
-  const ours = new Set(rules.headers.map(([k]) => k));
-  const kept = Object.entries(req.headers).filter(([k]) => !ours.has(k.toLowerCase()));
+  const kept = Object.entries(req.headers).filter(([k]) => !rules.names.has(k.toLowerCase()));
   return [...kept, ...rules.headers].map(([name, value]) => ({ name, value }));
 }
 
@@ -483,7 +484,7 @@ class RenderAttempt {
     const headers = Object.entries(spec.headers ?? {}).map(([k, v]): [string, string] => [k.toLowerCase(), v]);
     const blocked = new Set(this.options.block_resources.map((t) => CDP_RESOURCE_TYPES[t]));
     if (headers.length === 0 && blocked.size === 0) return;
-    const rules: FrameRules = { requestUrl, headers, blocked };
+    const rules: FrameRules = { requestUrl, headers, names: new Set(headers.map(([k]) => k)), blocked };
     const list = (frameId: string) => {
       // An attach reported after close() would otherwise stay in the guard's map for good.
       if (this.closed) return;

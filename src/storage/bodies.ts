@@ -1,4 +1,5 @@
 import { LIMITS } from "../config";
+import { mapLimit, pushTo } from "../queue/pool";
 import type { Budget } from "./budget";
 
 /**
@@ -80,21 +81,16 @@ export async function readMarkdown(bucket: R2Bucket, jobs: readonly MarkdownAt[]
   const out: (string | null)[] = jobs.map((j) => (j.markdown_offset !== null && j.markdown_length === 0 ? "" : null));
   const reads = markdownReads(jobs);
   const dec = new TextDecoder();
-  let next = 0;
-  const worker = async () => {
-    while (next < reads.length) {
-      const read = reads[next++];
-      const obj = await bucket.get(read.key, { range: { offset: read.offset, length: read.length } });
-      if (!obj) continue;
-      const bytes = new Uint8Array(await obj.arrayBuffer());
-      for (const i of read.jobs) {
-        const j = jobs[i];
-        const at = j.markdown_offset! - read.offset;
-        out[i] = dec.decode(bytes.subarray(at, at + j.markdown_length!));
-      }
+  await mapLimit(reads, MARKDOWN_READS, async (read) => {
+    const obj = await bucket.get(read.key, { range: { offset: read.offset, length: read.length } });
+    if (!obj) return;
+    const bytes = new Uint8Array(await obj.arrayBuffer());
+    for (const i of read.jobs) {
+      const j = jobs[i];
+      const at = j.markdown_offset! - read.offset;
+      out[i] = dec.decode(bytes.subarray(at, at + j.markdown_length!));
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(MARKDOWN_READS, reads.length) }, worker));
+  });
   return out;
 }
 
@@ -105,9 +101,7 @@ export function markdownReads(
   const byKey = new Map<string, number[]>();
   jobs.forEach((j, i) => {
     if (j.body_key === null || j.markdown_offset === null || !j.markdown_length) return;
-    const list = byKey.get(j.body_key) ?? [];
-    list.push(i);
-    byKey.set(j.body_key, list);
+    pushTo(byKey, j.body_key, i);
   });
   const reads: { key: string; offset: number; length: number; jobs: number[] }[] = [];
   for (const [key, idx] of byKey) {

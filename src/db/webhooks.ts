@@ -7,6 +7,10 @@ export interface SecretRow {
   created_at: string;
 }
 
+/** Whether the rotated-out secret still signs (for 24 h after a rotation). */
+export const previousStillSigns = (row: SecretRow, nowMs: number): boolean =>
+  row.previous_until !== null && Date.parse(row.previous_until) > nowMs;
+
 /**
  * The tenant's secret, created with `fresh` when it has none. Insert and read are one batch, so two
  * first uses at once agree on one secret.

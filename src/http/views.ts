@@ -34,12 +34,14 @@ export const announcesEnd = (webhook: string | null) =>
  * The live summary with its webhook: the run.completed delivery, pending until the run ends; null
  * when the run has no webhook or its webhook does not take run.completed.
  */
-export const runView = (s: RunView): RunSummary => ({
-  ...runSummary(s),
-  webhook: announcesEnd(s.webhook)
-    ? { status: s.delivery?.status ?? "pending", attempts: s.delivery?.attempts ?? 0 }
-    : null,
-});
+export const runView = (s: RunView): RunSummary => ({ ...runSummary(s), webhook: webhookState(s.webhook, s.delivery) });
+
+/** A run's run.completed delivery as RunSummary shows it; pending while there is no delivery yet. */
+export const webhookState = (
+  webhook: string | null,
+  delivery: Pick<DeliveryRow, "status" | "attempts"> | null | undefined,
+): RunSummary["webhook"] =>
+  announcesEnd(webhook) ? { status: delivery?.status ?? "pending", attempts: delivery?.attempts ?? 0 } : null;
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 

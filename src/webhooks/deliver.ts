@@ -1,6 +1,6 @@
 import { iso, now, nowIso } from "../clock";
 import { settings, urlGuard } from "../config";
-import { ensureSecret, type SecretRow } from "../db/webhooks";
+import { ensureSecret, previousStillSigns, type SecretRow } from "../db/webhooks";
 import type { AttemptInput, AttemptResult } from "../do/run-coordinator";
 import { runObject } from "../do/objects";
 import { jobView, runSummary } from "../http/views";
@@ -34,9 +34,9 @@ export function payload(input: AttemptInput, nowMs: number): string {
 
 /** The secrets that sign now: the current one, and the rotated-out one until its 24 h are over. */
 export function signingSecrets(row: SecretRow, nowMs: number): string[] {
-  const previous =
-    row.previous_secret !== null && row.previous_until !== null && Date.parse(row.previous_until) > nowMs;
-  return previous ? [row.secret, row.previous_secret!] : [row.secret];
+  return row.previous_secret !== null && previousStillSigns(row, nowMs)
+    ? [row.secret, row.previous_secret]
+    : [row.secret];
 }
 
 /**

@@ -7,7 +7,7 @@ import { deleteRun, insertRun, listRuns } from "../../db/runs";
 import { runObject } from "../../do/objects";
 import { startOf } from "../../do/run-coordinator";
 import { ApiError, notFound } from "../errors";
-import { announcesEnd, runSummaryOfRow, runView } from "../views";
+import { runSummaryOfRow, runView, webhookState } from "../views";
 import { idempotent, resourceId } from "../middleware/idempotency";
 import { CollectionParams, RunList, RunListQuery, RunParams, RunSummary, StartRunBody } from "../../schemas";
 import { webhookJson } from "./webhooks";
@@ -85,7 +85,7 @@ runs.openapi(start, async (c) => {
   }
   const live = inserted.kind === "existed" ? await object.snapshot(tenant) : null;
   // A run just created has not ended, so its run.completed (if it has a webhook) is still to come.
-  const hook = announcesEnd(run.webhook) ? { status: "pending" as const, attempts: 0 } : null;
+  const hook = webhookState(run.webhook, null);
   return c.json(live ? runView(live) : { ...runSummaryOfRow(run), webhook: hook }, 201, {
     location: `/v1/async/collections/${id}/runs/${run_id}`,
   });

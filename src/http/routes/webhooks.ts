@@ -1,7 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { iso, now, nowIso } from "../../clock";
 import { settings } from "../../config";
-import { ensureSecret, rotateSecret, type SecretRow } from "../../db/webhooks";
+import { ensureSecret, previousStillSigns, rotateSecret, type SecretRow } from "../../db/webhooks";
 import { runObject } from "../../do/objects";
 import { normalizeTargetUrl, targetRefusal } from "../../fetchers/url-guard";
 import {
@@ -42,7 +42,7 @@ export const webhookSecrets = router();
 
 const secretView = (r: SecretRow, nowMs: number) => ({
   secret: r.secret,
-  previous_valid_until: r.previous_until !== null && Date.parse(r.previous_until) > nowMs ? r.previous_until : null,
+  previous_valid_until: previousStillSigns(r, nowMs) ? r.previous_until : null,
 });
 
 webhookSecrets.openapi(

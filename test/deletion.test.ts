@@ -26,6 +26,7 @@ import {
   target,
   waitForRun,
 } from "./support/api";
+import { withFault } from "./support/queue";
 
 afterEach(() => setNow(null));
 
@@ -223,37 +224,19 @@ describe("DELETE of a collection", () => {
     const at = Date.now() + LATE_WRITES_MS + 60_000;
 
     // R2 refuses deletes: the run's object is purged, its bodies and row stay for the next invocation.
-    const r2Down = {
-      ...env,
-      BODIES: new Proxy(env.BODIES, {
-        get(t, prop) {
-          if (prop === "delete") return async () => Promise.reject(new Error("injected R2 failure"));
-          const v = Reflect.get(t, prop);
-          return typeof v === "function" ? v.bind(t) : v;
-        },
-      }),
-    } as Env;
+    const r2Down = withFault("BODIES", { delete: async () => Promise.reject(new Error("injected R2 failure")) });
     await sweepCounted(at, r2Down);
     expect(await objectHolds(run.run_id)).toBe(false);
     expect((await keysOf(tenant)).length).toBeGreaterThan(0);
     expect(await d1Rows(col.id)).toMatchObject({ collection: 1, runs: 1, requests: 3 });
 
     // D1 refuses the run rows' delete after the bodies went: the invocation fails there.
-    const rowsDown = {
-      ...env,
-      DB: new Proxy(env.DB, {
-        get(t, prop) {
-          if (prop === "prepare") {
-            return (sql: string) =>
-              sql.startsWith("DELETE FROM runs")
-                ? { bind: () => ({ run: () => Promise.reject(new Error("injected D1 failure")) }) }
-                : t.prepare(sql);
-          }
-          const v = Reflect.get(t, prop);
-          return typeof v === "function" ? v.bind(t) : v;
-        },
-      }),
-    } as Env;
+    const rowsDown = withFault("DB", {
+      prepare: (sql: string) =>
+        sql.startsWith("DELETE FROM runs")
+          ? { bind: () => ({ run: () => Promise.reject(new Error("injected D1 failure")) }) }
+          : env.DB.prepare(sql),
+    });
     await expect(sweepCounted(at, rowsDown)).rejects.toThrow("injected D1 failure");
     expect(await keysOf(tenant)).toEqual([]);
     expect(await d1Rows(col.id)).toMatchObject({ collection: 1, runs: 1, requests: 3 });

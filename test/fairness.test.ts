@@ -123,7 +123,7 @@ describe("bounded consumer wall time", () => {
     const result = await getQueueResult(batch, ctx);
     // Every job started within the grace period, and none ran past its timeout: the batch's wall
     // time is bounded by grace + timeout (+ recording), whatever the batch holds.
-    expect(wall).toBeLessThan(START_GRACE_MS + TIMEOUT + 5_000);
+    expect(wall).toBeLessThan(START_GRACE_MS.fetch + TIMEOUT + 5_000);
     // Every message is settled by the consumer itself (recorded, or re-sent unchanged): none is
     // left to the queue's retry, which would count towards the dead-letter limit.
     expect(result.retryMessages).toEqual([]);

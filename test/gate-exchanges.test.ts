@@ -15,6 +15,10 @@ import type { RunCoordinator } from "../src/do/run-coordinator";
 import * as store from "../src/do/job-store";
 import { type JobMessage, pagelessOutcome } from "../src/domain";
 import { instrument, resetUsage, usage } from "../src/metrics";
+import { BROWSER_FLUSH } from "../src/queue/recorder";
+
+/** A browser batch: what the browser queue hands a consumer, recorded with one record(). */
+const BROWSER_BATCH = BROWSER_FLUSH.size;
 
 afterEach(() => setNow(null));
 
@@ -117,22 +121,28 @@ async function hears(stub: DurableObjectStub<RunCoordinator>): Promise<boolean> 
 
 describe("host gate exchanges", () => {
   it("a browser run of 100 pages on one host asks the gate at its start and its end, not per batch", async () => {
-    const r = await playRun({ total: 100, browser: true, batch: 12, batchMs: 8_000, perHost: 12 });
+    const r = await playRun({
+      total: 100,
+      browser: true,
+      batch: BROWSER_BATCH,
+      batchMs: 16_000,
+      perHost: BROWSER_BATCH,
+    });
     expect(r.run.status).toBe("completed");
     expect(r.run.success).toBe(100);
-    expect(r.records).toBe(9);
-    expect(r.most).toBeLessThanOrEqual(12);
-    // One exchange when the run starts, one end: 0.02 per page over the 0.09 of its records.
+    expect(r.records).toBe(5);
+    expect(r.most).toBeLessThanOrEqual(BROWSER_BATCH);
+    // One exchange when the run starts, one end: 0.02 per page over the 0.05 of its records.
     expect(r.gateCalls).toBe(2);
   });
 
   it("a browser run whose window grows asks for a batch more at a time, not at each record", async () => {
     // 50 per host: the window (at least one batch, sized by throughput × time held) is what limits it.
-    const r = await playRun({ total: 300, browser: true, batch: 12, batchMs: 8_000, perHost: 50 });
+    const r = await playRun({ total: 600, browser: true, batch: BROWSER_BATCH, batchMs: 16_000, perHost: 50 });
     expect(r.run.status).toBe("completed");
     expect(r.records).toBeGreaterThanOrEqual(20);
     // The window grew past its first batch, so the run wanted slots beyond those it was granted.
-    expect(r.most).toBeGreaterThan(12);
+    expect(r.most).toBeGreaterThan(BROWSER_BATCH);
     // Asking for the shortfall alone made one exchange per record while the window crept up.
     expect(r.gateCalls).toBeLessThanOrEqual(5);
   });

@@ -14,7 +14,7 @@ export const PACING = {
   /** The least a run keeps released: one fetch batch, so a consumer's batch is never starved. */
   minWindow: 50,
   /** Browser jobs take seconds each: a run that is mostly browser jobs keeps at least one browser batch. */
-  minBrowserWindow: 12,
+  minBrowserWindow: 24,
   /**
    * The most one run keeps released. With 250 fetch consumers holding 6 pages each, 1,500 pages run at
    * once; 5,000 leaves room for the queue part of the window, so pacing never stops the queue scaling.
@@ -52,7 +52,7 @@ export function windowFor(ratePerSecond: number, serviceMs: number, tenantRuns: 
 /** The first window, before any outcome: the least the run keeps. */
 export const initialWindow = (tenantRuns: number, browserHeavy: boolean) => windowFor(0, 0, tenantRuns, browserHeavy);
 
-/** Whether browser jobs are most of a run's jobs (they take seconds each and batch by twelve). */
+/** Whether browser jobs are most of a run's jobs (they take seconds each and batch by 24). */
 export const isBrowserHeavy = (total: number, browserJobs: number) => browserJobs * 2 > total;
 
 /** Moving average of the jobs' own time in a worker, each batch of outcomes weighing a quarter. */

@@ -19,11 +19,24 @@ const FETCH_PARALLELISM = 6;
 
 /**
  * A job starts only within this long of its batch's start; the rest go back to the queue unchanged
- * (no attempt spent). With the 120 s job timeout cap, a batch ends within START_GRACE_MS + 120 s +
- * one flush, far inside the 15 minutes a queue consumer invocation may run, whatever the batch holds;
- * and a batch of hanging pages holds its consumer for one timeout, not nine.
+ * (no attempt spent). With the 120 s job timeout cap, a batch ends within its grace + 120 s + one
+ * flush, far inside the 15 minutes a queue consumer invocation may run, whatever the batch holds.
+ * Fetch: a batch of 50, 6 at a time, starts its last job after 8 pages' time (4 s at 0.5 s a page),
+ * and a batch of hanging pages holds its consumer for one timeout, not nine. Browser: a batch of 24,
+ * 3 pages at a time, starts its last page after 7 pages' time (21 s at 3 s a page); a shorter grace
+ * would hand the batch's last pages back to the queue as a matter of course, one more batch and
+ * one more record() each time.
  */
-export const START_GRACE_MS = 15_000;
+export const START_GRACE_MS = { fetch: 15_000, browser: 45_000 } as const;
+
+/** How a consumer works through one batch of a queue. */
+interface BatchPlan {
+  /** Jobs in flight at once. */
+  parallelism: number;
+  flush: FlushPolicy;
+  /** START_GRACE_MS of the queue. */
+  graceMs: number;
+}
 
 /** Backoff for a transient failure: exponential with ± 50 % jitter, Retry-After honoured up to the cap. */
 export function backoffSeconds(attempt: number, retryAfter: number | null): number {
@@ -90,7 +103,12 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, browse
     try {
       await withBrowser(env, (b) => {
         const render: Attempt = (j, budget) => renderPage(b, j, budget);
-        return runJobs(env, jobs, fates, render, settings(env).BROWSER_PAGE_CONCURRENCY, BROWSER_FLUSH);
+        const parallelism = settings(env).BROWSER_PAGE_CONCURRENCY;
+        return runJobs(env, jobs, fates, render, {
+          parallelism,
+          flush: BROWSER_FLUSH,
+          graceMs: START_GRACE_MS.browser,
+        });
       });
     } catch (e) {
       if (!(e instanceof BrowserUnavailable)) {
@@ -105,26 +123,20 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, browse
   } else {
     const fetchOne: Attempt = (j) =>
       fetchPage(j.url, { timeoutMs: j.spec.timeout, allowLoopback: settings(env).LOCAL_DEV, send: j.spec });
-    await runJobs(env, jobs, fates, fetchOne, FETCH_PARALLELISM, FETCH_FLUSH);
+    const plan = { parallelism: FETCH_PARALLELISM, flush: FETCH_FLUSH, graceMs: START_GRACE_MS.fetch };
+    await runJobs(env, jobs, fates, fetchOne, plan);
   }
   await fates.settle(env);
 }
 
-async function runJobs(
-  env: Env,
-  jobs: JobMessage[],
-  fates: BatchFates,
-  attempt: Attempt,
-  parallelism: number,
-  policy: FlushPolicy,
-) {
+async function runJobs(env: Env, jobs: JobMessage[], fates: BatchFates, attempt: Attempt, plan: BatchPlan) {
   const batchStart = Date.now();
   // On the clock the run's object stamps releases with (they differ only in tests).
   const takenMs = now();
-  const recorder = new Recorder(env, policy, (id) => fates.ack(id));
-  await mapLimit(fairOrder(jobs), parallelism, async (job) => {
+  const recorder = new Recorder(env, plan.flush, (id) => fates.ack(id));
+  await mapLimit(fairOrder(jobs), plan.parallelism, async (job) => {
     if (endedRuns.has(job.run_id)) return fates.ack(job.job_id);
-    if (Date.now() - batchStart > START_GRACE_MS) return fates.resend(job, 0);
+    if (Date.now() - batchStart > plan.graceMs) return fates.resend(job, 0);
     const startedMs = now();
     const r = await attempt(job, job.spec.timeout);
     const hostBackoff = r.kind === "transient" ? hostBackoffMs(r) : null;

@@ -30,10 +30,11 @@ export interface FlushPolicy {
 /** Fetch jobs finish in milliseconds: flush often enough that results stream. */
 export const FETCH_FLUSH: FlushPolicy = { size: 25, ms: 500 };
 /**
- * Browser pages take seconds: flush once per browser batch (12 jobs, within its 15 s start grace
- * and their timeouts), so a browser job costs a twelfth of a record() call.
+ * Browser pages take seconds: flush once per browser batch (24 jobs, the browser queue's
+ * max_batch_size), so a browser job costs a 24th of a record() call; a batch longer than 30 s
+ * (slow pages) still shows its finished pages every 30 s.
  */
-export const BROWSER_FLUSH: FlushPolicy = { size: 12, ms: 30_000 };
+export const BROWSER_FLUSH: FlushPolicy = { size: 24, ms: 30_000 };
 
 interface Pending {
   job: JobMessage;

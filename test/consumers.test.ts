@@ -72,7 +72,7 @@ describe("jobs released in place of recorded outcomes", () => {
       key,
       tenant,
       Array.from({ length: 60 }, (_, i) => `/page/${i}`),
-      { per_host_concurrency: 50 },
+      { politeness: { per_host_concurrency: 50 } },
     );
     const stub = env.RUNS.get(env.RUNS.idFromName(run.run_id));
     const byStatus = () =>
@@ -132,7 +132,7 @@ describe("what the consumer reports for pacing", () => {
     const { key, tenant } = await newTenant();
     // 12 pages of 300 ms on one host at 50 per host: 6 at a time, so the last 6 wait for a slot.
     const paths = Array.from({ length: 12 }, (_, i) => `/slow?ms=300&n=${i}`);
-    const run = await pendingRun(key, tenant, paths, { per_host_concurrency: 50 });
+    const run = await pendingRun(key, tenant, paths, { politeness: { per_host_concurrency: 50 } });
     const recorded: Outcome[] = [];
     const watched = withFault("RUNS", {
       get: (id: DurableObjectId) => {

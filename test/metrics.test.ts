@@ -97,7 +97,7 @@ describe("the run's job store: cost does not grow with the run", () => {
       expect(rowsRead).toBeLessThan(25 * 10);
       rowsRead = 0;
       expect(store.pageByCompletion(sql, "completed", { completed_ms: 2_010, seq: 2_000 }, 11)).toHaveLength(11);
-      expect(store.pageBySeq(sql, 4_000, 101, "pending")).toHaveLength(101);
+      expect(store.pageBySeq(sql, { afterSeq: 4_000, limit: 101, statuses: ["pending"] })).toHaveLength(101);
       expect(rowsRead).toBeLessThan(300);
     });
   });

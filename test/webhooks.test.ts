@@ -2,8 +2,7 @@ import { createExecutionContext, runDurableObjectAlarm, runInDurableObject } fro
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { now, setNow } from "../src/clock";
-import { insertRun } from "../src/db/runs";
-import { RETRY_SOON_MS, type RunCoordinator, startOf } from "../src/do/run-coordinator";
+import { RETRY_SOON_MS, type RunCoordinator } from "../src/do/run-coordinator";
 import { pagelessOutcome } from "../src/domain";
 import type { Delivery } from "../src/schemas";
 import { signedHeaders } from "../src/webhooks/signing";
@@ -21,7 +20,7 @@ import {
   target,
   waitForRun,
 } from "./support/api";
-import { deliver, messagesOf, withObjectEnv } from "./support/queue";
+import { deliver, dropped, pendingRun, withObjectEnv } from "./support/queue";
 import type { Received } from "./support/webhook-receiver";
 
 afterEach(() => setNow(null));
@@ -88,54 +87,6 @@ async function webhookCollection(key: string, requests: unknown[], webhook: unkn
   return body;
 }
 
-const dropped = { sendBatch: async () => undefined, send: async () => undefined } as unknown as Queue;
-
-/**
- * A run with a webhook whose released jobs went to a queue that dropped them (so only what a test
- * delivers runs). With `cancel`, it is cancelled at once and its delivery messages are captured
- * instead of queued, so the test drives every attempt of them itself.
- */
-async function droppedRun(
-  key: string,
-  tenant: string,
-  webhook: { url: string; events: string[] },
-  paths: string[],
-  o: { cancel?: boolean; webhooks?: Queue } = {},
-) {
-  const col = await createCollection(
-    key,
-    paths.map((p) => ({ url: target(p) })),
-  );
-  const run_id = crypto.randomUUID();
-  const created_at = new Date(now()).toISOString();
-  const cap = Number.MAX_SAFE_INTEGER;
-  const inserted = await insertRun(env.DB, {
-    id: run_id,
-    tenant,
-    collection_id: col.id,
-    created_at,
-    cap,
-    webhook: JSON.stringify(webhook),
-  });
-  if (inserted.kind === "over_cap") throw new Error("over the cap");
-  const captured: unknown[] = [];
-  const capture = {
-    sendBatch: async (b: { body: unknown }[]) => void captured.push(...b.map((m) => m.body)),
-    send: async (b: unknown) => void captured.push(b),
-  } as unknown as Queue;
-  await runInDurableObject(env.RUNS.get(env.RUNS.idFromName(run_id)), (instance: RunCoordinator) =>
-    withObjectEnv(
-      instance,
-      () => ({ JOBS: dropped, BROWSER_JOBS: dropped, ...(o.cancel ? { WEBHOOKS: o.webhooks ?? capture } : {}) }),
-      async () => {
-        await instance.start(startOf(inserted.run, { browser_total: 0, tenant_runs: 1 }));
-        if (o.cancel) await instance.cancel(tenant);
-      },
-    ),
-  );
-  return { colId: col.id, runId: run_id, captured, messages: await messagesOf(run_id, tenant) };
-}
-
 /**
  * One delivery attempt, as the webhook queue would make it, with the message's fate as the consumer
  * left it: acked, or retried after `delaySeconds` (what the queue would wait before the next).
@@ -178,15 +129,10 @@ describe("webhooks: delivery and retries", () => {
     const hook = crypto.randomUUID();
     await verifyWith(hook, [secret]);
     setNow(Date.now());
-    const run = await droppedRun(
-      key,
-      tenant,
-      { url: hookUrl(hook, "500,500,200"), events: ["run.completed"] },
-      ["/ok"],
-      {
-        cancel: true,
-      },
-    );
+    const run = await pendingRun(key, tenant, ["/ok"], {
+      webhook: { url: hookUrl(hook, "500,500,200"), events: ["run.completed"] },
+      cancel: true,
+    });
     expect(run.captured).toHaveLength(1);
     const delays = await driveRetries(run.captured[0]);
 
@@ -194,7 +140,7 @@ describe("webhooks: delivery and retries", () => {
     expect(got.map((g) => g.answered)).toEqual([500, 500, 200]);
     expect(new Set(got.map((g) => g.headers["webhook-id"])).size).toBe(1);
     expect(got.every((g) => g.verified[0] === true)).toBe(true);
-    const [d, ...more] = await deliveries(key, run.colId, run.runId);
+    const [d, ...more] = await deliveries(key, run.collection_id, run.run_id);
     expect(more).toEqual([]);
     expect(d).toMatchObject({
       delivery_id: got[0].headers["webhook-id"],
@@ -205,7 +151,7 @@ describe("webhooks: delivery and retries", () => {
       last_error: null,
       next_attempt_at: null,
     });
-    expect((await getRun(key, run.colId, run.runId)).webhook).toEqual({ status: "delivered", attempts: 3 });
+    expect((await getRun(key, run.collection_id, run.run_id)).webhook).toEqual({ status: "delivered", attempts: 3 });
     // The first two steps of the schedule, with their jitter: about 30 s, then about 2 min.
     expect(delays).toHaveLength(2);
     expect(within(delays[0], RETRY_DELAYS_S[0])).toBe(true);
@@ -217,7 +163,8 @@ describe("webhooks: delivery and retries", () => {
     const { key, tenant } = await newTenant();
     const hook = crypto.randomUUID();
     setNow(Date.now());
-    const run = await droppedRun(key, tenant, { url: hookUrl(hook, "hang"), events: ["run.completed"] }, ["/ok"], {
+    const run = await pendingRun(key, tenant, ["/ok"], {
+      webhook: { url: hookUrl(hook, "hang"), events: ["run.completed"] },
       cancel: true,
     });
     // Every attempt waits out the receiver's timeout, whatever its length: 500 ms here instead of the
@@ -227,7 +174,7 @@ describe("webhooks: delivery and retries", () => {
     const got = await received(hook);
     expect(got).toHaveLength(delays.length + 1);
     expect(new Set(got.map((g) => g.headers["webhook-id"])).size).toBe(1);
-    const [d] = await deliveries(key, run.colId, run.runId);
+    const [d] = await deliveries(key, run.collection_id, run.run_id);
     expect(d).toMatchObject({ status: "failed", attempts: got.length, last_status_code: null, next_attempt_at: null });
     expect(d.last_error).toMatch(/no answer within 500 ms/);
     // Every delay is its step of the schedule (± 20 %) except the last, cut to end at 24 h.
@@ -237,7 +184,10 @@ describe("webhooks: delivery and retries", () => {
     const total = delays.reduce((a, b) => a + b, 0);
     expect(total).toBeGreaterThanOrEqual(24 * 3600);
     expect(total).toBeLessThanOrEqual(24 * 3600 + delays.length);
-    expect((await getRun(key, run.colId, run.runId)).webhook).toEqual({ status: "failed", attempts: got.length });
+    expect((await getRun(key, run.collection_id, run.run_id)).webhook).toEqual({
+      status: "failed",
+      attempts: got.length,
+    });
     console.log(`webhook retry delays measured (no answer): ${delays.join(" s, ")} s; ${got.length} attempts`);
   }, 120_000);
 
@@ -245,11 +195,12 @@ describe("webhooks: delivery and retries", () => {
     const { key, tenant } = await newTenant();
     const hook = crypto.randomUUID();
     setNow(Date.now());
-    const run = await droppedRun(key, tenant, { url: hookUrl(hook, "302,200"), events: ["run.completed"] }, ["/ok"], {
+    const run = await pendingRun(key, tenant, ["/ok"], {
+      webhook: { url: hookUrl(hook, "302,200"), events: ["run.completed"] },
       cancel: true,
     });
     expect(await attemptOnce(run.captured[0])).toMatchObject({ acked: false });
-    const [d] = await deliveries(key, run.colId, run.runId);
+    const [d] = await deliveries(key, run.collection_id, run.run_id);
     expect(d).toMatchObject({ status: "pending", attempts: 1, last_status_code: 302 });
     expect(d.last_error).toMatch(/redirects are not followed/);
     expect(Date.parse(d.next_attempt_at!) - Date.parse(d.last_attempt_at!)).toBeGreaterThanOrEqual(24_000);
@@ -260,7 +211,7 @@ describe("webhooks: delivery and retries", () => {
     const batch = { queue: "scrape-webhooks-dlq", messages: [msg] } as unknown as MessageBatch;
     await (worker.queue as ExportedHandlerQueueHandler<Env, unknown>)(batch, env as Env, createExecutionContext());
     expect(fates).toEqual(["ack"]);
-    const [failed] = await deliveries(key, run.colId, run.runId);
+    const [failed] = await deliveries(key, run.collection_id, run.run_id);
     expect(failed).toMatchObject({ status: "failed", attempts: 1, next_attempt_at: null });
     expect(failed.last_error).toMatch(/outlived its retries/);
     expect(await received(hook)).toHaveLength(1);
@@ -362,15 +313,16 @@ describe("webhooks: delivery and retries", () => {
     const down = async () => {
       throw new Error("queue unavailable");
     };
-    const run = await droppedRun(key, tenant, { url: hookUrl(hook), events: ["run.completed"] }, ["/ok"], {
+    const run = await pendingRun(key, tenant, ["/ok"], {
+      webhook: { url: hookUrl(hook), events: ["run.completed"] },
       cancel: true,
       webhooks: { send: down, sendBatch: down } as unknown as Queue,
     });
-    const [d] = await deliveries(key, run.colId, run.runId);
+    const [d] = await deliveries(key, run.collection_id, run.run_id);
     expect(d).toMatchObject({ status: "pending", attempts: 0 });
     expect(await received(hook)).toEqual([]);
-    expect(await runDurableObjectAlarm(env.RUNS.get(env.RUNS.idFromName(run.runId)))).toBe(true);
-    const [sent] = await until("delivered", () => deliveries(key, run.colId, run.runId), settled);
+    expect(await runDurableObjectAlarm(env.RUNS.get(env.RUNS.idFromName(run.run_id)))).toBe(true);
+    const [sent] = await until("delivered", () => deliveries(key, run.collection_id, run.run_id), settled);
     expect(sent).toMatchObject({ delivery_id: d.delivery_id, status: "delivered", attempts: 1 });
     expect((await received(hook)).map((g) => g.headers["webhook-id"])).toEqual([d.delivery_id]);
   });
@@ -378,13 +330,18 @@ describe("webhooks: delivery and retries", () => {
   it("duplicate completion reports make one run.completed", async () => {
     const { key, tenant } = await newTenant();
     const hook = crypto.randomUUID();
-    const run = await droppedRun(key, tenant, { url: hookUrl(hook), events: ["run.completed"] }, ["/ok", "/page/1"]);
+    const run = await pendingRun(key, tenant, ["/ok", "/page/1"], {
+      webhook: { url: hookUrl(hook), events: ["run.completed"] },
+    });
     // The same outcomes twice at once, a dead letter of each, then a cancel of the ended run.
     await Promise.all([deliver(run.messages), deliver(run.messages)]);
     await deliver(run.messages, env as Env, "scrape-jobs-dlq");
-    const cancel = await api(`/v1/async/collections/${run.colId}/runs/${run.runId}/cancel`, { method: "POST", key });
+    const cancel = await api(`/v1/async/collections/${run.collection_id}/runs/${run.run_id}/cancel`, {
+      method: "POST",
+      key,
+    });
     expect(((await cancel.json()) as RunSummary).status).toBe("completed");
-    const ds = await until("settled", () => deliveries(key, run.colId, run.runId), settled);
+    const ds = await until("settled", () => deliveries(key, run.collection_id, run.run_id), settled);
     expect(ds.map((d) => [d.event, d.status])).toEqual([["run.completed", "delivered"]]);
     await new Promise((r) => setTimeout(r, 500));
     expect((await received(hook)).map((g) => (JSON.parse(g.body) as { type: string }).type)).toEqual(["run.completed"]);
@@ -395,14 +352,12 @@ describe("webhooks: job.completed", () => {
   it("sends a recorded batch's delivery before arming the alarm, which then has no reason to come soon", async () => {
     const { key, tenant } = await newTenant();
     const hook = crypto.randomUUID();
-    const run = await droppedRun(key, tenant, { url: hookUrl(hook), events: ["job.completed"] }, [
-      "/ok?n=1",
-      "/ok?n=2",
-      "/ok?n=3",
-    ]);
+    const run = await pendingRun(key, tenant, ["/ok?n=1", "/ok?n=2", "/ok?n=3"], {
+      webhook: { url: hookUrl(hook), events: ["job.completed"] },
+    });
     const sent: unknown[] = [];
     const capture = { sendBatch: async (b: unknown[]) => void sent.push(...b) } as unknown as Queue;
-    const stub = env.RUNS.get(env.RUNS.idFromName(run.runId));
+    const stub = env.RUNS.get(env.RUNS.idFromName(run.run_id));
     const before = Date.now();
     const alarm = await runInDurableObject(stub, (instance: RunCoordinator, state) =>
       withObjectEnv(
@@ -469,18 +424,19 @@ describe("webhooks: job.completed", () => {
   it("250 jobs ended at once (a cancel) go out as 100, 100 and 50, every job once", async () => {
     const { key, tenant } = await newTenant();
     const paths = Array.from({ length: 250 }, (_, i) => `/page/${i}`);
-    const run = await droppedRun(key, tenant, { url: hookUrl(crypto.randomUUID()), events: ["job.completed"] }, paths, {
+    const run = await pendingRun(key, tenant, paths, {
+      webhook: { url: hookUrl(crypto.randomUUID()), events: ["job.completed"] },
       cancel: true,
     });
     expect(run.captured).toHaveLength(3);
-    const ds = await deliveries(key, run.colId, run.runId);
+    const ds = await deliveries(key, run.collection_id, run.run_id);
     expect(ds.map((d) => [d.event, d.job_count])).toEqual([
       ["job.completed", 100],
       ["job.completed", 100],
       ["job.completed", 50],
     ]);
     // Its webhook does not take run.completed, so the run has no webhook status to show.
-    expect((await getRun(key, run.colId, run.runId)).webhook).toBeNull();
+    expect((await getRun(key, run.collection_id, run.run_id)).webhook).toBeNull();
   });
 });
 

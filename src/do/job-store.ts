@@ -520,41 +520,43 @@ export const extractFieldNames = (sql: SqlStorage): string[] =>
 export const specBySeq = (sql: SqlStorage, seq: number): string | null =>
   sql.exec<{ spec: string }>("SELECT spec FROM jobs WHERE seq = ?", seq).toArray()[0]?.spec ?? null;
 
-/**
- * Submission order in (afterSeq, beforeSeq), optionally one status, with where each job's kept
- * Markdown lies: the export's read. The request's spec (up to 64 KB a job) is not read.
- */
-export function exportPageBySeq(
-  sql: SqlStorage,
-  r: { afterSeq: number; beforeSeq: number; limit: number; status?: JobStatus },
-): ExportRow[] {
-  const cols = `${COLUMNS}, markdown_offset, markdown_length`;
-  const rows = r.status
-    ? sql.exec(
-        `SELECT ${cols} FROM jobs WHERE status = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
-        r.status,
-        r.afterSeq,
-        r.beforeSeq,
-        r.limit,
-      )
-    : sql.exec(
-        `SELECT ${cols} FROM jobs WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
-        r.afterSeq,
-        r.beforeSeq,
-        r.limit,
-      );
-  return rows.toArray() as unknown as ExportRow[];
-}
-
 export const jobBySeq = (sql: SqlStorage, seq: number): JobRow | null =>
   (sql.exec(`SELECT ${COLUMNS} FROM jobs WHERE seq = ?`, seq).toArray()[0] as unknown as JobRow | undefined) ?? null;
 
-/** Submission order after `afterSeq`, optionally one status: a range of the key or of jobs_by_status. */
-export function pageBySeq(sql: SqlStorage, afterSeq: number, limit: number, status?: JobStatus): JobRow[] {
-  const rows = status
-    ? sql.exec(`SELECT ${COLUMNS} FROM jobs WHERE status = ? AND seq > ? ORDER BY seq LIMIT ?`, status, afterSeq, limit)
-    : sql.exec(`SELECT ${COLUMNS} FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit);
-  return rows.toArray() as unknown as JobRow[];
+/** Jobs in submission order: after `afterSeq`, before `beforeSeq` (none: to the end), any status or those of `statuses`. */
+export interface SeqRange {
+  afterSeq: number;
+  beforeSeq?: number;
+  limit: number;
+  statuses?: readonly JobStatus[];
+}
+
+/**
+ * Submission order over a SeqRange: a range of the key, or one range of jobs_by_status per status
+ * merged by seq. `withMarkdown` adds where each job's kept Markdown lies (the export's read). The
+ * request's spec (up to 64 KB a job) is not read.
+ */
+export function pageBySeq(sql: SqlStorage, r: SeqRange): JobRow[];
+export function pageBySeq(sql: SqlStorage, r: SeqRange, withMarkdown: true): ExportRow[];
+export function pageBySeq(sql: SqlStorage, r: SeqRange, withMarkdown = false): ExportRow[] {
+  const cols = withMarkdown ? `${COLUMNS}, markdown_offset, markdown_length` : COLUMNS;
+  const before = r.beforeSeq ?? Number.MAX_SAFE_INTEGER;
+  const range = (status?: JobStatus) =>
+    (status
+      ? sql.exec(
+          `SELECT ${cols} FROM jobs WHERE status = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
+          status,
+          r.afterSeq,
+          before,
+          r.limit,
+        )
+      : sql.exec(`SELECT ${cols} FROM jobs WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`, r.afterSeq, before, r.limit)
+    ).toArray() as unknown as ExportRow[];
+  if (!r.statuses?.length) return range();
+  return r.statuses
+    .flatMap((st) => range(st))
+    .sort((a, b) => a.seq - b.seq)
+    .slice(0, r.limit);
 }
 
 /** Completion order of one terminal status after (completedMs, seq): a range of jobs_by_completion. */

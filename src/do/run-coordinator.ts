@@ -337,7 +337,10 @@ export class RunCoordinator extends DurableObject<Env> {
     const run = this.visible(q.tenant);
     if (!run || run.collection_id !== q.collection_id) return null;
     const want = q.limit + 1;
-    const rows = q.order === "created_at" ? this.bySeq(q, want) : this.byCompletion(q, want);
+    const rows =
+      q.order === "created_at"
+        ? store.pageBySeq(this.sql, { afterSeq: q.after?.seq ?? -1, limit: want, statuses: q.statuses })
+        : this.byCompletion(q, want);
     const has_more = rows.length > q.limit;
     // The run as GET run shows it (the event stream's run events are that summary).
     return { run: this.view(run), rows: has_more ? rows.slice(0, q.limit) : rows, has_more };
@@ -374,13 +377,8 @@ export class RunCoordinator extends DurableObject<Env> {
     const run = this.visible(q.tenant);
     if (!run || run.collection_id !== q.collection_id) return null;
     const upTo = q.up_to ?? run.created_jobs;
-    const want = { afterSeq: q.after_seq, beforeSeq: upTo, limit: q.limit + 1 };
-    const listed = q.statuses.length
-      ? q.statuses
-          .flatMap((status) => store.exportPageBySeq(this.sql, { ...want, status }))
-          .sort((a, b) => a.seq - b.seq)
-          .slice(0, want.limit)
-      : store.exportPageBySeq(this.sql, want);
+    const range = { afterSeq: q.after_seq, beforeSeq: upTo, limit: q.limit + 1, statuses: q.statuses };
+    const listed = store.pageBySeq(this.sql, range, true);
     const rows: ExportRow[] = [];
     let bytes = 0;
     for (const r of listed.slice(0, q.limit)) {
@@ -642,13 +640,6 @@ export class RunCoordinator extends DurableObject<Env> {
   private visible(tenant: string): RunState | null {
     const s = this.run();
     return s && s.tenant === tenant && !this.retentionOver(s) ? s : null;
-  }
-
-  private bySeq(q: JobQuery, want: number): JobRow[] {
-    const after = q.after?.seq ?? -1;
-    if (!q.statuses?.length) return store.pageBySeq(this.sql, after, want);
-    const merged = q.statuses.flatMap((st) => store.pageBySeq(this.sql, after, want, st));
-    return merged.sort((a, b) => a.seq - b.seq).slice(0, want);
   }
 
   private byCompletion(q: JobQuery, want: number): JobRow[] {

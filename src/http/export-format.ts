@@ -41,14 +41,16 @@ export function csvField(v: string | number | null | undefined): string {
 
 export const csvLine = (fields: (string | number | null | undefined)[]) => `${fields.map(csvField).join(",")}\r\n`;
 
-export function csvHeader(include: readonly ExportInclude[], fieldNames: readonly string[]): string {
-  return csvLine([
-    ...CSV_BASE_COLUMNS,
-    ...(include.includes("metadata") ? ["title"] : []),
-    ...(include.includes("extracted") ? fieldNames.map((n) => `extracted.${n}`) : []),
-    ...(include.includes("markdown") ? ["markdown"] : []),
-  ]);
-}
+/** The CSV columns an export with `include` has, in the order csvRow writes them. */
+const csvColumns = (include: readonly ExportInclude[], fieldNames: readonly string[]): string[] => [
+  ...CSV_BASE_COLUMNS,
+  ...(include.includes("metadata") ? ["title"] : []),
+  ...(include.includes("extracted") ? fieldNames.map((n) => `extracted.${n}`) : []),
+  ...(include.includes("markdown") ? ["markdown"] : []),
+];
+
+export const csvHeader = (include: readonly ExportInclude[], fieldNames: readonly string[]): string =>
+  csvLine(csvColumns(include, fieldNames));
 
 export function csvRow(item: ExportItem, include: readonly ExportInclude[], fieldNames: readonly string[]): string {
   const j = item.job;
@@ -100,7 +102,4 @@ export function csvError(problem: Record<string, unknown>, columns: number): str
 }
 
 export const csvColumnCount = (include: readonly ExportInclude[], fieldNames: readonly string[]) =>
-  CSV_BASE_COLUMNS.length +
-  (include.includes("metadata") ? 1 : 0) +
-  (include.includes("extracted") ? fieldNames.length : 0) +
-  (include.includes("markdown") ? 1 : 0);
+  csvColumns(include, fieldNames).length;

@@ -5,6 +5,7 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
+import { now } from "../../src/clock";
 import { insertRun } from "../../src/db/runs";
 import { type RunCoordinator, startOf } from "../../src/do/run-coordinator";
 import type { JobMessage } from "../../src/domain";
@@ -59,40 +60,59 @@ export async function messagesOf(runId: string, tenant: string): Promise<JobMess
   );
 }
 
+/** A queue binding that drops whatever is sent to it. */
+export const dropped = { sendBatch: async () => undefined, send: async () => undefined } as unknown as Queue;
+
 /**
  * A run of the given pages whose row and object exist as POST /run makes them, but whose released
- * jobs went to a queue that dropped them, so only the batches a test delivers run its jobs.
+ * jobs went to a queue that dropped them, so only the batches a test delivers run its jobs. With a
+ * `webhook` and `cancel`, it is cancelled at once and its delivery messages go to `webhooks` (by
+ * default captured, returned as `captured`), so the test drives every attempt of them itself.
  */
 export async function pendingRun(
   key: string,
   tenant: string,
   paths: string[],
-  politeness?: { per_host_concurrency?: number; per_host_delay_ms?: number },
+  o: {
+    politeness?: { per_host_concurrency?: number; per_host_delay_ms?: number };
+    webhook?: { url: string; events: string[] };
+    cancel?: boolean;
+    webhooks?: Queue;
+  } = {},
 ) {
   const col = await createCollection(
     key,
     paths.map((p, i) => ({ url: target(p), custom_id: `p${i}` })),
   );
   const run_id = crypto.randomUUID();
-  const created_at = new Date().toISOString();
+  const created_at = new Date(now()).toISOString();
   const inserted = await insertRun(env.DB, {
     id: run_id,
     tenant,
     collection_id: col.id,
     created_at,
     cap: Number.MAX_SAFE_INTEGER,
-    politeness,
+    politeness: o.politeness,
+    webhook: o.webhook ? JSON.stringify(o.webhook) : undefined,
   });
   if (inserted.kind === "over_cap") throw new Error("over the cap");
-  const dropped = { sendBatch: async () => undefined, send: async () => undefined } as unknown as Queue;
+  const captured: unknown[] = [];
+  const capture = {
+    sendBatch: async (b: { body: unknown }[]) => void captured.push(...b.map((m) => m.body)),
+    send: async (b: unknown) => void captured.push(b),
+  } as unknown as Queue;
+  const bindings = { JOBS: dropped, BROWSER_JOBS: dropped, ...(o.cancel ? { WEBHOOKS: o.webhooks ?? capture } : {}) };
   await runInDurableObject(env.RUNS.get(env.RUNS.idFromName(run_id)), (instance: RunCoordinator) =>
     withObjectEnv(
       instance,
-      () => ({ JOBS: dropped, BROWSER_JOBS: dropped }),
-      () => instance.start(startOf(inserted.run, { browser_total: 0, tenant_runs: 1 })),
+      () => bindings,
+      async () => {
+        await instance.start(startOf(inserted.run, { browser_total: 0, tenant_runs: 1 }));
+        if (o.cancel) await instance.cancel(tenant);
+      },
     ),
   );
-  return { collection_id: col.id, run_id, created_at, messages: await messagesOf(run_id, tenant) };
+  return { collection_id: col.id, run_id, created_at, captured, messages: await messagesOf(run_id, tenant) };
 }
 
 /** The env with one binding method replaced; everything else is the real binding. */

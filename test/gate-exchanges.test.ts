@@ -10,6 +10,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { setNow } from "../src/clock";
+import { LIMITS } from "../src/config";
 import { GRANT_TTL_MS, NEWS_REPEAT_MS } from "../src/do/host-gate";
 import type { RunCoordinator } from "../src/do/run-coordinator";
 import * as store from "../src/do/job-store";
@@ -103,8 +104,10 @@ async function playRun(o: { total: number; browser: boolean; batch: number; batc
     records++;
     most = Math.max(most, queue.length);
   }
-  const run = await runInDurableObject(stub, (_i, state) => store.readRun(state.storage.sql)!);
-  return { gateCalls: usage.do_gate_requests, records, most, run };
+  const [run, alarm] = await runInDurableObject(stub, async (_i, state) => {
+    return [store.readRun(state.storage.sql)!, await state.storage.getAlarm()] as const;
+  });
+  return { gateCalls: usage.do_gate_requests, records, most, run, alarm };
 }
 
 /** Whether the run heard (within 10 s) that another run of its tenant waits for pages.example. */
@@ -134,6 +137,9 @@ describe("host gate exchanges", () => {
     expect(r.most).toBeLessThanOrEqual(BROWSER_BATCH);
     // One exchange when the run starts, one end: 0.02 per page over the 0.05 of its records.
     expect(r.gateCalls).toBe(2);
+    // Nothing more is due before retention: an alarm armed while it ran (its counter sync, its slots'
+    // renewal) would come back for nothing, an alarm and a gate call later, charged to nobody's run.
+    expect(r.alarm).toBeGreaterThan(Date.now() + LIMITS.metadataRetentionMs - 24 * 3600_000);
   });
 
   it("a browser run whose window grows asks for a batch more at a time, not at each record", async () => {
@@ -154,6 +160,7 @@ describe("host gate exchanges", () => {
     expect(r.records).toBe(40);
     expect(r.most).toBeLessThanOrEqual(50);
     expect(r.gateCalls).toBe(2);
+    expect(r.alarm).toBeGreaterThan(Date.now() + LIMITS.metadataRetentionMs - 24 * 3600_000);
   });
 
   it("a run keeping its slots hears of another run of the tenant waiting for the host, and shares it", async () => {

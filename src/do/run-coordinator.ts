@@ -1062,7 +1062,11 @@ export class RunCoordinator extends DurableObject<Env> {
     if (due.length === 0) return;
     const at = Math.max(Date.now(), Math.min(...due) - (t - Date.now()));
     const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > at || current < Date.now()) await this.ctx.storage.setAlarm(at);
+    // Only ever earlier while the run goes on (a setAlarm is a billed row written, and the alarm
+    // re-arms itself). Once it has ended, what is due is final: an alarm it armed while running (its
+    // next counter sync, its slots' renewal) would come back for nothing, so it moves to what is due.
+    const stale = s.status !== "in_progress" && current !== null && current < at;
+    if (current === null || current > at || current < Date.now() || stale) await this.ctx.storage.setAlarm(at);
   }
 }
 

@@ -68,7 +68,7 @@ const BROWSER_CONCURRENCY = 4;
 const POLLERS = 50;
 const POLL_MS = 250;
 const LIST_LIMIT = 500;
-const LIST_REPEATS = 20;
+const LIST_REPEATS = 40;
 const CREATE_REPEATS = 5;
 const ADMIN = "bench-admin";
 
@@ -359,28 +359,75 @@ async function waitForLastJob(api: Client, cid: string, runId: string, n: number
   }
 }
 
-/** The first, middle and last 500-item page, each fetched 20 times; latency of 200s only. */
-async function measureListing(api: Client, cid: string, runId: string, walk: Walk) {
-  const n = walk.cursors.length;
-  // Rows the run's object reads per page: about one page's worth whatever the run's size, or a statement scans.
-  const counting = await usageReset(api);
-  const positions = { first: 0, middle: Math.floor(n / 2), last: n - 1 };
-  const out: Record<string, { page: number; p50: number | null; p95: number | null }> = {};
-  const all: number[] = [];
-  for (const [name, idx] of Object.entries(positions)) {
-    const cursor = walk.cursors[idx];
-    const q = `limit=${LIST_LIMIT}&order_by=created_at${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
-    const lat: number[] = [];
-    while (lat.length < LIST_REPEATS) {
-      const r = await api.call("GET", `${COLLECTIONS}/${cid}/runs/${runId}/jobs?${q}`, { expect: [200] });
-      lat.push(r.ms);
-    }
-    all.push(...lat);
-    out[name] = { page: idx, p50: pct(lat, 50), p95: pct(lat, 95) };
+type ListTarget = { cid: string; runId: string; walk: Walk };
+type Listing = {
+  pages: number;
+  positions: Record<string, { page: number; p50: number | null; p95: number | null }>;
+  p50: number | null;
+  p95: number | null;
+  do_rows_read_per_get: number | null;
+};
+
+const pageQuery = (walk: Walk, idx: number) => {
+  const cursor = walk.cursors[idx];
+  return `limit=${LIST_LIMIT}&order_by=created_at${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+};
+
+/** Rows the run's object reads per jobs page (5 GETs at each position, counted alone): about a page's worth. */
+async function rowsReadPerGet(api: Client, t: ListTarget, positions: number[]): Promise<number | null> {
+  if (!(await usageReset(api))) return null;
+  const gets = [...positions, ...positions, ...positions, ...positions, ...positions];
+  for (const idx of gets) {
+    await api.call("GET", `${COLLECTIONS}/${t.cid}/runs/${t.runId}/jobs?${pageQuery(t.walk, idx)}`, { expect: [200] });
   }
-  const u = counting ? await usageGet(api) : null;
-  const doRowsReadPerGet = u && typeof u.do_sql_rows_read === "number" ? u.do_sql_rows_read / all.length : null;
-  return { pages: n, positions: out, p50: pct(all, 50), p95: pct(all, 95), do_rows_read_per_get: doRowsReadPerGet };
+  const u = await usageGet(api);
+  return u && typeof u.do_sql_rows_read === "number" ? u.do_sql_rows_read / gets.length : null;
+}
+
+/**
+ * The first, middle and last 500-item page of each run, fetched LIST_REPEATS times; latency of 200s
+ * only. The runs are measured together: each round GETs the same position of every run back to back,
+ * the order turning each round, so a moment of load on the box falls on all of them alike and the
+ * ratio of their p95s compares like with like (measured apart, minutes apart, it moved 0.67-1.21).
+ */
+async function measureListings(api: Client, targets: ListTarget[]): Promise<Listing[]> {
+  const where = (t: ListTarget) => {
+    const n = t.walk.cursors.length;
+    return { first: 0, middle: Math.floor(n / 2), last: n - 1 };
+  };
+  const lat = targets.map(() => ({ first: [] as number[], middle: [] as number[], last: [] as number[] }));
+  // An untimed GET first: the older run's object may have been evicted since it was last read.
+  for (const t of targets)
+    await api.call("GET", `${COLLECTIONS}/${t.cid}/runs/${t.runId}/jobs?${pageQuery(t.walk, 0)}`, { expect: [200] });
+  for (let round = 0; round < LIST_REPEATS; round++) {
+    for (const pos of ["first", "middle", "last"] as const) {
+      for (let k = 0; k < targets.length; k++) {
+        const i = (k + round) % targets.length;
+        const t = targets[i];
+        const q = pageQuery(t.walk, where(t)[pos]);
+        const r = await api.call("GET", `${COLLECTIONS}/${t.cid}/runs/${t.runId}/jobs?${q}`, { expect: [200] });
+        lat[i][pos].push(r.ms);
+      }
+    }
+  }
+  const out: Listing[] = [];
+  for (const [i, t] of targets.entries()) {
+    const at = where(t);
+    const positions: Listing["positions"] = {};
+    for (const pos of ["first", "middle", "last"] as const) {
+      positions[pos] = { page: at[pos], p50: pct(lat[i][pos], 50), p95: pct(lat[i][pos], 95) };
+    }
+    const all = [...lat[i].first, ...lat[i].middle, ...lat[i].last];
+    const rows = await rowsReadPerGet(api, t, Object.values(at));
+    out.push({
+      pages: t.walk.cursors.length,
+      positions,
+      p50: pct(all, 50),
+      p95: pct(all, 95),
+      do_rows_read_per_get: rows,
+    });
+  }
+  return out;
 }
 
 async function usageGet(api: Client): Promise<Counters | null> {
@@ -1062,6 +1109,7 @@ async function main() {
 
   // ── a. fetch-mode runs ──
   const fetchRuns: any[] = [];
+  let smallTarget: ListTarget | null = null;
   let pollerResult: any = null;
   let statusIdle: any = null;
   let requestProbe: Record<string, Counters> | null = null;
@@ -1106,8 +1154,8 @@ async function main() {
     if (walk.items !== n)
       report.problems.push(`fetch run ${n}: the jobs listing returned ${walk.items} jobs, expected ${n}`);
     if (Object.keys(walk.errors).length) log(`   job errors: ${JSON.stringify(walk.errors)}`);
-    const listing = n === 1_000 ? await measureListing(api, cid, runId, walk) : null;
     if (n === 1_000) {
+      smallTarget = { cid, runId, walk };
       // Context for c.: the same GET on an idle Worker, alone and with the 50 pollers but no run working.
       const alone: number[] = [];
       for (let i = 0; i < 20; i++)
@@ -1146,7 +1194,6 @@ async function main() {
       usage,
       usage_uncorrected: usageAll,
       per_poll_usage: pollCost,
-      listing,
       rss_after_mb: workerdRssMb(worker.pid),
     });
   }
@@ -1227,8 +1274,11 @@ async function main() {
       `${JSON.stringify(bigWalk.statuses)}`,
   );
   if (bigWalk.items !== nbig) report.problems.push(`listing of the ${nbig}-job run returned ${bigWalk.items} jobs`);
-  const bigListing = await measureListing(api, bigCol.id, bigRunId, bigWalk);
-  const smallListing = fetchRuns[0].listing;
+  if (!smallTarget) throw new Error("the 1,000-job fetch run left no run to list");
+  const [smallListing, bigListing] = await measureListings(api, [
+    smallTarget,
+    { cid: bigCol.id, runId: bigRunId, walk: bigWalk },
+  ]);
   const listingRatio = bigListing.p95 !== null && smallListing.p95 ? bigListing.p95 / smallListing.p95 : null;
   log(
     `   listing p95: ${fmt(bigListing.p95)} ms at ${nbig.toLocaleString("en-US")} vs ${fmt(smallListing.p95)} ms at ` +
@@ -1737,7 +1787,7 @@ async function main() {
 
   Object.assign(report, {
     finished_at: new Date().toISOString(),
-    fetch_runs: fetchRuns.map(({ listing, ...r }) => r),
+    fetch_runs: fetchRuns,
     fetch_spread: spread,
     browser_run: browserRun,
     status_pollers: pollerResult,

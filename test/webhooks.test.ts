@@ -321,7 +321,11 @@ describe("webhooks: delivery and retries", () => {
     const [d] = await deliveries(key, run.collection_id, run.run_id);
     expect(d).toMatchObject({ status: "pending", attempts: 0 });
     expect(await received(hook)).toEqual([]);
-    expect(await runDurableObjectAlarm(env.RUNS.get(env.RUNS.idFromName(run.run_id)))).toBe(true);
+    const stub = env.RUNS.get(env.RUNS.idFromName(run.run_id));
+    // The ended run's alarm is armed for the retry, not left to its retention.
+    const alarm = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    expect(alarm).toBeLessThanOrEqual(Date.now() + RETRY_SOON_MS);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
     const [sent] = await until("delivered", () => deliveries(key, run.collection_id, run.run_id), settled);
     expect(sent).toMatchObject({ delivery_id: d.delivery_id, status: "delivered", attempts: 1 });
     expect((await received(hook)).map((g) => g.headers["webhook-id"])).toEqual([d.delivery_id]);

@@ -523,7 +523,7 @@ export const specBySeq = (sql: SqlStorage, seq: number): string | null =>
 export const jobBySeq = (sql: SqlStorage, seq: number): JobRow | null =>
   (sql.exec(`SELECT ${COLUMNS} FROM jobs WHERE seq = ?`, seq).toArray()[0] as unknown as JobRow | undefined) ?? null;
 
-/** Jobs in submission order: after `afterSeq`, before `beforeSeq` (none: to the end), any status or those of `statuses`. */
+/** Jobs in submission order: after `afterSeq`, before `beforeSeq` (none: to the end), of `statuses` (none: any). */
 export interface SeqRange {
   afterSeq: number;
   beforeSeq?: number;
@@ -541,17 +541,19 @@ export function pageBySeq(sql: SqlStorage, r: SeqRange, withMarkdown: true): Exp
 export function pageBySeq(sql: SqlStorage, r: SeqRange, withMarkdown = false): ExportRow[] {
   const cols = withMarkdown ? `${COLUMNS}, markdown_offset, markdown_length` : COLUMNS;
   const before = r.beforeSeq ?? Number.MAX_SAFE_INTEGER;
-  const range = (status?: JobStatus) =>
-    (status
-      ? sql.exec(
-          `SELECT ${cols} FROM jobs WHERE status = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
-          status,
-          r.afterSeq,
-          before,
-          r.limit,
-        )
-      : sql.exec(`SELECT ${cols} FROM jobs WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`, r.afterSeq, before, r.limit)
-    ).toArray() as unknown as ExportRow[];
+  const range = (status?: JobStatus) => {
+    // With a status, a range of jobs_by_status (status, seq); without, of the key.
+    const [where, params] = status ? ["status = ? AND ", [status]] : ["", []];
+    return sql
+      .exec(
+        `SELECT ${cols} FROM jobs WHERE ${where}seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
+        ...params,
+        r.afterSeq,
+        before,
+        r.limit,
+      )
+      .toArray() as unknown as ExportRow[];
+  };
   if (!r.statuses?.length) return range();
   return r.statuses
     .flatMap((st) => range(st))

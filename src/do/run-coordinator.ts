@@ -1063,9 +1063,11 @@ export class RunCoordinator extends DurableObject<Env> {
     const at = Math.max(Date.now(), Math.min(...due) - (t - Date.now()));
     const current = await this.ctx.storage.getAlarm();
     // Only ever earlier while the run goes on (a setAlarm is a billed row written, and the alarm
-    // re-arms itself). Once it has ended, what is due is final: an alarm it armed while running (its
-    // next counter sync, its slots' renewal) would come back for nothing, so it moves to what is due.
-    const stale = s.status !== "in_progress" && current !== null && current < at;
+    // re-arms itself). Once it has ended and this instance saw its slots go back, what is due is
+    // final: an alarm it armed while running (its next counter sync, its slots' renewal) would come
+    // back for nothing, so it moves to what is due. (An instance that has not seen them go back
+    // may not know an end() still to retry: it leaves an earlier alarm be.)
+    const stale = s.status !== "in_progress" && this.slots?.size === 0 && current !== null && current < at;
     if (current === null || current > at || current < Date.now() || stale) await this.ctx.storage.setAlarm(at);
   }
 }

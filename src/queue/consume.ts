@@ -30,13 +30,25 @@ const FETCH_PARALLELISM = 6;
 export const START_GRACE_MS = { fetch: 15_000, browser: 45_000 } as const;
 
 /** How a consumer works through one batch of a queue. */
-interface BatchPlan {
+export interface BatchPlan {
   /** Jobs in flight at once. */
   parallelism: number;
   flush: FlushPolicy;
   /** START_GRACE_MS of the queue. */
   graceMs: number;
 }
+
+export const FETCH_PLAN: BatchPlan = {
+  parallelism: FETCH_PARALLELISM,
+  flush: FETCH_FLUSH,
+  graceMs: START_GRACE_MS.fetch,
+};
+
+export const browserPlan = (env: Env): BatchPlan => ({
+  parallelism: settings(env).BROWSER_PAGE_CONCURRENCY,
+  flush: BROWSER_FLUSH,
+  graceMs: START_GRACE_MS.browser,
+});
 
 /** Backoff for a transient failure: exponential with ± 50 % jitter, Retry-After honoured up to the cap. */
 export function backoffSeconds(attempt: number, retryAfter: number | null): number {
@@ -103,12 +115,7 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, browse
     try {
       await withBrowser(env, (b) => {
         const render: Attempt = (j, budget) => renderPage(b, j, budget);
-        const parallelism = settings(env).BROWSER_PAGE_CONCURRENCY;
-        return runJobs(env, jobs, fates, render, {
-          parallelism,
-          flush: BROWSER_FLUSH,
-          graceMs: START_GRACE_MS.browser,
-        });
+        return runJobs(env, jobs, fates, render, browserPlan(env));
       });
     } catch (e) {
       if (!(e instanceof BrowserUnavailable)) {
@@ -123,8 +130,7 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, browse
   } else {
     const fetchOne: Attempt = (j) =>
       fetchPage(j.url, { timeoutMs: j.spec.timeout, allowLoopback: settings(env).LOCAL_DEV, send: j.spec });
-    const plan = { parallelism: FETCH_PARALLELISM, flush: FETCH_FLUSH, graceMs: START_GRACE_MS.fetch };
-    await runJobs(env, jobs, fates, fetchOne, plan);
+    await runJobs(env, jobs, fates, fetchOne, FETCH_PLAN);
   }
   await fates.settle(env);
 }

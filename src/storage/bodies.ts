@@ -75,7 +75,7 @@ const MARKDOWN_READS = 4;
 /**
  * The kept Markdown of some jobs, in their order (null for a job without any). Ranges of the same
  * pack are merged into one GET (see MERGE_GAP_BYTES), so the GETs are about the packs the jobs
- * came from, not the jobs: a pack holds a consumer flush (up to 25 fetch or 12 browser jobs).
+ * came from, not the jobs: a pack holds a consumer flush (up to 25 fetch or 24 browser jobs).
  */
 export async function readMarkdown(bucket: R2Bucket, jobs: readonly MarkdownAt[]): Promise<(string | null)[]> {
   const out: (string | null)[] = jobs.map((j) => (j.markdown_offset !== null && j.markdown_length === 0 ? "" : null));

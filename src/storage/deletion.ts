@@ -9,10 +9,10 @@ import type { Budget } from "./budget";
 const CANCEL_IN_REQUEST = 50;
 /**
  * How long after a run ended a consumer may still store a page of it: a job already in a consumer
- * when the run was cancelled starts within 15 s of its batch, runs for at most the 120 s timeout
- * cap and is flushed within 30 s. A run's bodies are deleted only after this, so those pages go
- * too. A copy still queued past it (a retry backing off) is stored by nobody's record and goes with
- * the 48 h sweep.
+ * when the run was cancelled starts within 45 s of its batch (15 s for a fetch job), runs for at
+ * most the 120 s timeout cap and is flushed within 30 s (test/unit/batch-settings.test.ts). A run's
+ * bodies are deleted only after this, so those pages go too. A copy still queued past it (a retry
+ * backing off) is stored by nobody's record and goes with the 48 h sweep.
  */
 export const LATE_WRITES_MS = 5 * 60_000;
 /** Runs read per D1 query, request rows deleted per statement, collections looked at per invocation. */

@@ -65,9 +65,9 @@ export const dropped = { sendBatch: async () => undefined, send: async () => und
 
 /**
  * A run of the given pages whose row and object exist as POST /run makes them, but whose released
- * jobs went to a queue that dropped them, so only the batches a test delivers run its jobs. With a
- * `webhook` and `cancel`, it is cancelled at once and its delivery messages go to `webhooks` (by
- * default captured, returned as `captured`), so the test drives every attempt of them itself.
+ * jobs went to a queue that dropped them, so only the batches a test delivers run its jobs. With
+ * `cancel`, it is cancelled at once and its webhook's delivery messages are captured (returned as
+ * `captured`), so the test drives every attempt of them itself; `webhooks` replaces that queue.
  */
 export async function pendingRun(
   key: string,
@@ -101,7 +101,8 @@ export async function pendingRun(
     sendBatch: async (b: { body: unknown }[]) => void captured.push(...b.map((m) => m.body)),
     send: async (b: unknown) => void captured.push(b),
   } as unknown as Queue;
-  const bindings = { JOBS: dropped, BROWSER_JOBS: dropped, ...(o.cancel ? { WEBHOOKS: o.webhooks ?? capture } : {}) };
+  const webhooks = o.webhooks ?? (o.cancel ? capture : undefined);
+  const bindings = { JOBS: dropped, BROWSER_JOBS: dropped, ...(webhooks ? { WEBHOOKS: webhooks } : {}) };
   await runInDurableObject(env.RUNS.get(env.RUNS.idFromName(run_id)), (instance: RunCoordinator) =>
     withObjectEnv(
       instance,

@@ -11,10 +11,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { iso, setNow } from "../src/clock";
 import * as store from "../src/do/job-store";
 import type { RunCoordinator } from "../src/do/run-coordinator";
-import { instrument, resetUsage, usage } from "../src/metrics";
 import { hourOf, runHourPrefix } from "../src/storage/bodies";
 import { LATE_WRITES_MS } from "../src/storage/deletion";
-import { SWEEP_BUDGET, type SweepReport, sweep } from "../src/storage/retention";
+import { SWEEP_BUDGET, type SweepReport } from "../src/storage/retention";
 import {
   allJobs,
   api,
@@ -26,19 +25,13 @@ import {
   target,
   waitForRun,
 } from "./support/api";
+import { objectHolds, sweepCounted } from "./support/objects";
 import { withFault } from "./support/queue";
 
 afterEach(() => setNow(null));
 
 const stubOf = (runId: string) => env.RUNS.get(env.RUNS.idFromName(runId));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Whether the run's Durable Object still holds anything: its tables or an alarm. */
-const objectHolds = (runId: string) =>
-  runInDurableObject(stubOf(runId), async (_: RunCoordinator, state: DurableObjectState) => {
-    const tables = state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name IN ('run', 'jobs')").toArray();
-    return tables.length > 0 || (await state.storage.getAlarm()) !== null;
-  });
 
 /** Every R2 key of a tenant's pages and screenshots. */
 async function keysOf(tenant: string): Promise<string[]> {
@@ -61,14 +54,6 @@ async function d1Rows(collectionId: string) {
     versions: await n("SELECT count(DISTINCT version) AS n FROM requests WHERE collection_id = ?1"),
     runs: await n("SELECT count(*) AS n FROM runs WHERE collection_id = ?1"),
   };
-}
-
-/** One cron invocation at `atMs` (with `e`'s bindings), its operations counted at the bindings. */
-async function sweepCounted(atMs: number, e: Env = env): Promise<{ report: SweepReport; counted: number }> {
-  setNow(atMs);
-  resetUsage();
-  const report = await sweep(instrument({ ...e, BENCH_METRICS: "true" }), atMs);
-  return { report, counted: usage.d1_statements + usage.do_requests + usage.r2_requests };
 }
 
 /** Sweeps at `atMs` until the collection's row is gone; each invocation within SWEEP_BUDGET. */
@@ -225,7 +210,7 @@ describe("DELETE of a collection", () => {
 
     // R2 refuses deletes: the run's object is purged, its bodies and row stay for the next invocation.
     const r2Down = withFault("BODIES", { delete: async () => Promise.reject(new Error("injected R2 failure")) });
-    await sweepCounted(at, r2Down);
+    await sweepCounted(at, { env: r2Down });
     expect(await objectHolds(run.run_id)).toBe(false);
     expect((await keysOf(tenant)).length).toBeGreaterThan(0);
     expect(await d1Rows(col.id)).toMatchObject({ collection: 1, runs: 1, requests: 3 });
@@ -237,7 +222,7 @@ describe("DELETE of a collection", () => {
           ? { bind: () => ({ run: () => Promise.reject(new Error("injected D1 failure")) }) }
           : env.DB.prepare(sql),
     });
-    await expect(sweepCounted(at, rowsDown)).rejects.toThrow("injected D1 failure");
+    await expect(sweepCounted(at, { env: rowsDown })).rejects.toThrow("injected D1 failure");
     expect(await keysOf(tenant)).toEqual([]);
     expect(await d1Rows(col.id)).toMatchObject({ collection: 1, runs: 1, requests: 3 });
 

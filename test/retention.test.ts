@@ -10,11 +10,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { iso, setNow } from "../src/clock";
 import * as store from "../src/do/job-store";
 import type { RunCoordinator } from "../src/do/run-coordinator";
-import { instrument, resetUsage, usage } from "../src/metrics";
 import { packKey } from "../src/storage/bodies";
 import { Budget } from "../src/storage/budget";
-import { SWEEP_BUDGET, sweep, type SweepReport } from "../src/storage/retention";
+import { SWEEP_BUDGET, type SweepReport } from "../src/storage/retention";
 import { allJobs, api, createCollection, newTenant, startRun, target, waitForRun } from "./support/api";
+import { objectHolds, sweepCounted } from "./support/objects";
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -102,21 +102,6 @@ async function completedRuns(
     );
   }
   return runs.map((r) => r.id);
-}
-
-/** Whether the run's Durable Object still holds anything: its tables or an alarm. */
-const objectHolds = (runId: string) =>
-  runInDurableObject(stubOf(runId), async (_: RunCoordinator, state: DurableObjectState) => {
-    const tables = state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name IN ('run', 'jobs')").toArray();
-    return tables.length > 0 || (await state.storage.getAlarm()) !== null;
-  });
-
-/** One cron invocation at `atMs`, with the operations it made counted at the bindings. */
-async function sweepCounted(atMs: number, budget?: Budget): Promise<{ report: SweepReport; counted: number }> {
-  setNow(atMs);
-  resetUsage();
-  const report = await sweep(instrument({ ...env, BENCH_METRICS: "true" }), atMs, budget);
-  return { report, counted: usage.d1_statements + usage.do_requests + usage.r2_requests };
 }
 
 describe("metadata retention", () => {
@@ -219,7 +204,7 @@ describe("metadata retention", () => {
     for (let i = 0; i < 30 && (seen.at(-1)?.rows ?? 1) > 0; i++) {
       // Seven operations: the backstop's query, the bodies' listing, the deleted collections' query,
       // a page query, two objects and the operation kept for the rows of the runs whose objects are gone.
-      const { counted } = await sweepCounted(at, new Budget(7));
+      const { counted } = await sweepCounted(at, { budget: new Budget(7) });
       expect(counted).toBeLessThanOrEqual(7);
       const rowOf = await inGroups(ids, 5, async (id) => (await runRows([id])) === 1);
       seen.push({ rows: rowOf.filter(Boolean).length, objects: await inGroups(ids, 5, objectHolds), rowOf });

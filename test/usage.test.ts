@@ -19,6 +19,7 @@ import {
   type RunSummary,
   startRun,
   target,
+  until,
   waitForRun,
 } from "./support/api";
 import { pendingRun, withObjectEnv } from "./support/queue";
@@ -72,15 +73,6 @@ async function storedBytes(key: string, base: string, j: JobView): Promise<numbe
     n += (await res.arrayBuffer()).byteLength;
   }
   return n;
-}
-
-async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (done(v) || Date.now() > end) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe("GET /v1/usage", () => {
@@ -137,6 +129,7 @@ describe("GET /v1/usage", () => {
     expect(expected.bytes).toBeGreaterThan(0);
 
     const u = await until(
+      "usage of all 40 jobs",
       () => usageOf(key),
       (x) => total(x).success + total(x).failed + total(x).timeout === 40,
     );

@@ -18,6 +18,7 @@ import {
   type RunSummary,
   startRun,
   target,
+  until,
   waitForRun,
 } from "./support/api";
 import { deliver, dropped, pendingRun, withObjectEnv } from "./support/queue";
@@ -65,16 +66,6 @@ async function deliveries(key: string, colId: string, runId: string): Promise<De
     cursor = page.has_more ? page.cursor_next : null;
   } while (cursor);
   return out;
-}
-
-async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (done(v)) return v;
-    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v).slice(0, 2_000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const settled = (ds: DeliveryView[]) => ds.length > 0 && ds.every((d) => d.status !== "pending");

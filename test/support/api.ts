@@ -64,6 +64,17 @@ export async function getRun(key: string, collectionId: string, runId: string): 
   return (await res.json()) as RunSummary;
 }
 
+/** Reads until `done` holds (every 100 ms, at most `ms`); past that, fails naming `what` and the last value. */
+export async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (done(v)) return v;
+    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v).slice(0, 2_000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Polls the run until it is no longer in progress, as the seed's client does. */
 export async function waitForRun(
   key: string,

@@ -128,7 +128,7 @@ runs.openapi(list, async (c) => {
   const { id } = c.req.valid("param");
   const q = c.req.valid("query");
   const tenant = c.get("tenant");
-  if (!(await getCollection(c.env.DB, tenant, id))) throw notFound("Collection");
+  // The key lookup answered 404 already for a collection the tenant does not have (or deleted).
   const after = decodeCursor("runs", q.cursor, ["timestamp", "uuid"]);
   const page = await listRuns(c.env.DB, { tenant, collectionId: id, statuses: q.status_filter, limit: q.limit, after });
   const last = page.rows.at(-1);

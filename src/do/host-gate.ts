@@ -140,14 +140,26 @@ export class HostGate extends DurableObject<Env> {
 
   private grant(x: Exchange, t: number, tell: Set<string>): Grants {
     for (const [host, at] of this.toldAt) if (t - at >= NEWS_REPEAT_MS) this.toldAt.delete(host);
+    // Each host's waiters and limits, read once: this exchange changes only its own run's waiter
+    // marks and grants, which neither the other runs' waiters nor the host's times depend on.
+    const looked = new Map<string, ReturnType<typeof gate.waitersOn> & ReturnType<typeof gate.hostTimes>>();
+    const look = (host: string) => {
+      const known = looked.get(host);
+      if (known) return known;
+      const read = { ...gate.waitersOn(this.sql, host, x.run_id, t), ...gate.hostTimes(this.sql, host) };
+      looked.set(host, read);
+      return read;
+    };
     const asked: { host: string; wanted: number; n: number }[] = [];
     let nextAt: number | null = null;
     for (const [host, want] of Object.entries(x.want)) {
+      const { others, next_start_ms, backoff_until_ms } = look(host);
       const view = {
         in_flight: gate.inFlight(this.sql, host),
         held: x.held[host] ?? 0,
-        other_waiters: gate.otherWaiters(this.sql, host, x.run_id, t),
-        ...gate.hostTimes(this.sql, host),
+        other_waiters: others,
+        next_start_ms,
+        backoff_until_ms,
       };
       const wanted = Math.min(want, hostLimit(x.politeness));
       const g = grantOnHost(view, wanted, x.politeness, t);
@@ -171,7 +183,7 @@ export class HostGate extends DurableObject<Env> {
       // runs holding the host, which would otherwise keep reusing their slots without asking.
       const waits = a.n < a.wanted;
       const stale = t - (this.toldAt.get(a.host) ?? Number.NEGATIVE_INFINITY) >= NEWS_REPEAT_MS;
-      if (waits && (!gate.isWaiting(this.sql, a.host, x.run_id, t) || stale)) {
+      if (waits && (!look(a.host).self || stale)) {
         const holders = gate.holdersOf(this.sql, a.host, x.run_id);
         for (const r of holders) tell.add(r);
         if (holders.length > 0) this.toldAt.set(a.host, t);
@@ -181,9 +193,9 @@ export class HostGate extends DurableObject<Env> {
     const busy: string[] = [];
     const holdOff: Record<string, number> = {};
     for (const host of new Set([...Object.keys(x.held), ...Object.keys(x.want)])) {
-      if (gate.otherWaiters(this.sql, host, x.run_id, t) > 0) busy.push(host);
-      const times = gate.hostTimes(this.sql, host);
-      const until = Math.max(times.next_start_ms, times.backoff_until_ms);
+      const seen = look(host);
+      if (seen.others > 0) busy.push(host);
+      const until = Math.max(seen.next_start_ms, seen.backoff_until_ms);
       if (until > t) holdOff[host] = until;
     }
     return { grants, next_at: nextAt, busy, hold_off: holdOff };

@@ -23,8 +23,18 @@ const BROWSER_BATCH = BROWSER_FLUSH.size;
 
 afterEach(() => setNow(null));
 
-/** A run object of `total` jobs on pages.example, its calls to other objects counted as the bench counts them. */
-async function newRun(o: { tenant: string; total: number; browser: boolean; perHost: number; t: number }) {
+/**
+ * A run object of `total` jobs on pages.example (or on `hosts`, in turn), its calls to other objects
+ * counted as the bench counts them.
+ */
+async function newRun(o: {
+  tenant: string;
+  total: number;
+  browser: boolean;
+  perHost: number;
+  t: number;
+  hosts?: string[];
+}) {
   // Named by its run id, as the gate finds it when it has news for it.
   const runId = crypto.randomUUID();
   const stub = env.RUNS.get(env.RUNS.idFromName(runId));
@@ -51,7 +61,7 @@ async function newRun(o: { tenant: string; total: number; browser: boolean; perH
     const spec = JSON.stringify({ browser: o.browser, timeout: 30_000 });
     const rows = Array.from({ length: o.total }, (_, seq) => ({
       seq,
-      url: `https://pages.example/${seq}`,
+      url: `https://${o.hosts ? o.hosts[seq % o.hosts.length] : "pages.example"}/${seq}`,
       custom_id: null,
       browser: o.browser ? 1 : 0,
       spec,
@@ -86,7 +96,14 @@ async function record(stub: DurableObjectStub<RunCoordinator>, jobs: JobMessage[
  * the run object's calls to its tenant's HostGate, its record() calls and the most jobs it had
  * in flight at once.
  */
-async function playRun(o: { total: number; browser: boolean; batch: number; batchMs: number; perHost: number }) {
+async function playRun(o: {
+  total: number;
+  browser: boolean;
+  batch: number;
+  batchMs: number;
+  perHost: number;
+  hosts?: string[];
+}) {
   let t = Date.now();
   setNow(t);
   // A tenant of its own: its HostGate starts empty.
@@ -161,6 +178,16 @@ describe("host gate exchanges", () => {
     expect(r.most).toBeLessThanOrEqual(50);
     expect(r.gateCalls).toBe(2);
     expect(r.alarm).toBeGreaterThan(Date.now() + LIMITS.metadataRetentionMs - 24 * 3600_000);
+  });
+
+  it("counts hosts named like Object.prototype's properties as hosts", async () => {
+    // URL hosts are lower-cased: "constructor" and "__proto__" are the names a per-host record could
+    // mistake for its own inherited properties (a slot count that is a function, a key that is lost).
+    const hosts = ["constructor", "__proto__", "pages.example"];
+    const r = await playRun({ total: 90, browser: false, batch: 25, batchMs: 500, perHost: 6, hosts });
+    expect(r.run.status).toBe("completed");
+    expect(r.run.success).toBe(90);
+    expect(r.most).toBeLessThanOrEqual(18);
   });
 
   it("a run keeping its slots hears of another run of the tenant waiting for the host, and shares it", async () => {

@@ -2,7 +2,16 @@ import { DurableObject } from "cloudflare:workers";
 import { now } from "../clock";
 import { instrument } from "../metrics";
 import * as gate from "./gate-store";
-import { grantOnHost, hostLimit, type Politeness, spread, WAIT_POLL_MS } from "./host-policy";
+import {
+  countOn,
+  grantOnHost,
+  hostLimit,
+  hostRecord,
+  type Politeness,
+  setOn,
+  spread,
+  WAIT_POLL_MS,
+} from "./host-policy";
 import { runObject } from "./objects";
 import { leaseMs } from "./pacing";
 
@@ -124,10 +133,10 @@ export class HostGate extends DurableObject<Env> {
     const before = gate.grantsOf(this.sql, x.run_id);
     const expires = t + GRANT_TTL_MS;
     for (const [host, was] of before) {
-      const held = x.held[host] ?? 0;
+      const held = countOn(x.held, host);
       if (held < was && x.politeness.per_host_delay_ms > 0)
         gate.pushHostTimes(this.sql, host, { next_start_ms: t + x.politeness.per_host_delay_ms });
-      if (!(host in x.held)) gate.setGrant(this.sql, host, x.run_id, 0, expires);
+      if (!Object.hasOwn(x.held, host)) gate.setGrant(this.sql, host, x.run_id, 0, expires);
     }
     for (const [host, held] of Object.entries(x.held)) gate.setGrant(this.sql, host, x.run_id, held, expires);
   }
@@ -156,7 +165,7 @@ export class HostGate extends DurableObject<Env> {
       const { others, next_start_ms, backoff_until_ms } = look(host);
       const view = {
         in_flight: gate.inFlight(this.sql, host),
-        held: x.held[host] ?? 0,
+        held: countOn(x.held, host),
         other_waiters: others,
         next_start_ms,
         backoff_until_ms,
@@ -170,13 +179,13 @@ export class HostGate extends DurableObject<Env> {
       asked.map((a) => [a.host, a.n]),
       x.room,
     );
-    const grants: Record<string, number> = {};
+    const grants = hostRecord();
     const expires = t + GRANT_TTL_MS;
     for (const a of asked) {
       const n = shared.get(a.host) ?? 0;
       if (n > 0) {
-        grants[a.host] = n;
-        gate.setGrant(this.sql, a.host, x.run_id, (x.held[a.host] ?? 0) + n, expires);
+        setOn(grants, a.host, n);
+        gate.setGrant(this.sql, a.host, x.run_id, countOn(x.held, a.host) + n, expires);
       }
       // A run the host itself held back (not its own window) waits for it, and the waiting runs then
       // share the host; the mark lapses unless the run keeps asking. A new waiter is news to the
@@ -191,12 +200,12 @@ export class HostGate extends DurableObject<Env> {
       gate.setWaiter(this.sql, a.host, x.run_id, waits ? t + 2 * WAIT_POLL_MS : null);
     }
     const busy: string[] = [];
-    const holdOff: Record<string, number> = {};
+    const holdOff = hostRecord();
     for (const host of new Set([...Object.keys(x.held), ...Object.keys(x.want)])) {
       const seen = look(host);
       if (seen.others > 0) busy.push(host);
       const until = Math.max(seen.next_start_ms, seen.backoff_until_ms);
-      if (until > t) holdOff[host] = until;
+      if (until > t) setOn(holdOff, host, until);
     }
     return { grants, next_at: nextAt, busy, hold_off: holdOff };
   }

@@ -36,6 +36,28 @@ export function hostOf(url: string): string | null {
 }
 
 /**
+ * Per-host counts are records keyed by host (plain objects: RPC cannot carry any other), and any
+ * host is a key: "constructor" and "__proto__" are hosts too (URL hosts are lower-cased, so no other
+ * name of Object.prototype is one). They are written as own properties (setOn: an assignment to
+ * `__proto__` would set the prototype and lose the key) and read by own keys only (countOn: an
+ * inherited `constructor` is not a count).
+ */
+export function setOn(r: Record<string, number>, host: string, n: number): void {
+  Object.defineProperty(r, host, { value: n, writable: true, enumerable: true, configurable: true });
+}
+
+/** A per-host record of `entries`, any host name included. */
+export function hostRecord(entries: Iterable<readonly [string, number]> = []): Record<string, number> {
+  const r: Record<string, number> = {};
+  for (const [host, n] of entries) setOn(r, host, n);
+  return r;
+}
+
+/** A host's count in a per-host record: 0 when absent. */
+export const countOn = (r: Readonly<Record<string, number>>, host: string): number =>
+  Object.hasOwn(r, host) ? r[host] : 0;
+
+/**
  * How many jobs may be in flight to a host. With a delay, one: the gap between two starts is
  * measured from the moment the previous request's slot came back (its outcome was recorded, so it
  * had started), which is the only instant the service learns without a call per request start.

@@ -10,7 +10,7 @@
  * they need no index of their own (each index costs a row write per state change).
  */
 import type { JobStatus, Outcome, RunStatus, TerminalStatus } from "../domain";
-import { DEFAULT_POLITENESS, hostOf } from "./host-policy";
+import { DEFAULT_POLITENESS, hostOf, hostRecord } from "./host-policy";
 import { applyMigrations } from "./sql-migrations";
 
 /** Forward-only schema migrations; the version table says which have run. */
@@ -233,7 +233,7 @@ export function inFlightByHost(sql: SqlStorage): Record<string, number> {
   const rows = sql.exec<{ host: string; n: number }>(
     "SELECT host, count(*) AS n FROM jobs WHERE status = 'in_progress' AND host IS NOT NULL GROUP BY host",
   );
-  return Object.fromEntries(rows.toArray().map((r) => [r.host, r.n]));
+  return hostRecord(rows.toArray().map((r) => [r.host, r.n]));
 }
 
 /**

@@ -16,7 +16,7 @@ import { PLATFORM } from "../sizes";
 import { buildJobMessage, sendJobs } from "../queue/dispatch";
 import { bodiesExpired, readMarkdown } from "../storage/bodies";
 import { type Exchange, GRANT_TTL_MS, type Grants } from "./host-gate";
-import { hostLimit, MAX_HOST_BACKOFF_MS, type Politeness } from "./host-policy";
+import { countOn, hostLimit, hostRecord, MAX_HOST_BACKOFF_MS, type Politeness, setOn } from "./host-policy";
 import { hostGate } from "./objects";
 import * as store from "./job-store";
 import type { ExportRow, JobRow, RunState } from "./job-store";
@@ -751,7 +751,7 @@ export class RunCoordinator extends DurableObject<Env> {
     // the run's other hosts meanwhile.
     let unused = 0;
     for (const [host, n] of Object.entries(keep)) {
-      if ((this.holdOff.get(host) ?? 0) <= t) unused += n - (inFlight[host] ?? 0);
+      if ((this.holdOff.get(host) ?? 0) <= t) unused += n - countOn(inFlight, host);
     }
     const want = room - unused > 0 ? this.wants(cap, keep, inFlight) : {};
     const news = this.news;
@@ -793,7 +793,7 @@ export class RunCoordinator extends DurableObject<Env> {
       let left = Math.max(0, room);
       for (const [host, n] of slots ?? []) {
         if ((this.holdOff.get(host) ?? 0) > rt) continue;
-        const released = store.releasePending(this.sql, host, Math.min(left, n - (inFlight[host] ?? 0)), rt, leaseMs);
+        const released = store.releasePending(this.sql, host, Math.min(left, n - countOn(inFlight, host)), rt, leaseMs);
         left -= released.length;
         rows.push(...released);
       }
@@ -814,12 +814,12 @@ export class RunCoordinator extends DurableObject<Env> {
    * as many of its current slots as its pending jobs there can use.
    */
   private keep(inFlight: Record<string, number>, delayed: boolean): Record<string, number> {
-    const out: Record<string, number> = { ...inFlight };
+    const out = hostRecord(Object.entries(inFlight));
     if (this.slots === null || delayed || Date.now() >= this.exchangedAt + GRANT_TTL_MS - GRANT_MARGIN_MS) return out;
     for (const [host, n] of this.slots) {
-      const flying = inFlight[host] ?? 0;
+      const flying = countOn(inFlight, host);
       if (this.busy.has(host) || n <= flying) continue;
-      out[host] = flying + store.pendingOnHost(this.sql, host, n - flying);
+      setOn(out, host, flying + store.pendingOnHost(this.sql, host, n - flying));
     }
     return out;
   }
@@ -836,7 +836,7 @@ export class RunCoordinator extends DurableObject<Env> {
     if (Object.keys(want).some((h) => (this.holdOff.get(h) ?? 0) <= t)) return true;
     for (const h of new Set([...this.slots.keys(), ...Object.keys(keep)])) {
       const had = this.slots.get(h) ?? 0;
-      const kept = keep[h] ?? 0;
+      const kept = countOn(keep, h);
       // More in flight than the gate counts (jobs released before this instance knew its slots), or
       // slots going back where the gate must hear it. Elsewhere an unused slot goes back at the next
       // exchange or the run's end: nobody waits for it (the gate would have sent news).
@@ -858,7 +858,7 @@ export class RunCoordinator extends DurableObject<Env> {
   ): number | null {
     let at = granted?.next_at ?? null;
     for (const [host, until] of this.holdOff) {
-      const waiting = (keep[host] ?? 0) > (inFlight[host] ?? 0) || host in want;
+      const waiting = countOn(keep, host) > countOn(inFlight, host) || Object.hasOwn(want, host);
       if (waiting && until > t) at = Math.min(at ?? until, until);
     }
     // The gate's instants are now()'s; the alarm's are the real clock's (they differ only in tests).
@@ -876,12 +876,12 @@ export class RunCoordinator extends DurableObject<Env> {
       hosts = [...hosts, ...wrapped.filter((h) => !hosts.includes(h))];
     }
     this.hostCursor = hosts.length === HOSTS_PER_EXCHANGE ? hosts.at(-1)! : "";
-    const out: Record<string, number> = {};
+    const out = hostRecord();
     for (const h of hosts) {
-      const kept = keep[h] ?? 0;
+      const kept = countOn(keep, h);
       if (kept >= cap) continue;
-      const more = store.pendingOnHost(this.sql, h, cap) - (kept - (inFlight[h] ?? 0));
-      if (more > 0) out[h] = more;
+      const more = store.pendingOnHost(this.sql, h, cap) - (kept - countOn(inFlight, h));
+      if (more > 0) setOn(out, h, more);
     }
     return out;
   }

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { setNow } from "../src/clock";
 import { LIMITS } from "../src/config";
 import { GRANT_TTL_MS, NEWS_REPEAT_MS } from "../src/do/host-gate";
+import { DEFAULT_POLITENESS } from "../src/do/host-policy";
 import type { RunCoordinator } from "../src/do/run-coordinator";
 import * as store from "../src/do/job-store";
 import { type JobMessage, pagelessOutcome } from "../src/domain";
@@ -234,6 +235,29 @@ describe("host gate exchanges", () => {
       (instance as unknown as { exchangedAt: number }).exchangedAt = Date.now() - GRANT_TTL_MS;
     });
     expect(await record(a, first.slice(6))).toHaveLength(0);
+  });
+
+  it("tells the runs holding a host of a backoff that holds them back, not of one already over", async () => {
+    const t = Date.now();
+    setNow(t);
+    const tenant = crypto.randomUUID();
+    const a = await newRun({ tenant, total: 100, browser: false, perHost: 12, t });
+    expect(await record(a, [])).toHaveLength(12);
+    const newsOf = () =>
+      runInDurableObject(a, (instance: RunCoordinator) => (instance as unknown as { news: number }).news);
+    const reported = async (until: number) => {
+      const before = await newsOf();
+      // Another run of the tenant reports a 429 on the host (its Retry-After from now).
+      const x = { run_id: "other", politeness: DEFAULT_POLITENESS, held: {}, want: {}, room: 0 };
+      await env.HOST_GATES.get(env.HOST_GATES.idFromName(tenant)).exchange({
+        ...x,
+        backoff: { "pages.example": until },
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      return (await newsOf()) - before;
+    };
+    expect(await reported(t)).toBe(0);
+    expect(await reported(t + 30_000)).toBe(1);
   });
 
   it("a waiting run still refused tells the holders again, so a lost news call costs seconds", async () => {

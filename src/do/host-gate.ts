@@ -107,8 +107,9 @@ export class HostGate extends DurableObject<Env> {
       gate.dropPastWaiters(this.sql, t);
       gate.dropPastHosts(this.sql, t);
       for (const [host, until] of Object.entries(x.backoff)) {
-        // Other runs reuse their slots without asking: a later backoff is news to them.
-        if (until > gate.hostTimes(this.sql, host).backoff_until_ms)
+        // Other runs reuse their slots without asking: a later backoff is news to them. One already over
+        // (a 429 with Retry-After: 0) holds nobody back, so it is not.
+        if (until > Math.max(t, gate.hostTimes(this.sql, host).backoff_until_ms))
           for (const r of gate.holdersOf(this.sql, host, x.run_id)) tell.add(r);
         gate.pushHostTimes(this.sql, host, { backoff_until_ms: until });
       }

@@ -260,6 +260,35 @@ describe("host gate exchanges", () => {
     expect(await reported(t + 30_000)).toBe(1);
   });
 
+  it("tells each holder once of a new waiter, so told holders that wait in turn do not tell each other", async () => {
+    const t = Date.now();
+    setNow(t);
+    const tenant = crypto.randomUUID();
+    const a = await newRun({ tenant, total: 100, browser: false, perHost: 12, t });
+    const b = await newRun({ tenant, total: 100, browser: false, perHost: 12, t });
+    const first = await record(a, []);
+    expect(await record(b, [])).toHaveLength(0);
+    await runInDurableObject(b, (_i, state) => state.storage.deleteAlarm());
+    expect(await hears(a)).toBe(true);
+    expect(await record(a, first)).toHaveLength(6);
+    expect(await record(b, [])).toHaveLength(6);
+    // a and b hold 6 each and want more. Later (their waiter marks lapsed, nobody told lately) a
+    // third run waits for the host: a and b are told, each asks, is refused and waits too.
+    setNow(t + NEWS_REPEAT_MS + 2_000);
+    for (const r of [a, b]) await runInDurableObject(r, (_i, state) => state.storage.deleteAlarm());
+    const newsOf = (r: DurableObjectStub<RunCoordinator>) =>
+      runInDurableObject(r, (instance: RunCoordinator) => (instance as unknown as { news: number }).news);
+    const before = (await newsOf(a)) + (await newsOf(b));
+    const c = await newRun({ tenant, total: 100, browser: false, perHost: 12, t: t + NEWS_REPEAT_MS + 2_000 });
+    expect(await record(c, [])).toHaveLength(0);
+    const told = async () => (await newsOf(a)) + (await newsOf(b)) - before;
+    for (let i = 0; i < 100 && (await told()) < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    // Then time for any news the told runs' own exchanges would send.
+    await new Promise((r) => setTimeout(r, 500));
+    // One news each; a and b waiting in turn told each other before (4, one exchange each more).
+    expect(await told()).toBe(2);
+  });
+
   it("a waiting run still refused tells the holders again, so a lost news call costs seconds", async () => {
     const t = Date.now();
     setNow(t);

@@ -83,24 +83,16 @@ export const pushHostTimes = (
 export const dropPastHosts = (sql: SqlStorage, nowMs: number) =>
   sql.exec("DELETE FROM hosts WHERE next_start_ms < ?1 AND backoff_until_ms < ?1", nowMs);
 
-/** Who waits for a host (marks not lapsed by `nowMs`): how many runs other than `runId`, and whether `runId` does. */
-export const waitersOn = (
-  sql: SqlStorage,
-  host: string,
-  runId: string,
-  nowMs: number,
-): { others: number; self: boolean } => {
-  const row = sql
-    .exec<{ others: number; self: number }>(
-      `SELECT count(*) FILTER (WHERE run_id <> ?2) AS others, count(*) FILTER (WHERE run_id = ?2) AS self
-       FROM waiters WHERE host = ?1 AND until_ms >= ?3`,
+/** Runs other than `runId` still waiting for a host. */
+export const otherWaiters = (sql: SqlStorage, host: string, runId: string, nowMs: number): number =>
+  sql
+    .exec<{ n: number }>(
+      "SELECT count(*) AS n FROM waiters WHERE host = ? AND run_id <> ? AND until_ms >= ?",
       host,
       runId,
       nowMs,
     )
-    .one();
-  return { others: row.others, self: row.self > 0 };
-};
+    .one().n;
 
 /** The runs other than `runId` holding slots on a host. */
 export const holdersOf = (sql: SqlStorage, host: string, runId: string): string[] =>

@@ -86,10 +86,12 @@ export interface Grants {
 export class HostGate extends DurableObject<Env> {
   private sql: SqlStorage;
   /**
-   * When runs holding a host were last told of a run waiting for it. A waiter still refused
-   * NEWS_REPEAT_MS later tells them again, so a lost news call costs a waiting run seconds, not a
-   * holder's renewal (GRANT_TTL_MS / 2). In memory: a gate that restarts tells again, at worst once
-   * more than needed.
+   * When each run holding a host was last told of a run waiting for it (keyed by host and run). A
+   * refused run tells the holders not told within NEWS_REPEAT_MS: a new waiter is heard at once, a
+   * lost news call costs a waiting run seconds (not a holder's renewal, GRANT_TTL_MS / 2), and a
+   * holder is told once per NEWS_REPEAT_MS however many runs wait, so told holders that become
+   * waiters themselves do not tell each other in turn. In memory: a gate that restarts tells
+   * again, at worst once more than needed.
    */
   private toldAt = new Map<string, number>();
 
@@ -149,14 +151,14 @@ export class HostGate extends DurableObject<Env> {
   }
 
   private grant(x: Exchange, t: number, tell: Set<string>): Grants {
-    for (const [host, at] of this.toldAt) if (t - at >= NEWS_REPEAT_MS) this.toldAt.delete(host);
-    // Each host's waiters and limits, read once: this exchange changes only its own run's waiter
-    // marks and grants, which neither the other runs' waiters nor the host's times depend on.
-    const looked = new Map<string, ReturnType<typeof gate.waitersOn> & ReturnType<typeof gate.hostTimes>>();
+    for (const [key, at] of this.toldAt) if (t - at >= NEWS_REPEAT_MS) this.toldAt.delete(key);
+    // Each host's other waiters and limits, read once: this exchange changes only its own run's
+    // waiter marks and grants, which neither the other runs' waiters nor the host's times depend on.
+    const looked = new Map<string, { others: number } & ReturnType<typeof gate.hostTimes>>();
     const look = (host: string) => {
       const known = looked.get(host);
       if (known) return known;
-      const read = { ...gate.waitersOn(this.sql, host, x.run_id, t), ...gate.hostTimes(this.sql, host) };
+      const read = { others: gate.otherWaiters(this.sql, host, x.run_id, t), ...gate.hostTimes(this.sql, host) };
       looked.set(host, read);
       return read;
     };
@@ -189,14 +191,14 @@ export class HostGate extends DurableObject<Env> {
         gate.setGrant(this.sql, a.host, x.run_id, countOn(x.held, a.host) + n, expires);
       }
       // A run the host itself held back (not its own window) waits for it, and the waiting runs then
-      // share the host; the mark lapses unless the run keeps asking. A new waiter is news to the
-      // runs holding the host, which would otherwise keep reusing their slots without asking.
+      // share the host; the mark lapses unless the run keeps asking. A waiter is news to the runs
+      // holding the host, which would otherwise keep reusing their slots without asking.
       const waits = a.n < a.wanted;
-      const stale = t - (this.toldAt.get(a.host) ?? Number.NEGATIVE_INFINITY) >= NEWS_REPEAT_MS;
-      if (waits && (!look(a.host).self || stale)) {
-        const holders = gate.holdersOf(this.sql, a.host, x.run_id);
-        for (const r of holders) tell.add(r);
-        if (holders.length > 0) this.toldAt.set(a.host, t);
+      for (const r of waits ? gate.holdersOf(this.sql, a.host, x.run_id) : []) {
+        const key = `${a.host} ${r}`;
+        if (this.toldAt.has(key)) continue;
+        tell.add(r);
+        this.toldAt.set(key, t);
       }
       gate.setWaiter(this.sql, a.host, x.run_id, waits ? t + 2 * WAIT_POLL_MS : null);
     }

@@ -184,10 +184,9 @@ const TERMINAL_ORDER: TerminalStatus[] = ["completed", "failed", "timeout"];
  *   a renewal due after GRANT_RENEW_MS, news from the gate, its end). So a run of hosts it has to
  *   itself costs two gate calls (start, end), one more each time its window outgrows its slots (it
  *   then asks for a batch more than it lacks) and one per GRANT_RENEW_MS, not one per batch
- *   (test/gate-exchanges.test.ts). Never reused without
- *   asking: a slot on a host with per_host_delay_ms (its next start waits for the gate's delay), on
- *   a host the gate says another run waits for (`busy`, so that run gets its share), or before a
- *   host's `hold_off`.
+ *   (test/gate-exchanges.test.ts). Never reused without asking: a slot on a host with
+ *   per_host_delay_ms (its next start waits for the gate's delay), on a host the gate says another
+ *   run waits for (`busy`, so that run gets its share), or before a host's `hold_off`.
  */
 export class RunCoordinator extends DurableObject<Env> {
   private sql: SqlStorage;
